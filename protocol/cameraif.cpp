@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+#include "protocol/cameraif.h"
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+
+extern "C" {
+#include <xen/errno.h>
+}
+
+namespace xmb::proto {
+
+namespace {
+
+template<size_t N>
+bool allZero(const uint8_t (&bytes)[N], size_t from = 0)
+{
+	for (size_t i = from; i < N; i++)
+		if (bytes[i])
+			return false;
+	return true;
+}
+
+Error invalid(const std::string &what)
+{
+	return { -XEN_EINVAL, what };
+}
+
+constexpr std::array<const char *, XENCAMERA_MAX_CTRL> kCtrlNames = {
+	XENCAMERA_CTRL_BRIGHTNESS_STR,
+	XENCAMERA_CTRL_CONTRAST_STR,
+	XENCAMERA_CTRL_SATURATION_STR,
+	XENCAMERA_CTRL_HUE_STR,
+};
+
+} /* namespace */
+
+/**
+ * \brief Decode and check one cameraif request.
+ * \param raw The request, already copied out of the shared ring
+ *
+ * Reserved header bytes must be zero (the ABI says so; a frontend that sets
+ * them speaks another protocol version).  Bytes of the body past the
+ * operation's own structure are not checked: Linux's xen-camera-front
+ * leaves them as they were in its ring slot.
+ */
+Result<CameraRequest> decodeCameraRequest(const xencamera_req &raw)
+{
+	CameraRequest r;
+	r.id = raw.id;
+	r.op = raw.operation;
+
+	for (uint8_t b : raw.reserved)
+		if (b)
+			return invalid(cameraOpName(raw.operation) + ": reserved header bytes not zero");
+
+	switch (raw.operation) {
+	case XENCAMERA_OP_CONFIG_SET:
+	case XENCAMERA_OP_CONFIG_VALIDATE: {
+		const auto &c = raw.req.config;
+		if (!c.width || !c.height || c.width > kMaxWidth || c.height > kMaxHeight) {
+			char buf[96];
+			std::snprintf(buf, sizeof(buf), "%ux%u outside 1x1..%ux%u",
+				      c.width, c.height, kMaxWidth, kMaxHeight);
+			return invalid(cameraOpName(raw.operation) + ": size " + buf);
+		}
+		r.body = CameraRequest::Config{ c.pixel_format, c.width, c.height };
+		break;
+	}
+	case XENCAMERA_OP_FRAME_RATE_SET: {
+		const auto &f = raw.req.frame_rate;
+		if (!f.frame_rate_numer || !f.frame_rate_denom)
+			return invalid("FRAME_RATE_SET: zero numerator or denominator");
+		r.body = CameraRequest::FrameRate{ f.frame_rate_numer, f.frame_rate_denom };
+		break;
+	}
+	case XENCAMERA_OP_BUF_REQUEST:
+		r.body = CameraRequest::BufRequest{ raw.req.buf_request.num_bufs };
+		break;
+	case XENCAMERA_OP_BUF_CREATE: {
+		const auto &b = raw.req.buf_create;
+		if (!allZero(b.reserved))
+			return invalid("BUF_CREATE: reserved bytes not zero");
+		if (b.gref_directory == 0)
+			return invalid("BUF_CREATE: gref_directory is 0 (never a valid PV grant)");
+		CameraRequest::BufCreate bc{};
+		bc.index = b.index;
+		std::memcpy(bc.planeOffset, b.plane_offset, sizeof(bc.planeOffset));
+		bc.grefDirectory = b.gref_directory;
+		r.body = bc;
+		break;
+	}
+	case XENCAMERA_OP_BUF_DESTROY:
+	case XENCAMERA_OP_BUF_QUEUE:
+	case XENCAMERA_OP_BUF_DEQUEUE:
+		r.body = CameraRequest::Index{ raw.req.index.index };
+		break;
+	case XENCAMERA_OP_CTRL_ENUM:
+		if (raw.req.index.index >= XENCAMERA_MAX_CTRL)
+			return invalid("CTRL_ENUM: index " + std::to_string(raw.req.index.index) +
+				       " >= " + std::to_string(XENCAMERA_MAX_CTRL));
+		r.body = CameraRequest::Index{ raw.req.index.index };
+		break;
+	case XENCAMERA_OP_CTRL_SET: {
+		const auto &v = raw.req.ctrl_value;
+		if (v.type >= XENCAMERA_MAX_CTRL)
+			return invalid("CTRL_SET: unknown control type " + std::to_string(v.type));
+		r.body = CameraRequest::CtrlSet{ v.type, v.value };
+		break;
+	}
+	case XENCAMERA_OP_CTRL_GET:
+		if (raw.req.get_ctrl.type >= XENCAMERA_MAX_CTRL)
+			return invalid("CTRL_GET: unknown control type " +
+				       std::to_string(raw.req.get_ctrl.type));
+		r.body = CameraRequest::CtrlGet{ raw.req.get_ctrl.type };
+		break;
+	case XENCAMERA_OP_CONFIG_GET:
+	case XENCAMERA_OP_BUF_GET_LAYOUT:
+	case XENCAMERA_OP_STREAM_START:
+	case XENCAMERA_OP_STREAM_STOP:
+		break;
+	default:
+		return Error{ -XEN_ENOSYS, cameraOpName(raw.operation) + ": unknown operation" };
+	}
+	return r;
+}
+
+std::string cameraOpName(uint8_t op)
+{
+	static constexpr const char *names[] = {
+		"CONFIG_SET", "CONFIG_GET", "CONFIG_VALIDATE", "FRAME_RATE_SET",
+		"BUF_GET_LAYOUT", "BUF_REQUEST", "BUF_CREATE", "BUF_DESTROY",
+		"BUF_QUEUE", "BUF_DEQUEUE", "CTRL_ENUM", "CTRL_SET", "CTRL_GET",
+		"STREAM_START", "STREAM_STOP",
+	};
+	if (op < std::size(names))
+		return names[op];
+	char buf[16];
+	std::snprintf(buf, sizeof(buf), "op 0x%02x", op);
+	return buf;
+}
+
+const char *cameraCtrlName(uint8_t type)
+{
+	return type < kCtrlNames.size() ? kCtrlNames[type] : nullptr;
+}
+
+std::optional<uint8_t> cameraCtrlFromName(std::string_view name)
+{
+	for (size_t i = 0; i < kCtrlNames.size(); i++)
+		if (name == kCtrlNames[i])
+			return static_cast<uint8_t>(i);
+	return std::nullopt;
+}
+
+xencamera_resp makeCameraResponse(uint16_t id, uint8_t op, int32_t status)
+{
+	xencamera_resp resp;
+	/* memset, not {}: padding must be zero too (XSA-216 leaked it). */
+	std::memset(&resp, 0, sizeof(resp));
+	resp.id = id;
+	resp.operation = op;
+	resp.status = status;
+	return resp;
+}
+
+xencamera_evt makeFrameAvailEvent(uint16_t id, uint8_t index, uint32_t usedSize, uint32_t seq)
+{
+	xencamera_evt evt;
+	std::memset(&evt, 0, sizeof(evt));
+	evt.id = id;
+	evt.type = XENCAMERA_EVT_FRAME_AVAIL;
+	evt.evt.frame_avail.index = index;
+	evt.evt.frame_avail.used_sz = usedSize;
+	evt.evt.frame_avail.seq_num = seq;
+	return evt;
+}
+
+xencamera_evt makeCtrlChangeEvent(uint16_t id, uint8_t type, int64_t value)
+{
+	xencamera_evt evt;
+	std::memset(&evt, 0, sizeof(evt));
+	evt.id = id;
+	evt.type = XENCAMERA_EVT_CTRL_CHANGE;
+	evt.evt.ctrl_value.type = type;
+	evt.evt.ctrl_value.value = value;
+	return evt;
+}
+
+EventPageWriter::EventPageWriter(void *page) : page_(static_cast<uint8_t *>(page))
+{
+	auto *hdr = reinterpret_cast<xencamera_event_page *>(page_);
+	/* Adopt the guest's consumer position; our producer index starts there. */
+	prod_ = loadIndex(&hdr->in_cons);
+	storeIndex(&hdr->in_prod, prod_);
+}
+
+EventPageWriter::Put EventPageWriter::put(const xencamera_evt &evt)
+{
+	auto *hdr = reinterpret_cast<xencamera_event_page *>(page_);
+	uint32_t cons = loadIndex(&hdr->in_cons);
+	uint32_t used = prod_ - cons;
+	if (used > XENCAMERA_IN_RING_LEN)
+		return Put::Invalid; /* consumed events never produced */
+	if (used == XENCAMERA_IN_RING_LEN)
+		return Put::Full;
+	copyIn(&XENCAMERA_IN_RING_REF(page_, prod_), evt);
+	prod_++;
+	storeIndex(&hdr->in_prod, prod_);
+	return Put::Ok;
+}
+
+EventPageReader::EventPageReader(void *page) : page_(static_cast<uint8_t *>(page))
+{
+	std::memset(page_, 0, XENCAMERA_EVENT_PAGE_SIZE);
+}
+
+std::optional<xencamera_evt> EventPageReader::next(bool &overflow)
+{
+	auto *hdr = reinterpret_cast<xencamera_event_page *>(page_);
+	uint32_t prod = loadIndex(&hdr->in_prod);
+	overflow = prod - cons_ > XENCAMERA_IN_RING_LEN;
+	if (overflow || prod == cons_)
+		return std::nullopt;
+	auto evt = copyOut<xencamera_evt>(&XENCAMERA_IN_RING_REF(page_, cons_));
+	cons_++;
+	storeIndex(&hdr->in_cons, cons_);
+	return evt;
+}
+
+} /* namespace xmb::proto */

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * cameraif wire handling: the ABI from <xen/io/cameraif.h>, decoded into
+ * validated C++ values, and responses/events built fully initialised.
+ *
+ * Decoding checks only what the bytes alone can tell (known operation,
+ * reserved fields, ranges that do not depend on session state).  Checks
+ * that need state (index < num_bufs, not streaming...) belong to the
+ * session, which works on the decoded copy, never on the ring.
+ */
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+extern "C" {
+#include <xen/grant_table.h>
+#include <xen/io/cameraif.h>
+#include <xen/io/ring.h>
+}
+
+#include "protocol/result.h"
+#include "protocol/ring.h"
+
+namespace xmb::proto {
+
+static_assert(sizeof(xencamera_req) == 64, "cameraif requests are 64 octets");
+static_assert(sizeof(xencamera_resp) == 64, "cameraif responses are 64 octets");
+static_assert(sizeof(xencamera_evt) == 64, "cameraif events are 64 octets");
+static_assert(sizeof(xencamera_event_page) == 64);
+
+constexpr size_t kXenPageSize = 4096;
+
+using CameraBackRing = BackRing<xen_cameraif_sring, xencamera_req, xencamera_resp>;
+using CameraFrontRing = FrontRing<xen_cameraif_sring, xencamera_req, xencamera_resp>;
+
+/* Limits the backend enforces on sizes a guest asks for (not in the ABI). */
+constexpr uint32_t kMaxWidth = 8192;
+constexpr uint32_t kMaxHeight = 8192;
+
+/** One decoded request; \a op tells which member of the body is meaningful. */
+struct CameraRequest {
+	uint16_t id = 0;
+	uint8_t op = 0;
+
+	struct Config { uint32_t fourcc, width, height; };
+	struct FrameRate { uint32_t num, den; };
+	struct BufRequest { uint8_t numBufs; };
+	struct BufCreate {
+		uint8_t index;
+		uint32_t planeOffset[XENCAMERA_MAX_PLANE];
+		grant_ref_t grefDirectory;
+	};
+	struct Index { uint8_t index; };
+	struct CtrlSet { uint8_t type; int64_t value; };
+	struct CtrlGet { uint8_t type; };
+	struct None {};
+
+	std::variant<None, Config, FrameRate, BufRequest, BufCreate, Index, CtrlSet, CtrlGet> body;
+};
+
+/**
+ * Decode a request already copied out of the ring.  On failure the Error
+ * code is the -XEN_E* status to answer with (e.g. -XEN_ENOSYS for an
+ * unknown operation, -XEN_EINVAL for a malformed body).
+ */
+Result<CameraRequest> decodeCameraRequest(const xencamera_req &raw);
+
+/** Name of an operation for logs ("BUF_CREATE"), or "op 0x%02x". */
+std::string cameraOpName(uint8_t op);
+
+/** Name of a control type ("brightness") or nullptr if unknown. */
+const char *cameraCtrlName(uint8_t type);
+std::optional<uint8_t> cameraCtrlFromName(std::string_view name);
+
+/* ---- responses: every byte initialised ---- */
+xencamera_resp makeCameraResponse(uint16_t id, uint8_t op, int32_t status);
+
+/* ---- events ---- */
+xencamera_evt makeFrameAvailEvent(uint16_t id, uint8_t index, uint32_t usedSize, uint32_t seq);
+xencamera_evt makeCtrlChangeEvent(uint16_t id, uint8_t type, int64_t value);
+
+/**
+ * \brief Backend producer of the event page (in_prod is ours, in_cons the guest's).
+ *
+ * in_prod is kept privately and only ever written to the page, so a guest
+ * scribbling on it cannot make us overwrite unread events.  in_cons is
+ * read once per put() and checked: a guest that does not consume, or that
+ * claims to have consumed more than was produced, makes put() fail.
+ */
+class EventPageWriter
+{
+public:
+	EventPageWriter() = default;
+	explicit EventPageWriter(void *page);
+
+	enum class Put { Ok, Full, Invalid };
+	Put put(const xencamera_evt &evt);
+	[[nodiscard]] uint32_t produced() const { return prod_; }
+
+private:
+	uint8_t *page_ = nullptr;
+	uint32_t prod_ = 0;
+};
+
+/** \brief Frontend consumer of the event page. */
+class EventPageReader
+{
+public:
+	EventPageReader() = default;
+	/** Zero the page and adopt it (the frontend allocates it). */
+	explicit EventPageReader(void *page);
+
+	/** Next event, copied out, or nullopt.  Sets \a overflow if in_prod is impossible. */
+	std::optional<xencamera_evt> next(bool &overflow);
+
+private:
+	uint8_t *page_ = nullptr;
+	uint32_t cons_ = 0;
+};
+
+} /* namespace xmb::proto */
