@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+#include "bridge/platform/grant_table.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+
+#include "bridge/base/log.h"
+
+namespace xmb::xen {
+
+XMB_LOG_DEFINE_CATEGORY(logGrant, "grant");
+
+GrantMapping &GrantMapping::operator=(GrantMapping &&o) noexcept
+{
+	if (this != &o) {
+		reset();
+		owner_ = std::move(o.owner_);
+		addr_ = std::exchange(o.addr_, nullptr);
+		pages_ = std::exchange(o.pages_, 0);
+		dom_ = o.dom_;
+		writable_ = o.writable_;
+	}
+	return *this;
+}
+
+void GrantMapping::reset()
+{
+	if (addr_ && owner_)
+		owner_->release(dom_, addr_, pages_);
+	addr_ = nullptr;
+	pages_ = 0;
+	owner_.reset();
+}
+
+GrantShare &GrantShare::operator=(GrantShare &&o) noexcept
+{
+	if (this != &o) {
+		reset();
+		backend_ = std::move(o.backend_);
+		addr_ = std::exchange(o.addr_, nullptr);
+		refs_ = std::move(o.refs_);
+		handle_ = o.handle_;
+		peer_ = o.peer_;
+	}
+	return *this;
+}
+
+Status GrantShare::endAccess()
+{
+	if (!addr_)
+		return {};
+	int ret = backend_->endShare(addr_, refs_.size(), handle_, false);
+	if (ret < 0)
+		return Error{ ret, "end of access to " + std::to_string(refs_.size()) +
+					   " pages granted to dom" + std::to_string(peer_) + ": " +
+					   std::strerror(-ret) };
+	addr_ = nullptr;
+	refs_.clear();
+	backend_.reset();
+	return {};
+}
+
+void GrantShare::reset()
+{
+	if (addr_ && backend_)
+		backend_->endShare(addr_, refs_.size(), handle_, true);
+	addr_ = nullptr;
+	refs_.clear();
+	backend_.reset();
+}
+
+DmaBufGrant &DmaBufGrant::operator=(DmaBufGrant &&o) noexcept
+{
+	if (this != &o) {
+		reset();
+		backend_ = std::move(o.backend_);
+		fd_ = std::move(o.fd_);
+		refs_ = std::move(o.refs_);
+	}
+	return *this;
+}
+
+void DmaBufGrant::reset()
+{
+	if (fd_ && backend_)
+		backend_->dmabufImportRelease(fd_.get());
+	fd_.reset();
+	refs_.clear();
+	backend_.reset();
+}
+
+std::shared_ptr<GrantTable> GrantTable::create(std::shared_ptr<GrantBackend> backend)
+{
+	return std::shared_ptr<GrantTable>(new GrantTable(std::move(backend)));
+}
+
+/**
+ * \brief Map a batch of a foreign domain's grant refs.
+ *
+ * The per-domain page limit is charged before the backend is asked, so a
+ * guest cannot make us map past its cap even transiently.  The backend
+ * checks every element and maps nothing if one fails; the error names the
+ * first failing element and its status.
+ */
+Result<GrantMapping> GrantTable::map(DomId dom, std::span<const Gref> refs, bool writable)
+{
+	if (refs.empty())
+		return Error{ -EINVAL, "grant map: no refs" };
+	{
+		std::lock_guard<std::mutex> l(lock_);
+		auto it = limit_.find(dom);
+		size_t limit = it == limit_.end() ? defaultLimit_ : it->second;
+		size_t &used = mapped_[dom];
+		if (refs.size() > limit || used > limit - refs.size())
+			return Error{ -ENOSPC, "grant map: dom" + std::to_string(dom) + " would have " +
+						       std::to_string(used + refs.size()) +
+						       " pages mapped, limit " + std::to_string(limit) };
+		used += refs.size();
+	}
+
+	MapFailure failure;
+	void *addr = backend_->map(dom, refs, writable, failure);
+	if (!addr) {
+		{
+			std::lock_guard<std::mutex> l(lock_);
+			mapped_[dom] -= refs.size();
+		}
+		std::string msg = "grant map of " + std::to_string(refs.size()) + " refs from dom" +
+				  std::to_string(dom) + " failed: " + std::strerror(-failure.code);
+		for (size_t i = 0; i < failure.status.size() && i < refs.size(); i++) {
+			if (failure.status[i]) {
+				msg += " (first failing element " + std::to_string(i) + ", gref " +
+				       std::to_string(refs[i]) + ": " +
+				       std::strerror(-failure.status[i]) + ")";
+				break;
+			}
+		}
+		return Error{ failure.code ? failure.code : -EIO, msg };
+	}
+
+	GrantMapping m;
+	m.owner_ = shared_from_this();
+	m.addr_ = addr;
+	m.pages_ = refs.size();
+	m.dom_ = dom;
+	m.writable_ = writable;
+	return m;
+}
+
+void GrantTable::release(DomId dom, void *addr, size_t pages)
+{
+	backend_->unmap(addr, pages);
+	std::lock_guard<std::mutex> l(lock_);
+	mapped_[dom] -= pages;
+}
+
+Result<GrantShare> GrantTable::share(DomId dom, size_t pages, bool writable)
+{
+	if (!pages)
+		return Error{ -EINVAL, "grant share: 0 pages" };
+	GrantShare s;
+	int err = 0;
+	s.addr_ = backend_->share(dom, pages, writable, s.refs_, s.handle_, err);
+	if (!s.addr_)
+		return Error{ err ? err : -EIO, "sharing " + std::to_string(pages) + " pages with dom" +
+							 std::to_string(dom) + ": " + std::strerror(-err) };
+	s.backend_ = backend_;
+	s.peer_ = dom;
+	return s;
+}
+
+DmaBufSupport GrantTable::probeDmaBuf()
+{
+	std::lock_guard<std::mutex> l(lock_);
+	if (!dmabuf_) {
+		dmabuf_ = backend_->probeDmaBuf();
+		XMB_LOG(logGrant, Info, "dma-buf: export-from-refs %s, import-to-refs %s (%s)",
+			dmabuf_->exportFromRefs ? "yes" : "no", dmabuf_->importToRefs ? "yes" : "no",
+			dmabuf_->detail.c_str());
+	}
+	return *dmabuf_;
+}
+
+Result<ForeignDmaBuf> GrantTable::dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable)
+{
+	auto fd = backend_->dmabufExportFromRefs(dom, refs, writable);
+	if (!fd)
+		return fd.error();
+	return ForeignDmaBuf{ std::move(*fd), refs.size() * kPageSize };
+}
+
+Result<DmaBufGrant> GrantTable::refsFromDmabuf(DomId dom, int fd, size_t pages)
+{
+	auto refs = backend_->dmabufImportToRefs(dom, fd, pages);
+	if (!refs)
+		return refs.error();
+	DmaBufGrant g;
+	g.backend_ = backend_;
+	g.fd_.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+	g.refs_ = std::move(*refs);
+	return g;
+}
+
+void GrantTable::setPageLimit(DomId dom, size_t maxPages)
+{
+	std::lock_guard<std::mutex> l(lock_);
+	limit_[dom] = maxPages;
+}
+
+void GrantTable::setDefaultPageLimit(size_t maxPages)
+{
+	std::lock_guard<std::mutex> l(lock_);
+	defaultLimit_ = maxPages;
+}
+
+size_t GrantTable::mappedPages(DomId dom) const
+{
+	std::lock_guard<std::mutex> l(lock_);
+	auto it = mapped_.find(dom);
+	return it == mapped_.end() ? 0 : it->second;
+}
+
+} /* namespace xmb::xen */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Grants: map a foreign domain's pages, share our own, and turn either
+ * into a dma-buf where the kernel allows it.
+ *
+ * GrantTable is the one front door; a GrantBackend (real gntdev/gntalloc or
+ * loopback) does the work.  The front door owns what is common to both:
+ * per-domain page limits, accounting and the RAII handles, which keep the
+ * backend alive (shared_ptr) so a mapping may outlive the table object.
+ */
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bridge/base/unique_fd.h"
+#include "bridge/platform/types.h"
+#include "protocol/result.h"
+
+namespace xmb::xen {
+
+/** What the kernel lets us do with grant dma-bufs, probed at run time. */
+struct DmaBufSupport {
+	bool exportFromRefs = false; /**< foreign refs -> local dma-buf (exp_from_refs) */
+	bool importToRefs = false;   /**< local dma-buf -> refs for a guest (imp_to_refs) */
+	std::string detail;          /**< what the probe saw, for logs ("ENOTTY: no ...") */
+};
+
+/** Error of a batch map: per-element status says which refs failed. */
+struct MapFailure {
+	int code = 0;
+	std::vector<int> status; /* 0 or -errno per ref; empty if not known per element */
+};
+
+/** The implementation side; one per platform (real or loopback domain). */
+class GrantBackend
+{
+public:
+	virtual ~GrantBackend() = default;
+
+	/**
+	 * Map \a refs of \a dom contiguously.  All or nothing: on failure fill
+	 * \a failure (per element where possible) and leave nothing mapped.
+	 */
+	virtual void *map(DomId dom, std::span<const Gref> refs, bool writable,
+			  MapFailure &failure) = 0;
+	virtual void unmap(void *addr, size_t pages) = 0;
+
+	/** Allocate \a pages zeroed pages and grant them to \a dom. */
+	virtual void *share(DomId dom, size_t pages, bool writable, std::vector<Gref> &refs,
+			    uint64_t &handle, int &err) = 0;
+	/**
+	 * End access to shared pages. -EBUSY if the peer still maps one and
+	 * \a deferIfBusy is false; with it, the pages are released when the
+	 * peer unmaps (what Linux does for gntalloc) and 0 is returned.
+	 */
+	virtual int endShare(void *addr, size_t pages, uint64_t handle, bool deferIfBusy) = 0;
+
+	virtual DmaBufSupport probeDmaBuf() = 0;
+	virtual Result<UniqueFD> dmabufExportFromRefs(DomId dom, std::span<const Gref> refs,
+						      bool writable) = 0;
+	virtual int dmabufWaitReleased(int fd, unsigned timeoutMs) = 0;
+	virtual Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages) = 0;
+	virtual void dmabufImportRelease(int fd) = 0;
+};
+
+class GrantTable;
+
+/** \brief A foreign domain's pages mapped here; unmapped on destruction. */
+class GrantMapping
+{
+public:
+	GrantMapping() = default;
+	GrantMapping(GrantMapping &&o) noexcept { *this = std::move(o); }
+	GrantMapping &operator=(GrantMapping &&o) noexcept;
+	GrantMapping(const GrantMapping &) = delete;
+	GrantMapping &operator=(const GrantMapping &) = delete;
+	~GrantMapping() { reset(); }
+
+	[[nodiscard]] uint8_t *data() const { return static_cast<uint8_t *>(addr_); }
+	[[nodiscard]] size_t pages() const { return pages_; }
+	[[nodiscard]] size_t size() const { return pages_ * kPageSize; }
+	[[nodiscard]] DomId domain() const { return dom_; }
+	[[nodiscard]] bool writable() const { return writable_; }
+	explicit operator bool() const { return addr_ != nullptr; }
+	void reset();
+
+private:
+	friend class GrantTable;
+	std::shared_ptr<GrantTable> owner_;
+	void *addr_ = nullptr;
+	size_t pages_ = 0;
+	DomId dom_ = 0;
+	bool writable_ = false;
+};
+
+/** \brief Our pages granted to a domain; access ended on destruction. */
+class GrantShare
+{
+public:
+	GrantShare() = default;
+	GrantShare(GrantShare &&o) noexcept { *this = std::move(o); }
+	GrantShare &operator=(GrantShare &&o) noexcept;
+	GrantShare(const GrantShare &) = delete;
+	GrantShare &operator=(const GrantShare &) = delete;
+	~GrantShare() { reset(); }
+
+	[[nodiscard]] uint8_t *data() const { return static_cast<uint8_t *>(addr_); }
+	[[nodiscard]] size_t pages() const { return refs_.size(); }
+	[[nodiscard]] size_t size() const { return refs_.size() * kPageSize; }
+	[[nodiscard]] const std::vector<Gref> &refs() const { return refs_; }
+	[[nodiscard]] DomId peer() const { return peer_; }
+	explicit operator bool() const { return addr_ != nullptr; }
+
+	/**
+	 * End access now.  -EBUSY (and the share stays valid) while the peer
+	 * maps a page; the caller may retry later.  Never lets a mapped page be
+	 * reused: that is the XSA-396 rule.
+	 */
+	Status endAccess();
+	/** End access, deferring the release to the peer's unmap if needed. */
+	void reset();
+
+private:
+	friend class GrantTable;
+	std::shared_ptr<GrantBackend> backend_;
+	void *addr_ = nullptr;
+	std::vector<Gref> refs_;
+	uint64_t handle_ = 0;
+	DomId peer_ = 0;
+};
+
+/** \brief A dma-buf made from a foreign domain's refs (exp_from_refs). */
+struct ForeignDmaBuf {
+	UniqueFD fd;
+	size_t size = 0;
+};
+
+/** \brief Refs granting a local dma-buf to a domain (imp_to_refs); released on destruction. */
+class DmaBufGrant
+{
+public:
+	DmaBufGrant() = default;
+	DmaBufGrant(DmaBufGrant &&o) noexcept = default;
+	DmaBufGrant &operator=(DmaBufGrant &&o) noexcept;
+	~DmaBufGrant() { reset(); }
+	[[nodiscard]] const std::vector<Gref> &refs() const { return refs_; }
+	void reset();
+
+private:
+	friend class GrantTable;
+	std::shared_ptr<GrantBackend> backend_;
+	UniqueFD fd_;
+	std::vector<Gref> refs_;
+};
+
+/**
+ * \brief Grant operations with per-domain limits.
+ *
+ * Create with GrantTable::create(); it is shared by its mappings so that
+ * accounting survives the order in which owners go away.
+ */
+class GrantTable : public std::enable_shared_from_this<GrantTable>
+{
+public:
+	static std::shared_ptr<GrantTable> create(std::shared_ptr<GrantBackend> backend);
+
+	/** Map refs of \a dom; checks every element; partial failure maps nothing. */
+	Result<GrantMapping> map(DomId dom, std::span<const Gref> refs, bool writable);
+	Result<GrantShare> share(DomId dom, size_t pages, bool writable);
+
+	DmaBufSupport probeDmaBuf();
+	Result<ForeignDmaBuf> dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable);
+	Result<DmaBufGrant> refsFromDmabuf(DomId dom, int fd, size_t pages);
+
+	/** Cap on pages mapped from \a dom at once (0 = no mapping allowed). */
+	void setPageLimit(DomId dom, size_t maxPages);
+	void setDefaultPageLimit(size_t maxPages);
+	[[nodiscard]] size_t mappedPages(DomId dom) const;
+
+	GrantBackend &backend() { return *backend_; }
+
+private:
+	explicit GrantTable(std::shared_ptr<GrantBackend> backend) : backend_(std::move(backend)) {}
+	friend class GrantMapping;
+	void release(DomId dom, void *addr, size_t pages);
+
+	std::shared_ptr<GrantBackend> backend_;
+	mutable std::mutex lock_;
+	std::map<DomId, size_t> limit_;
+	std::map<DomId, size_t> mapped_;
+	size_t defaultLimit_ = 65536; /* 256 MiB per domain */
+	std::optional<DmaBufSupport> dmabuf_;
+};
+
+} /* namespace xmb::xen */

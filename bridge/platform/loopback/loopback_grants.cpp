@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loopback grants: each share is a memfd; mapping a ref maps the granter's
+ * page of that memfd into the mapper's address space (MAP_SHARED), so both
+ * sides see the same physical page, as with a real grant mapping.
+ */
+#include <cerrno>
+#include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bridge/platform/loopback/loopback_state.h"
+
+namespace xmb::xen::loopback {
+
+namespace {
+
+class LoopbackGrantBackend final : public GrantBackend
+{
+public:
+	LoopbackGrantBackend(std::shared_ptr<Hypervisor> hv, DomId self)
+		: hv_(std::move(hv)), self_(self) {}
+
+	void *map(DomId dom, std::span<const Gref> refs, bool writable, MapFailure &failure) override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		failure.status.assign(refs.size(), 0);
+		if (!hv_->aliveDomain(self_)) {
+			failure.code = -ESRCH;
+			return nullptr;
+		}
+		Domain *granter = hv_->aliveDomain(dom);
+
+		/* Check every element before mapping anything. */
+		std::vector<GrantEntry *> entries(refs.size());
+		for (size_t i = 0; i < refs.size(); i++) {
+			int st = 0;
+			if (!granter) {
+				st = -ESRCH;
+			} else {
+				auto it = granter->grants.find(refs[i]);
+				if (it == granter->grants.end() || it->second.endPending)
+					st = -ENOENT; /* GNTST_bad_gntref */
+				else if (it->second.grantee != self_)
+					st = -EPERM; /* GNTST_permission_denied */
+				else if (writable && it->second.readonly)
+					st = -EACCES; /* read-only grant */
+				else
+					entries[i] = &it->second;
+			}
+			failure.status[i] = st;
+			if (st && !failure.code)
+				failure.code = st;
+		}
+		if (failure.code)
+			return nullptr;
+
+		size_t len = refs.size() * kPageSize;
+		void *base = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (base == MAP_FAILED) {
+			failure.code = -errno;
+			return nullptr;
+		}
+		int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+		for (size_t i = 0; i < refs.size(); i++) {
+			void *at = static_cast<uint8_t *>(base) + i * kPageSize;
+			void *p = ::mmap(at, kPageSize, prot, MAP_SHARED | MAP_FIXED,
+					 entries[i]->mem->memfd.get(), entries[i]->page * kPageSize);
+			if (p == MAP_FAILED) {
+				failure.code = -errno;
+				failure.status[i] = failure.code;
+				::munmap(base, len); /* partial failure: nothing stays mapped */
+				return nullptr;
+			}
+		}
+
+		MappingRecord rec{ self_, refs.size(), {} };
+		for (size_t i = 0; i < refs.size(); i++) {
+			entries[i]->mapCount++;
+			rec.grants.emplace_back(dom, refs[i]);
+		}
+		hv_->mappings[base] = std::move(rec);
+		return base;
+	}
+
+	void unmap(void *addr, size_t pages) override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		auto it = hv_->mappings.find(addr);
+		if (it == hv_->mappings.end())
+			return;
+		for (auto [dom, ref] : it->second.grants) {
+			auto d = hv_->domains.find(dom);
+			if (d == hv_->domains.end())
+				continue;
+			auto g = d->second.grants.find(ref);
+			if (g == d->second.grants.end())
+				continue;
+			if (--g->second.mapCount == 0 && g->second.endPending)
+				hv_->freeGrant(d->second, ref);
+		}
+		::munmap(addr, pages * kPageSize);
+		hv_->mappings.erase(it);
+	}
+
+	void *share(DomId dom, size_t pages, bool writable, std::vector<Gref> &refs,
+		    uint64_t &handle, int &err) override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		Domain *me = hv_->aliveDomain(self_);
+		if (!me) {
+			err = -ESRCH;
+			return nullptr;
+		}
+		if (me->grants.size() + pages > me->maxGrants) {
+			err = -ENOSPC; /* grant table full */
+			return nullptr;
+		}
+		auto mem = std::make_shared<Backing>();
+		mem->memfd = UniqueFD(::memfd_create("xmb-loopback-grant", MFD_CLOEXEC));
+		mem->pages = pages;
+		if (!mem->memfd || ::ftruncate(mem->memfd.get(), pages * kPageSize) < 0) {
+			err = -errno;
+			return nullptr;
+		}
+		void *addr = ::mmap(nullptr, pages * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED,
+				    mem->memfd.get(), 0);
+		if (addr == MAP_FAILED) {
+			err = -errno;
+			return nullptr;
+		}
+		refs.clear();
+		for (size_t i = 0; i < pages; i++) {
+			Gref ref;
+			if (!me->freeRefs.empty()) {
+				ref = *me->freeRefs.begin();
+				me->freeRefs.erase(me->freeRefs.begin());
+			} else {
+				ref = me->nextRef++;
+			}
+			me->grants[ref] = GrantEntry{ dom, !writable, mem, i, 0, false };
+			refs.push_back(ref);
+		}
+		hv_->shares[addr] = ShareRecord{ self_, refs, pages };
+		handle = 0;
+		return addr;
+	}
+
+	int endShare(void *addr, size_t pages, uint64_t, bool deferIfBusy) override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		auto it = hv_->shares.find(addr);
+		if (it == hv_->shares.end())
+			return -EINVAL;
+		auto d = hv_->domains.find(it->second.owner);
+		if (d != hv_->domains.end()) {
+			auto &grants = d->second.grants;
+			bool busy = false;
+			for (Gref ref : it->second.refs) {
+				auto g = grants.find(ref);
+				if (g != grants.end() && g->second.mapCount)
+					busy = true;
+			}
+			if (busy && !deferIfBusy)
+				return -EBUSY;
+			for (Gref ref : it->second.refs) {
+				auto g = grants.find(ref);
+				if (g == grants.end())
+					continue;
+				if (g->second.mapCount)
+					g->second.endPending = true;
+				else
+					hv_->freeGrant(d->second, ref);
+			}
+		}
+		::munmap(addr, pages * kPageSize);
+		hv_->shares.erase(it);
+		return 0;
+	}
+
+	DmaBufSupport probeDmaBuf() override
+	{
+		return { false, false,
+			 "loopback platform: no gntdev dma-buf (as Debian's x86 Dom0 kernel)" };
+	}
+
+	Result<UniqueFD> dmabufExportFromRefs(DomId, std::span<const Gref>, bool) override
+	{
+		return Error{ -ENOTTY, "loopback platform: no dma-buf export" };
+	}
+	int dmabufWaitReleased(int, unsigned) override { return -ENOTTY; }
+	Result<std::vector<Gref>> dmabufImportToRefs(DomId, int, size_t) override
+	{
+		return Error{ -ENOTTY, "loopback platform: no dma-buf import" };
+	}
+	void dmabufImportRelease(int) override {}
+
+private:
+	std::shared_ptr<Hypervisor> hv_;
+	DomId self_;
+};
+
+} /* namespace */
+
+std::shared_ptr<GrantBackend> makeGrantBackend(std::shared_ptr<Hypervisor> hv, DomId self)
+{
+	return std::make_shared<LoopbackGrantBackend>(std::move(hv), self);
+}
+
+} /* namespace xmb::xen::loopback */
