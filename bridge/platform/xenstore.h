@@ -65,6 +65,9 @@ public:
 	/* Conveniences over the primitives. */
 	Result<std::string> read(const std::string &path) { return read(kNoTx, path); }
 	Status write(const std::string &path, const std::string &v) { return write(kNoTx, path, v); }
+	Status mkdir(const std::string &path) { return mkdir(kNoTx, path); }
+	Status rm(const std::string &path) { return rm(kNoTx, path); }
+	Result<std::vector<std::string>> list(const std::string &path) { return list(kNoTx, path); }
 	static std::string domainPath(DomId dom) { return "/local/domain/" + std::to_string(dom); }
 };
 

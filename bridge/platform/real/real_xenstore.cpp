@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 
+extern "C" {
 #include <xenstore.h>
+}
 
 namespace xmb::xen {
 
