@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include <fcntl.h>
+extern "C" {
 #include <xenevtchn.h>
+}
 
 #include "bridge/platform/real/xen_logger.h"
 

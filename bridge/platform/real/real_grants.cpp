@@ -11,7 +11,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+extern "C" {
 #include <xengnttab.h>
+}
 
 #include "bridge/base/log.h"
 #include "bridge/platform/real/xen_logger.h"

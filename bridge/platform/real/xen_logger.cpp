@@ -3,7 +3,9 @@
 
 #include <cstdio>
 
+extern "C" {
 #include <xentoollog.h>
+}
 
 #include "bridge/base/log.h"
 
