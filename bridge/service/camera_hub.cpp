@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+#include "bridge/service/camera_hub.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+
+#include "bridge/base/log.h"
+#include "v4l2/pixel_format.h"
+
+namespace xmb::service {
+
+XMB_LOG_DEFINE_CATEGORY(logHub, "camera");
+
+namespace {
+
+std::string describe(const StreamConfig &c)
+{
+	char buf[96];
+	std::snprintf(buf, sizeof(buf), "%c%c%c%c %ux%u", c.fourcc & 0xff, (c.fourcc >> 8) & 0xff,
+		      (c.fourcc >> 16) & 0xff, (c.fourcc >> 24) & 0x7f, c.width, c.height);
+	return buf;
+}
+
+} /* namespace */
+
+CameraHub::CameraHub(std::string name, std::unique_ptr<CameraSource> source, EventLoop &loop,
+		     HubOptions options)
+	: name_(std::move(name)), source_(std::move(source)), loop_(loop), options_(std::move(options))
+{
+}
+
+CameraHub::~CameraHub()
+{
+	if (running_)
+		stopSource();
+}
+
+std::vector<FormatEntry> CameraHub::formats()
+{
+	std::vector<FormatEntry> all = source_->formats();
+	if (options_.allowedFormats.empty())
+		return all;
+	std::erase_if(all, [&](const FormatEntry &f) {
+		return std::find(options_.allowedFormats.begin(), options_.allowedFormats.end(),
+				 f.fourcc) == options_.allowedFormats.end();
+	});
+	return all;
+}
+
+/**
+ * \brief Configure the camera for \a client, or check what it would get.
+ *
+ * While another frontend holds the configuration only that configuration
+ * is accepted (-EBUSY otherwise; current() then tells the caller what it
+ * is).  The source may adjust the request (nearest size); the adjusted
+ * values are returned for the frontend to check, as cameraif requires.
+ */
+Result<StreamConfig> CameraHub::configure(HubClient *client, uint32_t fourcc, uint32_t width,
+					  uint32_t height, bool validateOnly)
+{
+	if (!options_.allowedFormats.empty() &&
+	    std::find(options_.allowedFormats.begin(), options_.allowedFormats.end(), fourcc) ==
+		    options_.allowedFormats.end())
+		return Error{ -EINVAL, "format not allowed for camera " + name_ };
+
+	bool othersHold = !holders_.empty() && !(holders_.size() == 1 && holders_.count(client));
+	if (othersHold) {
+		if (config_.fourcc == fourcc && config_.width == width && config_.height == height) {
+			if (!validateOnly)
+				holders_.insert(client);
+			return config_;
+		}
+		return Error{ -EBUSY, "camera " + name_ + " is fixed at " + describe(config_) +
+					      " by another guest" };
+	}
+	if (running_)
+		return Error{ -EBUSY, "camera " + name_ + " is streaming" };
+
+	StreamConfig c;
+	c.fourcc = fourcc;
+	c.width = width;
+	c.height = height;
+	c.interval = configured_ ? config_.interval : Fraction{ 1, 30 };
+	int ret = validateOnly ? source_->tryConfigure(c) : source_->configure(c);
+	if (ret < 0)
+		return Error{ ret, "camera " + name_ + ": " + describe(c) + ": " + std::strerror(-ret) };
+	if (!validateOnly) {
+		config_ = c;
+		configured_ = true;
+		holders_.insert(client);
+	}
+	return c;
+}
+
+const StreamConfig *CameraHub::current(HubClient *) const
+{
+	return configured_ && !holders_.empty() ? &config_ : nullptr;
+}
+
+Result<Fraction> CameraHub::setFrameInterval(HubClient *client, Fraction interval)
+{
+	if (!holders_.count(client))
+		return Error{ -EINVAL, "frame rate before configuration" };
+	if (running_)
+		return Error{ -EBUSY, "camera " + name_ + " is streaming" };
+	if (holders_.size() > 1) {
+		if (interval == config_.interval)
+			return config_.interval;
+		return Error{ -EBUSY, "camera " + name_ + " frame rate is fixed by another guest" };
+	}
+	int ret = source_->setFrameInterval(interval);
+	if (ret < 0)
+		return Error{ ret, "camera " + name_ + ": frame interval: " + std::strerror(-ret) };
+	config_.interval = interval;
+	return interval;
+}
+
+void CameraHub::releaseConfig(HubClient *client)
+{
+	holders_.erase(client);
+}
+
+Status CameraHub::startStream(HubClient *client)
+{
+	if (!holders_.count(client))
+		return Error{ -EINVAL, "stream start before configuration" };
+	if (std::find(streaming_.begin(), streaming_.end(), client) != streaming_.end())
+		return Error{ -EBUSY, "already streaming" };
+	streaming_.push_back(client);
+	if (running_)
+		return {}; /* a follower: frames are copied to it */
+
+	bool canZeroCopy = hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr);
+	copyMode_ = options_.forceCopy || !canZeroCopy;
+	leader_ = copyMode_ ? nullptr : client;
+	Status s = startSource();
+	if (!s) {
+		streaming_.pop_back();
+		leader_ = nullptr;
+	}
+	return s;
+}
+
+Status CameraHub::startSource()
+{
+	int ret;
+	if (copyMode_) {
+		ret = source_->allocateBuffers(MemoryType::MmapExport, 4);
+		if (ret < 0)
+			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
+		own_.clear();
+		for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
+			ExportedBuffer eb;
+			int r = source_->exportBuffer(i, eb);
+			void *p = r < 0 ? MAP_FAILED
+					: ::mmap(nullptr, eb.length, PROT_READ, MAP_SHARED, eb.fd.get(), 0);
+			if (p == MAP_FAILED) {
+				stopSource();
+				return Error{ r < 0 ? r : -errno, "camera " + name_ + ": export buffer " +
+									 std::to_string(i) };
+			}
+			own_.push_back({ std::move(eb.fd), static_cast<uint8_t *>(p), eb.length });
+			source_->queueBuffer(i);
+		}
+		if (!loggedCopy_) {
+			XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
+				name_.c_str(), options_.forceCopy ? "forced by config" : "source cannot fill caller memory");
+			loggedCopy_ = true;
+		}
+	} else {
+		ret = source_->allocateBuffers(MemoryType::UserPtr, leader_->bufferCount());
+		if (ret < 0)
+			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
+		for (unsigned idx : leader_->queuedBuffers()) {
+			if (idx >= static_cast<unsigned>(ret))
+				continue;
+			if (source_->queueBuffer(idx, leader_->bufferMemory(idx)) == 0)
+				leader_->setInCamera(idx, true);
+		}
+	}
+	Status added = loop_.addFd(source_->pollFd(), [this](uint32_t) { onSourceReady(); },
+				   source_->pollEvents());
+	if (!added) {
+		stopSource();
+		return added;
+	}
+	ret = source_->start();
+	if (ret < 0) {
+		stopSource();
+		return Error{ ret, "camera " + name_ + ": start: " + std::strerror(-ret) };
+	}
+	running_ = true;
+	XMB_LOG(logHub, Info, "camera %s: streaming %s, %s", name_.c_str(), describe(config_).c_str(),
+		copyMode_ ? "copy mode" : ("zero-copy into " + leader_->label() + "'s buffers").c_str());
+	return {};
+}
+
+void CameraHub::stopSource()
+{
+	loop_.removeFd(source_->pollFd());
+	source_->stop();
+	if (leader_)
+		for (unsigned i = 0; i < leader_->bufferCount(); i++)
+			leader_->setInCamera(i, false);
+	source_->releaseBuffers();
+	for (auto &b : own_)
+		if (b.data)
+			::munmap(b.data, b.length);
+	own_.clear();
+	running_ = false;
+}
+
+void CameraHub::stopStream(HubClient *client)
+{
+	auto it = std::find(streaming_.begin(), streaming_.end(), client);
+	if (it == streaming_.end())
+		return;
+	streaming_.erase(it);
+	if (client != leader_ && !(copyMode_ && streaming_.empty()))
+		return;
+	stopSource();
+	leader_ = nullptr;
+	if (!streaming_.empty())
+		pickLeaderAndRestart();
+}
+
+/* The leader left while others stream: the next one in line leads. */
+void CameraHub::pickLeaderAndRestart()
+{
+	leader_ = copyMode_ ? nullptr : streaming_.front();
+	Status s = startSource();
+	if (!s)
+		failAll(s.error().message);
+}
+
+void CameraHub::bufferQueued(HubClient *client, unsigned index)
+{
+	if (!running_ || copyMode_ || client != leader_)
+		return;
+	int ret = source_->queueBuffer(index, client->bufferMemory(index));
+	if (ret == 0)
+		client->setInCamera(index, true);
+	else
+		XMB_LOG(logHub, Warn, "camera %s: queue buffer %u of %s: %s", name_.c_str(), index,
+			client->label().c_str(), std::strerror(-ret));
+}
+
+void CameraHub::detach(HubClient *client)
+{
+	stopStream(client);
+	releaseConfig(client);
+	clients_.erase(client);
+}
+
+int CameraHub::setControl(HubClient *origin, uint8_t type, int64_t &value)
+{
+	int ret = source_->setControl(type, value);
+	if (ret < 0)
+		return ret;
+	for (HubClient *c : clients_)
+		if (c != origin)
+			c->controlChanged(type, value);
+	return 0;
+}
+
+void CameraHub::onSourceReady()
+{
+	CompletedFrame frame;
+	int ret;
+	while ((ret = source_->dequeueFrame(frame)) == 0)
+		deliver(frame);
+	if (ret != -EAGAIN) {
+		failAll("camera " + name_ + ": dequeue: " + std::strerror(-ret));
+		return;
+	}
+	SourceEvent ev;
+	while (source_->dequeueEvent(ev) == 0) {
+		switch (ev.type) {
+		case SourceEvent::Type::ControlChanged:
+			for (HubClient *c : clients_)
+				c->controlChanged(ev.control, ev.value);
+			break;
+		case SourceEvent::Type::SourceChanged:
+		case SourceEvent::Type::Error:
+			failAll("camera " + name_ + (ev.type == SourceEvent::Type::Error
+							     ? ": device error"
+							     : ": source format changed"));
+			return;
+		}
+	}
+}
+
+/**
+ * \brief Hand a completed frame to every streaming frontend.
+ *
+ * Followers are served before the leader gets its buffer back, because
+ * once the leader has it the guest may write into it.
+ */
+void CameraHub::deliver(const CompletedFrame &frame)
+{
+	const uint8_t *src = nullptr;
+	size_t bytes = std::min<size_t>(frame.bytesUsed, config_.layout.size);
+	if (copyMode_) {
+		if (frame.index >= own_.size())
+			return;
+		src = own_[frame.index].data;
+		bytes = std::min(bytes, own_[frame.index].length);
+	} else {
+		CallerBuffer mem = leader_->bufferMemory(frame.index);
+		src = static_cast<const uint8_t *>(mem.data);
+		bytes = std::min(bytes, mem.length);
+	}
+
+	for (HubClient *c : std::vector<HubClient *>(streaming_)) {
+		if (c == leader_)
+			continue;
+		unsigned idx;
+		if (!src || !c->takeBufferForCopy(idx)) {
+			c->frameDropped();
+			continue;
+		}
+		CallerBuffer dst = c->bufferMemory(idx);
+		size_t n = std::min(bytes, dst.length);
+		std::memcpy(dst.data, src, n);
+		c->frameDone(idx, static_cast<uint32_t>(n), frame.sequence, n);
+	}
+
+	if (copyMode_) {
+		source_->queueBuffer(frame.index);
+	} else {
+		leader_->setInCamera(frame.index, false);
+		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), frame.sequence, 0);
+	}
+}
+
+void CameraHub::failAll(const std::string &why)
+{
+	XMB_LOG(logHub, Error, "%s", why.c_str());
+	auto victims = streaming_;
+	if (running_)
+		stopSource();
+	streaming_.clear();
+	leader_ = nullptr;
+	for (HubClient *c : victims)
+		c->cameraFailed(why);
+}
+
+} /* namespace xmb::service */

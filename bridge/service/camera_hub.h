@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One camera shared by the frontends configured to use it.
+ *
+ * Stream policy (docs/camera-service.md): the first frontend to configure
+ * fixes format, size and rate until every frontend has released it; later
+ * frontends must ask for exactly that (CONFIG_VALIDATE tells them what it
+ * is).  Zero copy: the camera captures straight into the buffers of one
+ * streaming frontend, the "leader" (its granted pages, mapped here, or
+ * Dom0 pages granted to it in be-alloc mode).  Other streaming frontends
+ * ("followers") get each frame copied into a buffer of theirs — Linux's
+ * gntalloc cannot grant one page to several domains, so that copy is the
+ * price of sharing on kernels without gntdev dma-buf; it is counted and
+ * logged once.  In forced copy mode (benchmarks) or for sources that can
+ * only fill their own buffers, every frontend gets a copy.
+ */
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bridge/service/event_loop.h"
+#include "bridge/service/stats.h"
+#include "protocol/result.h"
+#include "v4l2/camera_source.h"
+
+namespace xmb::service {
+
+/** What the hub needs from a frontend session. */
+class HubClient
+{
+public:
+	virtual ~HubClient() = default;
+	[[nodiscard]] virtual std::string label() const = 0;
+	/** Number of buffers the guest requested (BUF_REQUEST). */
+	[[nodiscard]] virtual unsigned bufferCount() const = 0;
+	/** Buffers the guest has queued, not yet given to the camera. */
+	virtual std::vector<unsigned> queuedBuffers() = 0;
+	virtual CallerBuffer bufferMemory(unsigned index) = 0;
+	/** The camera now owns / no longer owns buffer \a index. */
+	virtual void setInCamera(unsigned index, bool inCamera) = 0;
+	/** Buffer \a index holds a frame: tell the guest. */
+	virtual void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied) = 0;
+	/** A queued buffer to copy a frame into (follower path), or false. */
+	virtual bool takeBufferForCopy(unsigned &index) = 0;
+	/** A frame went by without a buffer of this client to put it in. */
+	virtual void frameDropped() = 0;
+	/** Another frontend changed a control. */
+	virtual void controlChanged(uint8_t type, int64_t value) = 0;
+	/** The camera failed: stop streaming, tell the guest. */
+	virtual void cameraFailed(const std::string &why) = 0;
+};
+
+struct HubOptions {
+	bool forceCopy = false;		   /**< benchmark: copy every frame */
+	std::vector<uint32_t> allowedFormats; /**< empty: all the source has */
+};
+
+class CameraHub
+{
+public:
+	CameraHub(std::string name, std::unique_ptr<CameraSource> source, EventLoop &loop,
+		  HubOptions options = {});
+	~CameraHub();
+
+	[[nodiscard]] const std::string &name() const { return name_; }
+	CameraSource &source() { return *source_; }
+	[[nodiscard]] std::vector<FormatEntry> formats();
+
+	/** Configure (or validate) for \a client; Error.code is a -XEN_E*-compatible errno. */
+	Result<StreamConfig> configure(HubClient *client, uint32_t fourcc, uint32_t width,
+				       uint32_t height, bool validateOnly);
+	[[nodiscard]] const StreamConfig *current(HubClient *client) const;
+	Result<Fraction> setFrameInterval(HubClient *client, Fraction interval);
+	void releaseConfig(HubClient *client);
+
+	Status startStream(HubClient *client);
+	void stopStream(HubClient *client);
+	/** The guest queued buffer \a index: give it to the camera if \a client leads. */
+	void bufferQueued(HubClient *client, unsigned index);
+	/** Register \a client (for control-change events) / forget it entirely (teardown). */
+	void attach(HubClient *client) { clients_.insert(client); }
+	void detach(HubClient *client);
+
+	std::vector<CameraControlInfo> controls() { return source_->controls(); }
+	int getControl(uint8_t type, int64_t &value) { return source_->getControl(type, value); }
+	int setControl(HubClient *origin, uint8_t type, int64_t &value);
+
+	[[nodiscard]] bool copyMode() const { return copyMode_; }
+	[[nodiscard]] HubClient *leader() const { return leader_; }
+
+private:
+	void onSourceReady();
+	void deliver(const CompletedFrame &frame);
+	Status startSource();
+	void stopSource();
+	void pickLeaderAndRestart();
+	void failAll(const std::string &why);
+
+	std::string name_;
+	std::unique_ptr<CameraSource> source_;
+	EventLoop &loop_;
+	HubOptions options_;
+
+	StreamConfig config_;
+	bool configured_ = false;
+	std::set<HubClient *> clients_;	  /* every attached frontend */
+	std::set<HubClient *> holders_;	  /* clients holding the configuration */
+	std::vector<HubClient *> streaming_; /* in start order */
+	HubClient *leader_ = nullptr;
+	bool copyMode_ = false;	/* this stream copies to everyone */
+	bool running_ = false;
+
+	/* Copy mode: the source's own buffers, mapped here. */
+	struct OwnBuffer {
+		UniqueFD fd;
+		uint8_t *data = nullptr;
+		size_t length = 0;
+	};
+	std::vector<OwnBuffer> own_;
+	bool loggedCopy_ = false;
+};
+
+} /* namespace xmb::service */

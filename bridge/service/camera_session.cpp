@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: MIT */
+#include "bridge/service/camera_session.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <numeric>
+
+extern "C" {
+#include <xen/errno.h>
+}
+
+#include "bridge/base/log.h"
+#include "protocol/gref_directory.h"
+
+namespace xmb::service {
+
+XMB_LOG_DEFINE_CATEGORY(logSession, "session");
+
+namespace {
+
+/* Requests served per wakeup before yielding to other frontends. */
+constexpr unsigned kMaxRequestsPerWakeup = 128;
+/* A guest that leaves its event page full this long is not reading: close it. */
+constexpr auto kEventStall = std::chrono::seconds(2);
+
+} /* namespace */
+
+int32_t xenStatus(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0: return 0;
+	case EPERM: return -XEN_EPERM;
+	case ENOENT: return -XEN_ENOENT;
+	case EIO: return -XEN_EIO;
+	case E2BIG: return -XEN_E2BIG;
+	case ENOMEM: return -XEN_ENOMEM;
+	case EACCES: return -XEN_EACCES;
+	case EBUSY: return -XEN_EBUSY;
+	case EEXIST: return -XEN_EEXIST;
+	case EINVAL: return -XEN_EINVAL;
+	case ENOSPC: return -XEN_ENOSPC;
+	case ENOSYS: return -XEN_ENOSYS;
+	case ENOTSUP: return -XEN_EOPNOTSUPP;
+	case ELOOP: return -XEN_EINVAL;
+	default: return -XEN_EIO;
+	}
+}
+
+CameraSession::CameraSession(xen::Platform &dom0, EventLoop &loop, CameraHub &hub,
+			     SessionConfig config, Violation onViolation)
+	: dom0_(dom0), loop_(loop), hub_(hub), cfg_(std::move(config)),
+	  onViolation_(std::move(onViolation)),
+	  label_("dom" + std::to_string(cfg_.frontend) + " vcamera/" + std::to_string(cfg_.devid))
+{
+	hub_.attach(this);
+}
+
+/*
+ * Teardown order matters: the camera must stop writing into guest pages
+ * before they are unmapped, and buffers go before the rings.
+ */
+CameraSession::~CameraSession()
+{
+	hub_.detach(this);
+	releaseBuffers();
+	reqPort_.reset();
+	evtPort_.reset();
+	reqPage_.reset();
+	evtPage_.reset();
+}
+
+Status CameraSession::connect(const proto::VcameraTransport &t)
+{
+	xen::Gref req = t.reqRingRef, evt = t.evtRingRef;
+	auto reqMap = dom0_.grants->map(cfg_.frontend, std::span(&req, 1), true);
+	if (!reqMap)
+		return Error{ reqMap.error().code, label_ + ": request ring: " + reqMap.error().message };
+	auto evtMap = dom0_.grants->map(cfg_.frontend, std::span(&evt, 1), true);
+	if (!evtMap)
+		return Error{ evtMap.error().code, label_ + ": event page: " + evtMap.error().message };
+	auto reqPort = dom0_.events->bindInterdomain(cfg_.frontend, t.reqEventChannel);
+	if (!reqPort)
+		return Error{ reqPort.error().code, label_ + ": request channel: " + reqPort.error().message };
+	auto evtPort = dom0_.events->bindInterdomain(cfg_.frontend, t.evtEventChannel);
+	if (!evtPort)
+		return Error{ evtPort.error().code, label_ + ": event channel: " + evtPort.error().message };
+
+	reqPage_ = std::move(*reqMap);
+	evtPage_ = std::move(*evtMap);
+	reqPort_ = std::move(*reqPort);
+	evtPort_ = std::move(*evtPort);
+	ring_ = proto::CameraBackRing(reqPage_.data(), proto::kXenPageSize);
+	events_ = proto::EventPageWriter(evtPage_.data());
+	XMB_LOG(logSession, Info, "%s: connected (ring %u, event page %u, ports %u/%u, %s buffers)",
+		label_.c_str(), req, evt, reqPort_.port(), evtPort_.port(),
+		cfg_.beAlloc ? "backend-allocated" : "frontend-allocated");
+	return {};
+}
+
+const char *CameraSession::tier() const
+{
+	if (hub_.copyMode() || (streaming_ && hub_.leader() != this))
+		return "copy";
+	return cfg_.beAlloc ? "zero-copy (be-alloc: Dom0 pages granted)"
+			    : "zero-copy (guest pages mapped, USERPTR)";
+}
+
+void CameraSession::violation(const std::string &why)
+{
+	if (failed_)
+		return;
+	failed_ = true;
+	/* Deferred: we may be deep inside a hub callback. */
+	loop_.defer([this, why] { onViolation_(this, why); });
+}
+
+/**
+ * \brief Serve the request ring.
+ *
+ * Late re-arm: the port is unmasked only after the ring is drained (and
+ * the final check done), so a guest cannot make us spin on notifications.
+ * Work per wakeup is bounded; the rest is deferred to the next loop turn.
+ */
+void CameraSession::onRequestNotify()
+{
+	if (failed_)
+		return;
+	unsigned served = 0;
+	bool more = true;
+	while (more) {
+		proto::RingPoll p = ring_.poll();
+		if (p == proto::RingPoll::Overflow)
+			return violation("request ring overflow (producer index beyond the ring)");
+		while (ring_.pending() && served < kMaxRequestsPerWakeup) {
+			xencamera_req raw = ring_.take();
+			auto decoded = proto::decodeCameraRequest(raw);
+			xencamera_resp resp = decoded ? handle(*decoded)
+						      : proto::makeCameraResponse(raw.id, raw.operation,
+										  decoded.error().code);
+			if (!decoded)
+				XMB_LOG(logSession, Debug, "%s: %s", label_.c_str(),
+					decoded.error().message.c_str());
+			ring_.respond(resp);
+			served++;
+			stats_.requests++;
+			if (failed_)
+				break;
+		}
+		if (ring_.pushResponses())
+			(void)reqPort_.notify();
+		if (failed_)
+			return;
+		if (served >= kMaxRequestsPerWakeup) {
+			loop_.defer([this] { onRequestNotify(); });
+			return;
+		}
+		p = ring_.finalCheck();
+		if (p == proto::RingPoll::Overflow)
+			return violation("request ring overflow (producer index beyond the ring)");
+		more = p == proto::RingPoll::Work;
+	}
+	(void)reqPort_.unmask();
+}
+
+void CameraSession::onEventNotify()
+{
+	(void)evtPort_.unmask();
+}
+
+xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
+{
+	xencamera_resp resp = proto::makeCameraResponse(req.id, req.op, 0);
+	int32_t status = 0;
+	switch (req.op) {
+	case XENCAMERA_OP_CONFIG_SET:
+	case XENCAMERA_OP_CONFIG_VALIDATE:
+	case XENCAMERA_OP_CONFIG_GET:
+		status = opConfig(req, resp);
+		break;
+	case XENCAMERA_OP_FRAME_RATE_SET: {
+		auto fr = std::get<proto::CameraRequest::FrameRate>(req.body);
+		if (streaming_) {
+			status = -XEN_EBUSY;
+			break;
+		}
+		/* Rate num/den frames per second is an interval of den/num seconds. */
+		auto r = hub_.setFrameInterval(this, Fraction{ fr.den, fr.num });
+		status = r ? 0 : xenStatus(r.error().code);
+		break;
+	}
+	case XENCAMERA_OP_BUF_GET_LAYOUT: {
+		if (!configured_) {
+			status = -XEN_EINVAL;
+			break;
+		}
+		auto &l = resp.resp.buf_layout;
+		l.num_planes = static_cast<uint8_t>(layout_.numPlanes);
+		l.size = layout_.size;
+		for (unsigned p = 0; p < layout_.numPlanes && p < XENCAMERA_MAX_PLANE; p++) {
+			l.plane_size[p] = layout_.planes[p].size;
+			l.plane_stride[p] = layout_.planes[p].stride;
+		}
+		break;
+	}
+	case XENCAMERA_OP_BUF_REQUEST:
+		status = opBufRequest(std::get<proto::CameraRequest::BufRequest>(req.body).numBufs, resp);
+		break;
+	case XENCAMERA_OP_BUF_CREATE:
+		status = opBufCreate(std::get<proto::CameraRequest::BufCreate>(req.body));
+		break;
+	case XENCAMERA_OP_BUF_DESTROY:
+		status = opBufDestroy(std::get<proto::CameraRequest::Index>(req.body).index);
+		break;
+	case XENCAMERA_OP_BUF_QUEUE:
+		status = opBufQueue(std::get<proto::CameraRequest::Index>(req.body).index);
+		break;
+	case XENCAMERA_OP_BUF_DEQUEUE:
+		status = opBufDequeue(std::get<proto::CameraRequest::Index>(req.body).index);
+		break;
+	case XENCAMERA_OP_CTRL_ENUM:
+		status = opCtrlEnum(std::get<proto::CameraRequest::Index>(req.body).index, resp);
+		break;
+	case XENCAMERA_OP_CTRL_SET: {
+		auto cs = std::get<proto::CameraRequest::CtrlSet>(req.body);
+		if (!controlOffered(cs.type)) {
+			status = -XEN_EINVAL;
+			break;
+		}
+		int64_t v = cs.value;
+		status = xenStatus(hub_.setControl(this, cs.type, v));
+		break;
+	}
+	case XENCAMERA_OP_CTRL_GET: {
+		auto cg = std::get<proto::CameraRequest::CtrlGet>(req.body);
+		if (!controlOffered(cg.type)) {
+			status = -XEN_EINVAL;
+			break;
+		}
+		int64_t v = 0;
+		status = xenStatus(hub_.getControl(cg.type, v));
+		if (!status) {
+			resp.resp.ctrl_value.type = cg.type;
+			resp.resp.ctrl_value.value = v;
+		}
+		break;
+	}
+	case XENCAMERA_OP_STREAM_START:
+		status = opStreamStart();
+		break;
+	case XENCAMERA_OP_STREAM_STOP:
+		opStreamStop();
+		break;
+	default:
+		status = -XEN_ENOSYS;
+	}
+	resp.status = status;
+	return resp;
+}
+
+void CameraSession::fillConfig(const StreamConfig &c, xencamera_resp &resp) const
+{
+	auto &r = resp.resp.config;
+	r.pixel_format = c.fourcc;
+	r.width = c.width;
+	r.height = c.height;
+	r.colorspace = XENCAMERA_COLORSPACE_DEFAULT;
+	r.xfer_func = XENCAMERA_XFER_FUNC_DEFAULT;
+	r.ycbcr_enc = XENCAMERA_YCBCR_ENC_IGNORE;
+	r.quantization = XENCAMERA_QUANTIZATION_DEFAULT;
+	uint32_t g = std::gcd(c.width, c.height);
+	r.displ_asp_ratio_numer = g ? c.width / g : 0;
+	r.displ_asp_ratio_denom = g ? c.height / g : 0;
+	r.frame_rate_numer = c.interval.denominator;
+	r.frame_rate_denom = c.interval.numerator;
+}
+
+int32_t CameraSession::opConfig(const proto::CameraRequest &req, xencamera_resp &resp)
+{
+	if (req.op == XENCAMERA_OP_CONFIG_GET) {
+		const StreamConfig *c = hub_.current(this);
+		if (!c)
+			return -XEN_EINVAL;
+		fillConfig(*c, resp);
+		return 0;
+	}
+	bool validate = req.op == XENCAMERA_OP_CONFIG_VALIDATE;
+	/* cameraif: no configuration change while streaming or with buffers requested. */
+	if (!validate && (streaming_ || numBufs_))
+		return -XEN_EBUSY;
+	auto c = std::get<proto::CameraRequest::Config>(req.body);
+	auto r = hub_.configure(this, c.fourcc, c.width, c.height, validate);
+	if (!r) {
+		/* Tell the frontend what the camera is fixed at, if another guest fixed it. */
+		if (const StreamConfig *cur = hub_.current(this))
+			fillConfig(*cur, resp);
+		return xenStatus(r.error().code);
+	}
+	fillConfig(*r, resp);
+	if (!validate) {
+		configured_ = true;
+		layout_ = r->layout;
+	}
+	return 0;
+}
+
+int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
+{
+	if (streaming_)
+		return -XEN_EBUSY;
+	if (!configured_)
+		return -XEN_EINVAL;
+	if (n == 0) {
+		releaseBuffers();
+		numBufs_ = 0;
+		return 0;
+	}
+	for (const auto &b : bufs_)
+		if (b.created)
+			return -XEN_EBUSY; /* cameraif: free with num_bufs 0 first */
+	numBufs_ = std::min<unsigned>(n, cfg_.maxBuffers);
+	bufs_.clear();
+	bufs_.resize(numBufs_);
+	resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_);
+	return 0;
+}
+
+/**
+ * \brief Walk a guest's gref directory, mapping each directory page once.
+ * \param keep Where to keep the (writable) directory mappings, for be-alloc
+ *
+ * The walk is bounded by the layout size (fixed by us, not the guest) and
+ * the per-guest page cap; each directory page is copied out before use.
+ */
+Result<std::vector<xen::Gref>> CameraSession::walkDirectory(xen::Gref first, bool collect,
+							     std::vector<xen::GrantMapping> *keep)
+{
+	proto::GrefDirectoryWalker walker(first, layout_.size, cfg_.maxPages - pagesInUse_,
+					  collect ? proto::GrefDirectoryWalker::Mode::CollectGrefs
+						  : proto::GrefDirectoryWalker::Mode::DirectoryOnly);
+	if (walker.error())
+		return *walker.error();
+	while (auto g = walker.nextPage()) {
+		xen::Gref ref = *g;
+		auto page = dom0_.grants->map(cfg_.frontend, std::span(&ref, 1), keep != nullptr);
+		if (!page)
+			return Error{ page.error().code, "directory page: " + page.error().message };
+		Status s = walker.feed(std::span<const uint8_t>(page->data(), xen::kPageSize));
+		if (!s)
+			return s.error();
+		if (keep)
+			keep->push_back(std::move(*page));
+	}
+	return walker.takeGrefs();
+}
+
+int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
+{
+	if (bc.index >= numBufs_ || bufs_[bc.index].created)
+		return -XEN_EINVAL;
+	/* We capture planes where our layout puts them; other offsets would need a copy. */
+	for (unsigned p = 0; p < layout_.numPlanes && p < XENCAMERA_MAX_PLANE; p++)
+		if (bc.planeOffset[p] != layout_.planes[p].offset)
+			return -XEN_EINVAL;
+
+	Buffer &b = bufs_[bc.index];
+	size_t pages = proto::pagesFor(layout_.size);
+	if (!cfg_.beAlloc) {
+		auto grefs = walkDirectory(bc.grefDirectory, true, nullptr);
+		if (!grefs) {
+			XMB_LOG(logSession, Debug, "%s: BUF_CREATE %u: %s", label_.c_str(), bc.index,
+				grefs.error().message.c_str());
+			return xenStatus(grefs.error().code);
+		}
+		auto m = dom0_.grants->map(cfg_.frontend, *grefs, true);
+		if (!m) {
+			XMB_LOG(logSession, Debug, "%s: BUF_CREATE %u: %s", label_.c_str(), bc.index,
+				m.error().message.c_str());
+			return xenStatus(m.error().code);
+		}
+		b.mapping = std::move(*m);
+		b.data = b.mapping.data();
+	} else {
+		std::vector<xen::GrantMapping> dirPages;
+		auto walked = walkDirectory(bc.grefDirectory, false, &dirPages);
+		if (!walked)
+			return xenStatus(walked.error().code);
+		/* Read-only for the guest: Dom0 (the camera) is the only writer. */
+		auto share = dom0_.grants->share(cfg_.frontend, pages, false);
+		if (!share)
+			return xenStatus(share.error().code);
+		std::vector<uint8_t *> ptrs;
+		std::vector<xen::Gref> dirRefs(proto::dirPagesFor(pages), 0);
+		for (auto &m : dirPages)
+			ptrs.push_back(m.data());
+		Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false);
+		if (!w)
+			return xenStatus(w.error().code);
+		b.share = std::move(*share);
+		b.data = b.share.data();
+		stats_.grantedPages += pages;
+	}
+	b.size = layout_.size;
+	b.created = true;
+	b.state = BufState::Frontend;
+	pagesInUse_ += pages;
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+	return 0;
+}
+
+int32_t CameraSession::opBufDestroy(uint8_t index)
+{
+	if (index >= numBufs_ || !bufs_[index].created)
+		return -XEN_EINVAL;
+	Buffer &b = bufs_[index];
+	if (b.state == BufState::InCamera)
+		return -XEN_EBUSY;
+	std::erase(queue_, index);
+	pagesInUse_ -= proto::pagesFor(layout_.size);
+	if (b.share)
+		stats_.grantedPages -= b.share.pages();
+	b = Buffer{};
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+	return 0;
+}
+
+int32_t CameraSession::opBufQueue(uint8_t index)
+{
+	if (index >= numBufs_ || !bufs_[index].created || bufs_[index].state != BufState::Frontend)
+		return -XEN_EINVAL;
+	bufs_[index].state = BufState::Queued;
+	queue_.push_back(index);
+	hub_.bufferQueued(this, index);
+	return 0;
+}
+
+int32_t CameraSession::opBufDequeue(uint8_t index)
+{
+	if (index >= numBufs_ || !bufs_[index].created)
+		return -XEN_EINVAL;
+	Buffer &b = bufs_[index];
+	if (b.state == BufState::InCamera)
+		return -XEN_EBUSY; /* the camera may be writing it right now */
+	if (b.state == BufState::Queued) {
+		std::erase(queue_, index);
+		b.state = BufState::Frontend;
+	}
+	return 0;
+}
+
+bool CameraSession::controlOffered(uint8_t type) const
+{
+	return std::find(cfg_.controls.begin(), cfg_.controls.end(), type) != cfg_.controls.end();
+}
+
+int32_t CameraSession::opCtrlEnum(uint8_t index, xencamera_resp &resp)
+{
+	std::vector<CameraControlInfo> offered;
+	for (const auto &c : hub_.controls())
+		if (controlOffered(c.type))
+			offered.push_back(c);
+	if (index >= offered.size())
+		return -XEN_EINVAL;
+	const auto &c = offered[index];
+	auto &e = resp.resp.ctrl_enum;
+	e.index = index;
+	e.type = c.type;
+	e.flags = c.flags;
+	e.min = c.minimum;
+	e.max = c.maximum;
+	e.step = c.step;
+	e.def_val = c.defaultValue;
+	return 0;
+}
+
+int32_t CameraSession::opStreamStart()
+{
+	if (streaming_)
+		return -XEN_EBUSY;
+	if (!configured_ || !numBufs_ ||
+	    std::none_of(bufs_.begin(), bufs_.end(), [](const Buffer &b) { return b.created; }))
+		return -XEN_EINVAL;
+	streaming_ = true;
+	Status s = hub_.startStream(this);
+	if (!s) {
+		streaming_ = false;
+		XMB_LOG(logSession, Warn, "%s: stream start: %s", label_.c_str(), s.error().message.c_str());
+		return xenStatus(s.error().code);
+	}
+	XMB_LOG(logSession, Info, "%s: streaming, %s", label_.c_str(), tier());
+	return 0;
+}
+
+void CameraSession::opStreamStop()
+{
+	if (!streaming_)
+		return;
+	hub_.stopStream(this);
+	streaming_ = false;
+	/* Every buffer goes back to the frontend, as vb2 expects after STREAMOFF. */
+	for (auto &b : bufs_)
+		if (b.created)
+			b.state = BufState::Frontend;
+	queue_.clear();
+}
+
+std::vector<unsigned> CameraSession::queuedBuffers()
+{
+	return { queue_.begin(), queue_.end() };
+}
+
+CallerBuffer CameraSession::bufferMemory(unsigned index)
+{
+	if (index >= bufs_.size() || !bufs_[index].created)
+		return {};
+	return { bufs_[index].data, -1, bufs_[index].size };
+}
+
+void CameraSession::setInCamera(unsigned index, bool inCamera)
+{
+	if (index >= bufs_.size() || !bufs_[index].created)
+		return;
+	Buffer &b = bufs_[index];
+	if (inCamera && b.state == BufState::Queued) {
+		std::erase(queue_, index);
+		b.state = BufState::InCamera;
+	} else if (!inCamera && b.state == BufState::InCamera) {
+		b.state = BufState::Queued;
+		queue_.push_back(index);
+	}
+}
+
+bool CameraSession::takeBufferForCopy(unsigned &index)
+{
+	if (queue_.empty())
+		return false;
+	index = queue_.front();
+	queue_.pop_front();
+	bufs_[index].state = BufState::Frontend;
+	return true;
+}
+
+void CameraSession::frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied)
+{
+	if (index >= bufs_.size() || !bufs_[index].created)
+		return;
+	std::erase(queue_, index);
+	bufs_[index].state = BufState::Frontend;
+	stats_.bytesCopied += copied;
+	putEvent(proto::makeFrameAvailEvent(evtId_++, static_cast<uint8_t>(index), bytes, seq), true);
+	if (bufs_[index].state == BufState::Frontend && !failed_)
+		stats_.frames++;
+}
+
+/**
+ * \brief Put an event on the guest's event page and notify it.
+ *
+ * A full page drops the event (frames are re-queued so the buffer is not
+ * lost); a page full for kEventStall, or an impossible in_cons, closes
+ * the frontend.
+ */
+void CameraSession::putEvent(const xencamera_evt &evt, bool isFrame)
+{
+	if (failed_)
+		return;
+	switch (events_.put(evt)) {
+	case proto::EventPageWriter::Put::Ok:
+		fullSince_.reset();
+		(void)evtPort_.notify();
+		return;
+	case proto::EventPageWriter::Put::Invalid:
+		violation("event page: in_cons ahead of in_prod");
+		return;
+	case proto::EventPageWriter::Put::Full: {
+		auto now = std::chrono::steady_clock::now();
+		if (!fullSince_)
+			fullSince_ = now;
+		else if (now - *fullSince_ > kEventStall)
+			return violation("event page full for over 2 s: the frontend stopped reading events");
+		if (isFrame) {
+			stats_.drops++;
+			unsigned idx = evt.evt.frame_avail.index;
+			bufs_[idx].state = BufState::Queued;
+			queue_.push_back(idx);
+			hub_.bufferQueued(this, idx);
+		}
+		return;
+	}
+	}
+}
+
+void CameraSession::controlChanged(uint8_t type, int64_t value)
+{
+	if (controlOffered(type))
+		putEvent(proto::makeCtrlChangeEvent(evtId_++, type, value), false);
+}
+
+void CameraSession::cameraFailed(const std::string &why)
+{
+	XMB_LOG(logSession, Warn, "%s: camera stopped: %s", label_.c_str(), why.c_str());
+	streaming_ = false;
+	for (auto &b : bufs_)
+		if (b.created)
+			b.state = BufState::Frontend;
+	queue_.clear();
+}
+
+void CameraSession::releaseBuffers()
+{
+	queue_.clear();
+	for (auto &b : bufs_)
+		if (b.share)
+			stats_.grantedPages -= b.share.pages();
+	bufs_.clear(); /* unmaps guest pages; ends (or defers) Dom0 grants */
+	pagesInUse_ = 0;
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+}
+
+} /* namespace xmb::service */

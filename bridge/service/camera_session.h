@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One connected vcamera frontend: its rings, event channels, buffers and
+ * cameraif request handling.  Everything the guest sends is copied out of
+ * the ring once, decoded, then checked against this session's state.
+ */
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bridge/platform/platform.h"
+#include "bridge/service/camera_hub.h"
+#include "bridge/service/stats.h"
+#include "protocol/cameraif.h"
+#include "protocol/xenstore_schema.h"
+
+namespace xmb::service {
+
+struct SessionConfig {
+	xen::DomId frontend = 0;
+	unsigned devid = 0;
+	uint8_t maxBuffers = 4;
+	bool beAlloc = false;
+	size_t maxPages = 65536;	/**< guest pages mapped or granted at once */
+	std::vector<uint8_t> controls; /**< cameraif control types offered */
+};
+
+class CameraSession final : public HubClient
+{
+public:
+	using Violation = std::function<void(CameraSession *, const std::string &)>;
+
+	CameraSession(xen::Platform &dom0, EventLoop &loop, CameraHub &hub, SessionConfig config,
+		      Violation onViolation);
+	~CameraSession() override;
+	CameraSession(const CameraSession &) = delete;
+	CameraSession &operator=(const CameraSession &) = delete;
+
+	/** Map the rings and bind the channels the frontend published. */
+	Status connect(const proto::VcameraTransport &transport);
+
+	[[nodiscard]] xen::Port requestPort() const { return reqPort_.port(); }
+	[[nodiscard]] xen::Port eventPort() const { return evtPort_.port(); }
+	/** The request channel fired: serve the ring, then unmask. */
+	void onRequestNotify();
+	/** The event channel fired (the guest consumed events): unmask. */
+	void onEventNotify();
+
+	[[nodiscard]] const SessionStats &stats() const { return stats_; }
+	[[nodiscard]] const char *tier() const;
+
+	/* HubClient */
+	[[nodiscard]] std::string label() const override { return label_; }
+	[[nodiscard]] unsigned bufferCount() const override { return numBufs_; }
+	std::vector<unsigned> queuedBuffers() override;
+	CallerBuffer bufferMemory(unsigned index) override;
+	void setInCamera(unsigned index, bool inCamera) override;
+	void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied) override;
+	bool takeBufferForCopy(unsigned &index) override;
+	void frameDropped() override { stats_.drops++; }
+	void controlChanged(uint8_t type, int64_t value) override;
+	void cameraFailed(const std::string &why) override;
+
+private:
+	enum class BufState { Frontend, Queued, InCamera };
+	struct Buffer {
+		bool created = false;
+		BufState state = BufState::Frontend;
+		xen::GrantMapping mapping; /* frontend-allocated pages, mapped here */
+		xen::GrantShare share;	   /* be-alloc: Dom0 pages granted to the guest */
+		uint8_t *data = nullptr;
+		size_t size = 0;
+	};
+
+	xencamera_resp handle(const proto::CameraRequest &req);
+	int32_t opConfig(const proto::CameraRequest &req, xencamera_resp &resp);
+	int32_t opBufRequest(uint8_t n, xencamera_resp &resp);
+	int32_t opBufCreate(const proto::CameraRequest::BufCreate &bc);
+	int32_t opBufDestroy(uint8_t index);
+	int32_t opBufQueue(uint8_t index);
+	int32_t opBufDequeue(uint8_t index);
+	int32_t opCtrlEnum(uint8_t index, xencamera_resp &resp);
+	int32_t opStreamStart();
+	void opStreamStop();
+	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, bool collect,
+						      std::vector<xen::GrantMapping> *keep);
+	void fillConfig(const StreamConfig &c, xencamera_resp &resp) const;
+	bool controlOffered(uint8_t type) const;
+	void putEvent(const xencamera_evt &evt, bool isFrame);
+	void releaseBuffers();
+	void violation(const std::string &why);
+
+	xen::Platform &dom0_;
+	EventLoop &loop_;
+	CameraHub &hub_;
+	SessionConfig cfg_;
+	Violation onViolation_;
+	std::string label_;
+
+	xen::GrantMapping reqPage_;
+	xen::GrantMapping evtPage_;
+	xen::EventPort reqPort_;
+	xen::EventPort evtPort_;
+	proto::CameraBackRing ring_;
+	proto::EventPageWriter events_;
+	uint16_t evtId_ = 0;
+
+	bool configured_ = false;
+	FrameLayout layout_;
+	bool streaming_ = false;
+	unsigned numBufs_ = 0;
+	std::vector<Buffer> bufs_;
+	std::deque<unsigned> queue_;
+	size_t pagesInUse_ = 0;
+
+	std::optional<std::chrono::steady_clock::time_point> fullSince_;
+	bool failed_ = false;
+	SessionStats stats_;
+};
+
+/** Map an errno to the cameraif -XEN_E* status. */
+int32_t xenStatus(int err);
+
+} /* namespace xmb::service */

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The camera service's configuration file (docs/camera-service.md):
+ *
+ *   [camera front]                 # a camera, named "front"
+ *   source = test-pattern          # or v4l2:/dev/video0, v4l2-card:<card>, libcamera:<id>
+ *   formats = NV12, YUYV           # optional allow-list
+ *   copy = auto                    # or "force" (benchmarks: copy every frame)
+ *
+ *   [guest kitchen]                # a guest device
+ *   domain = guest1                # domain name, or a domid
+ *   device = 0                     # vcamera device index in the guest
+ *   camera = front
+ *   max-buffers = 4                # 1..32
+ *   be-alloc = no                  # yes: Dom0 allocates buffers and grants them
+ *   max-pages = 65536              # pages of this guest mapped/granted at once
+ *   controls = brightness, contrast  # default: all the camera has
+ *   unique-id = front-cam           # default: the camera's id
+ *
+ * Errors name the file, the line and the key.
+ */
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bridge/platform/types.h"
+#include "protocol/result.h"
+
+namespace xmb::service {
+
+struct CameraEntry {
+	std::string name;
+	std::string source;
+	bool forceCopy = false;
+	std::vector<uint32_t> formats;
+	int line = 0;
+};
+
+struct GuestEntry {
+	std::string name;
+	std::optional<xen::DomId> domid;
+	std::string domainName;
+	unsigned device = 0;
+	std::string camera;
+	uint8_t maxBuffers = 4;
+	bool beAlloc = false;
+	size_t maxPages = 65536;
+	std::optional<std::vector<uint8_t>> controls;
+	std::string uniqueId;
+	int line = 0;
+};
+
+struct ServiceConfig {
+	std::vector<CameraEntry> cameras;
+	std::vector<GuestEntry> guests;
+	const CameraEntry *camera(const std::string &name) const;
+};
+
+Result<ServiceConfig> parseServiceConfig(std::string_view text, const std::string &file);
+Result<ServiceConfig> loadServiceConfig(const std::string &path);
+
+} /* namespace xmb::service */

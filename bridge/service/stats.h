@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <cstdint>
+
+namespace xmb::service {
+
+/** Per-frontend counters, reported in logs, by the demo and the bench. */
+struct SessionStats {
+	uint64_t frames = 0;	   /**< FRAME_AVAIL events sent */
+	uint64_t bytesCopied = 0;  /**< frame bytes Dom0 copied for this guest */
+	uint64_t drops = 0;	   /**< frames this guest missed (no buffer / event page full) */
+	uint64_t requests = 0;	   /**< ring requests served */
+	uint64_t mappedPages = 0;  /**< guest pages mapped now */
+	uint64_t grantedPages = 0; /**< Dom0 pages granted to the guest now */
+};
+
+} /* namespace xmb::service */

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#include "bridge/service/toolstack.h"
+
+#include "protocol/cameraif.h"
+
+#include <cerrno>
+
+extern "C" {
+#include <xen/io/xenbus.h>
+}
+
+namespace xmb::service {
+
+using xen::XsPerm;
+
+Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
+		    const proto::VcameraConfig &config, const std::string &type)
+{
+	auto paths = proto::vcameraPaths(backend, frontend, devid, type);
+	const std::vector<XsPerm> fePerms = { { frontend, XsPerm::None }, { backend, XsPerm::Read } };
+	const std::vector<XsPerm> bePerms = { { backend, XsPerm::None }, { frontend, XsPerm::Read } };
+
+	return xen::runTransaction(xs, [&](xen::TxId tx) -> Status {
+		/* Start clean: a stale directory from a crashed run must not leak old keys. */
+		(void)xs.rm(tx, paths.frontend);
+		(void)xs.rm(tx, paths.backend);
+
+		std::map<std::string, std::string> fe = proto::formatVcameraConfig(config);
+		fe["backend"] = paths.backend;
+		fe["backend-id"] = std::to_string(backend);
+		fe["state"] = std::to_string(XenbusStateInitialising);
+		std::map<std::string, std::string> be = {
+			{ "frontend", paths.frontend },
+			{ "frontend-id", std::to_string(frontend) },
+			{ "state", std::to_string(XenbusStateInitialising) },
+			{ "online", "1" },
+			{ "versions", XENCAMERA_PROTOCOL_VERSION },
+		};
+		for (const auto &[dir, kv, perms] :
+		     { std::tuple{ paths.frontend, &fe, &fePerms }, std::tuple{ paths.backend, &be, &bePerms } }) {
+			Status s = xs.mkdir(tx, dir);
+			if (!s)
+				return s;
+			s = xs.setPermissions(tx, dir, *perms);
+			if (!s)
+				return s;
+			for (const auto &[k, v] : *kv) {
+				/* Intermediate dirs (formats/...) are created by the write. */
+				s = xs.write(tx, dir + "/" + k, v);
+				if (!s)
+					return s;
+			}
+			/* Every node gets the same permissions (created ones inherit the parent's). */
+			for (const auto &[k, v] : *kv) {
+				std::string path = dir;
+				size_t pos = 0;
+				while (true) {
+					size_t slash = k.find('/', pos);
+					path = dir + "/" + k.substr(0, slash);
+					s = xs.setPermissions(tx, path, *perms);
+					if (!s)
+						return s;
+					if (slash == std::string::npos)
+						break;
+					pos = slash + 1;
+				}
+			}
+		}
+		return {};
+	});
+}
+
+Status detachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
+		    const std::string &type)
+{
+	auto paths = proto::vcameraPaths(backend, frontend, devid, type);
+	Status a = xs.rm(paths.frontend);
+	Status b = xs.rm(paths.backend);
+	if (!a && a.error().code != -ENOENT)
+		return a;
+	if (!b && b.error().code != -ENOENT)
+		return b;
+	return {};
+}
+
+Result<xen::DomId> findDomainByName(xen::XenStore &xs, const std::string &name)
+{
+	auto doms = xs.list("/local/domain");
+	if (!doms)
+		return doms.error();
+	for (const auto &d : *doms) {
+		auto n = xs.read("/local/domain/" + d + "/name");
+		if (n && *n == name)
+			return static_cast<xen::DomId>(std::stoul(d));
+	}
+	return Error{ -ENOENT, "no running domain named '" + name + "'" };
+}
+
+} /* namespace xmb::service */

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The toolstack part of vcamera: upstream xl/libxl know no vcamera device,
+ * so the service creates the device nodes itself, the way libxl does for
+ * vdispl and vsnd:
+ *
+ *   frontend /local/domain/<fe>/device/vcamera/<dev>     owner fe, backend may read
+ *   backend  /local/domain/<be>/backend/vcamera/<fe>/<dev> owner be, frontend may read
+ *
+ * and fills the camera configuration (formats, controls, max-buffers,
+ * unique-id, be-alloc) into the frontend directory.
+ */
+
+#include <string>
+
+#include "bridge/platform/xenstore.h"
+#include "protocol/xenstore_schema.h"
+
+namespace xmb::service {
+
+/** Create both directories with their permissions, state Initialising, in one transaction. */
+Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
+		    const proto::VcameraConfig &config, const std::string &type = "vcamera");
+
+/** Remove both directories (the frontend's first, so its driver sees the device go). */
+Status detachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
+		    const std::string &type = "vcamera");
+
+/** Find a running domain by name (/local/domain/<id>/name); -ENOENT if none. */
+Result<xen::DomId> findDomainByName(xen::XenStore &xs, const std::string &name);
+
+} /* namespace xmb::service */
