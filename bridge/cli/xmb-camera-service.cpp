@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xmb-camera-service: the Dom0 vcamera backend daemon.
+ *
+ *   xmb-camera-service --config /etc/xen-media-bridge/cameras.conf
+ *
+ * SIGTERM/SIGINT stop it (frontends closed, device nodes removed), SIGHUP
+ * reloads the configuration, SIGUSR1 prints per-guest statistics.
+ */
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <getopt.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "bridge/base/log.h"
+#include "bridge/platform/platform.h"
+#include "bridge/service/camera_service.h"
+#include "xmb_config.h"
+
+using namespace xmb;
+
+namespace {
+
+XMB_LOG_DEFINE_CATEGORY(logMain, "main");
+
+void usage(FILE *f)
+{
+	std::fprintf(f,
+		     "Usage: xmb-camera-service --config FILE [options]\n"
+		     "Serve Dom0 cameras to Xen guests over the para-virtual camera protocol.\n\n"
+		     "  -c, --config FILE    camera and guest configuration (see docs/camera-service.md)\n"
+		     "      --check          parse the configuration, open the cameras, and exit\n"
+		     "      --pidfile FILE   write the daemon's pid (for xmb-camera-service --reload)\n"
+		     "      --reload         send SIGHUP to the daemon named by --pidfile and exit\n"
+		     "  -v, --verbose        debug logging (same as XMB_LOG=debug)\n"
+		     "  -h, --help           this text\n"
+		     "      --version        print the version\n\n"
+		     "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, SIGUSR1 prints statistics.\n");
+}
+
+void printReport(const service::CameraService &svc)
+{
+	for (const auto &r : svc.report()) {
+		double perFrame = r.stats.frames ? double(r.stats.bytesCopied) / r.stats.frames : 0;
+		std::fprintf(stderr, "%s camera %s: %s%s frames %lu drops %lu bytes-copied/frame %.0f\n",
+			     r.label.c_str(), r.camera.c_str(), r.connected ? "connected, " : "waiting",
+			     r.tier.c_str(), static_cast<unsigned long>(r.stats.frames),
+			     static_cast<unsigned long>(r.stats.drops), perFrame);
+	}
+}
+
+} /* namespace */
+
+int main(int argc, char **argv)
+{
+	std::string configPath, pidfile;
+	bool check = false, reload = false;
+	static const option opts[] = {
+		{ "config", required_argument, nullptr, 'c' },
+		{ "check", no_argument, nullptr, 'C' },
+		{ "pidfile", required_argument, nullptr, 'p' },
+		{ "reload", no_argument, nullptr, 'r' },
+		{ "verbose", no_argument, nullptr, 'v' },
+		{ "help", no_argument, nullptr, 'h' },
+		{ "version", no_argument, nullptr, 'V' },
+		{},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "c:vh", opts, nullptr)) != -1) {
+		switch (c) {
+		case 'c': configPath = optarg; break;
+		case 'C': check = true; break;
+		case 'p': pidfile = optarg; break;
+		case 'r': reload = true; break;
+		case 'v': setenv("XMB_LOG", "debug", 1); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': std::printf("xmb-camera-service %s\n", XMB_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (reload) {
+		std::ifstream f(pidfile);
+		pid_t pid = 0;
+		if (pidfile.empty() || !(f >> pid) || pid <= 0) {
+			std::fprintf(stderr, "xmb-camera-service: --reload needs a readable --pidfile\n");
+			return 2;
+		}
+		if (kill(pid, SIGHUP) < 0) {
+			std::fprintf(stderr, "xmb-camera-service: pid %d: %s\n", pid, std::strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (configPath.empty()) {
+		usage(stderr);
+		return 2;
+	}
+
+	auto config = service::loadServiceConfig(configPath);
+	if (!config) {
+		std::fprintf(stderr, "xmb-camera-service: %s\n", config.error().message.c_str());
+		return 1;
+	}
+	if (check) {
+		for (const auto &cam : config->cameras) {
+			auto src = service::openSource(cam);
+			if (!src) {
+				std::fprintf(stderr, "xmb-camera-service: %s\n", src.error().message.c_str());
+				return 1;
+			}
+			std::printf("camera %s: %s\n", cam.name.c_str(), (*src)->description().c_str());
+		}
+		std::printf("%s: OK (%zu cameras, %zu guest devices)\n", configPath.c_str(),
+			    config->cameras.size(), config->guests.size());
+		return 0;
+	}
+
+	auto platform = xen::openRealPlatform();
+	if (!platform) {
+		std::fprintf(stderr, "xmb-camera-service: %s\n", platform.error().message.c_str());
+		return 1;
+	}
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	for (int s : { SIGTERM, SIGINT, SIGHUP, SIGUSR1 })
+		sigaddset(&mask, s);
+	sigprocmask(SIG_BLOCK, &mask, nullptr);
+	UniqueFD sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+
+	service::EventLoop loop;
+	service::CameraService svc(**platform, loop);
+	Status s = svc.start(*config);
+	if (!s) {
+		std::fprintf(stderr, "xmb-camera-service: %s\n", s.error().message.c_str());
+		return 1;
+	}
+	if (!pidfile.empty())
+		std::ofstream(pidfile) << getpid() << "\n";
+
+	(void)loop.addFd(sigfd.get(), [&](uint32_t) {
+		signalfd_siginfo si;
+		while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				auto fresh = service::loadServiceConfig(configPath);
+				if (!fresh) {
+					XMB_LOG(logMain, Error, "reload: %s (keeping the old configuration)",
+						fresh.error().message.c_str());
+					continue;
+				}
+				Status r = svc.reload(*fresh);
+				XMB_LOG(logMain, Info, "reload: %s", r ? "done" : r.error().message.c_str());
+			} else if (si.ssi_signo == SIGUSR1) {
+				printReport(svc);
+			} else {
+				loop.exit(0);
+			}
+		}
+	});
+	XMB_LOG(logMain, Info, "serving %zu cameras on dom%u", config->cameras.size(), (*platform)->self);
+	int ret = loop.run();
+	printReport(svc);
+	svc.stop();
+	if (!pidfile.empty())
+		unlink(pidfile.c_str());
+	return ret < 0 ? 1 : 0;
+}
