@@ -18,7 +18,7 @@ packages=(
 	libcamera-dev libv4l-dev v4l-utils
 	libgtest-dev libgmock-dev
 	clang libclang-rt-14-dev
-	python3
+	libpng-dev python3
 )
 
 missing=()

@@ -171,14 +171,29 @@ Status CameraHub::startSource()
 			loggedCopy_ = true;
 		}
 	} else {
-		ret = source_->allocateBuffers(MemoryType::UserPtr, leader_->bufferCount());
-		if (ret < 0)
-			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
+		leaderSlots_ = leader_->bufferCount();
+		ret = source_->allocateBuffers(MemoryType::UserPtr, leaderSlots_ + kSpares);
+		if (ret < static_cast<int>(leaderSlots_ + kSpares))
+			return Error{ ret < 0 ? ret : -ENOMEM,
+				      "camera " + name_ + ": allocate: " + std::strerror(ret < 0 ? -ret : ENOMEM) };
+		spares_.assign(kSpares, {});
+		for (auto &sp : spares_) {
+			sp.length = config_.layout.size;
+			void *p = ::mmap(nullptr, sp.length, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED) {
+				stopSource();
+				return Error{ -errno, "camera " + name_ + ": spare buffer: " + std::strerror(errno) };
+			}
+			sp.data = static_cast<uint8_t *>(p);
+		}
 		for (unsigned idx : leader_->queuedBuffers()) {
-			if (idx >= static_cast<unsigned>(ret))
+			if (idx >= leaderSlots_)
 				continue;
-			if (source_->queueBuffer(idx, leader_->bufferMemory(idx)) == 0)
+			if (source_->queueBuffer(idx, leader_->bufferMemory(idx)) == 0) {
 				leader_->setInCamera(idx, true);
+				leaderInCamera_++;
+			}
 		}
 	}
 	Status added = loop_.addFd(source_->pollFd(), [this](uint32_t) { onSourceReady(); },
@@ -193,6 +208,7 @@ Status CameraHub::startSource()
 		return Error{ ret, "camera " + name_ + ": start: " + std::strerror(-ret) };
 	}
 	running_ = true;
+	feedSpare();
 	XMB_LOG(logHub, Info, "camera %s: streaming %s, %s", name_.c_str(), describe(config_).c_str(),
 		copyMode_ ? "copy mode" : ("zero-copy into " + leader_->label() + "'s buffers").c_str());
 	return {};
@@ -205,12 +221,30 @@ void CameraHub::stopSource()
 	if (leader_)
 		for (unsigned i = 0; i < leader_->bufferCount(); i++)
 			leader_->setInCamera(i, false);
+	leaderInCamera_ = 0;
 	source_->releaseBuffers();
 	for (auto &b : own_)
 		if (b.data)
 			::munmap(b.data, b.length);
 	own_.clear();
+	for (auto &sp : spares_)
+		if (sp.data)
+			::munmap(sp.data, sp.length);
+	spares_.clear();
+	seqBase_ = nextSeq_;
 	running_ = false;
+}
+
+/* Keep the camera busy when the leader has no buffer in it (see Spare). */
+void CameraHub::feedSpare()
+{
+	if (!leader_ || spares_.empty() || leaderInCamera_ > 0)
+		return;
+	Spare &sp = spares_[0];
+	if (sp.inCamera)
+		return;
+	if (source_->queueBuffer(leaderSlots_, CallerBuffer{ sp.data, -1, sp.length }) == 0)
+		sp.inCamera = true;
 }
 
 void CameraHub::stopStream(HubClient *client)
@@ -241,9 +275,10 @@ void CameraHub::bufferQueued(HubClient *client, unsigned index)
 	if (!running_ || copyMode_ || client != leader_)
 		return;
 	int ret = source_->queueBuffer(index, client->bufferMemory(index));
-	if (ret == 0)
+	if (ret == 0) {
 		client->setInCamera(index, true);
-	else
+		leaderInCamera_++;
+	} else
 		XMB_LOG(logHub, Warn, "camera %s: queue buffer %u of %s: %s", name_.c_str(), index,
 			client->label().c_str(), std::strerror(-ret));
 }
@@ -303,15 +338,28 @@ void CameraHub::deliver(const CompletedFrame &frame)
 {
 	const uint8_t *src = nullptr;
 	size_t bytes = std::min<size_t>(frame.bytesUsed, config_.layout.size);
+	bool spare = !copyMode_ && frame.index >= leaderSlots_;
+	uint32_t seq = seqBase_ + frame.sequence;
+	nextSeq_ = seq + 1;
 	if (copyMode_) {
 		if (frame.index >= own_.size())
 			return;
 		src = own_[frame.index].data;
 		bytes = std::min(bytes, own_[frame.index].length);
+	} else if (spare) {
+		if (frame.index - leaderSlots_ >= spares_.size())
+			return;
+		Spare &sp = spares_[frame.index - leaderSlots_];
+		sp.inCamera = false;
+		src = sp.data;
+		bytes = std::min(bytes, sp.length);
+		leader_->frameDropped();
 	} else {
 		CallerBuffer mem = leader_->bufferMemory(frame.index);
 		src = static_cast<const uint8_t *>(mem.data);
 		bytes = std::min(bytes, mem.length);
+		if (leaderInCamera_)
+			leaderInCamera_--;
 	}
 
 	for (HubClient *c : std::vector<HubClient *>(streaming_)) {
@@ -325,15 +373,16 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		CallerBuffer dst = c->bufferMemory(idx);
 		size_t n = std::min(bytes, dst.length);
 		std::memcpy(dst.data, src, n);
-		c->frameDone(idx, static_cast<uint32_t>(n), frame.sequence, n);
+		c->frameDone(idx, static_cast<uint32_t>(n), seq, n);
 	}
 
 	if (copyMode_) {
 		source_->queueBuffer(frame.index);
-	} else {
+	} else if (!spare) {
 		leader_->setInCamera(frame.index, false);
-		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), frame.sequence, 0);
+		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), seq, 0);
 	}
+	feedSpare();
 }
 
 void CameraHub::failAll(const std::string &why)

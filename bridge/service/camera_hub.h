@@ -123,6 +123,26 @@ private:
 	};
 	std::vector<OwnBuffer> own_;
 	bool loggedCopy_ = false;
+
+	/*
+	 * Leader mode: Dom0 spare buffers after the leader's slots, queued only
+	 * while the leader has none in the camera, so a slow (or stopped) leader
+	 * does not starve the followers.
+	 */
+	struct Spare {
+		uint8_t *data = nullptr;
+		size_t length = 0;
+		bool inCamera = false;
+	};
+	std::vector<Spare> spares_;
+	unsigned leaderSlots_ = 0;
+	unsigned leaderInCamera_ = 0;
+	static constexpr unsigned kSpares = 1;
+	void feedSpare();
+
+	/* Sequence numbers stay monotonic across source restarts (cameraif requires it). */
+	uint32_t seqBase_ = 0;
+	uint32_t nextSeq_ = 0;
 };
 
 } /* namespace xmb::service */

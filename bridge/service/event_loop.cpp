@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -25,9 +26,10 @@ struct EventLoop::Timer {
 
 EventLoop::EventLoop()
 	: epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-	  timerFd_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK))
+	  timerFd_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
+	  wakeFd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
-	if (!epoll_ || !timerFd_) {
+	if (!epoll_ || !timerFd_ || !wakeFd_) {
 		XMB_LOG(logLoop, Error, "epoll/timerfd: %s", std::strerror(errno));
 		return;
 	}
@@ -35,6 +37,8 @@ EventLoop::EventLoop()
 	ev.events = EPOLLIN;
 	ev.data.fd = timerFd_.get();
 	::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timerFd_.get(), &ev);
+	ev.data.fd = wakeFd_.get();
+	::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeFd_.get(), &ev);
 }
 
 EventLoop::~EventLoop() = default;
@@ -74,7 +78,12 @@ void EventLoop::cancelTimer(TimerId id)
 
 void EventLoop::defer(std::function<void()> fn)
 {
-	deferred_.push_back(std::move(fn));
+	{
+		std::lock_guard<std::mutex> l(deferLock_);
+		deferred_.push_back(std::move(fn));
+	}
+	uint64_t one = 1;
+	(void)!::write(wakeFd_.get(), &one, sizeof(one));
 }
 
 void EventLoop::armTimerFd()
@@ -127,8 +136,11 @@ void EventLoop::fireTimers()
  */
 int EventLoop::dispatch(int timeoutMs)
 {
-	if (!deferred_.empty())
-		timeoutMs = 0;
+	{
+		std::lock_guard<std::mutex> l(deferLock_);
+		if (!deferred_.empty())
+			timeoutMs = 0;
+	}
 	epoll_event evs[32];
 	int n = ::epoll_wait(epoll_.get(), evs, 32, timeoutMs);
 	if (n < 0 && errno != EINTR)
@@ -137,6 +149,11 @@ int EventLoop::dispatch(int timeoutMs)
 		int fd = evs[i].data.fd;
 		if (fd == timerFd_.get()) {
 			fireTimers();
+			continue;
+		}
+		if (fd == wakeFd_.get()) {
+			uint64_t v;
+			(void)!::read(wakeFd_.get(), &v, sizeof(v));
 			continue;
 		}
 		auto it = fds_.find(fd);
@@ -153,9 +170,14 @@ int EventLoop::dispatch(int timeoutMs)
 			removeFd(fd);
 		}
 	}
-	while (!deferred_.empty()) {
-		auto work = std::move(deferred_);
-		deferred_.clear();
+	while (true) {
+		std::vector<std::function<void()>> work;
+		{
+			std::lock_guard<std::mutex> l(deferLock_);
+			work.swap(deferred_);
+		}
+		if (work.empty())
+			break;
 		for (auto &fn : work) {
 			try {
 				fn();

@@ -15,6 +15,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "bridge/base/unique_fd.h"
 #include "protocol/result.h"
@@ -42,7 +44,10 @@ public:
 	TimerId addTimer(std::chrono::milliseconds delay, std::function<void()> cb, bool repeat = false);
 	void cancelTimer(TimerId id);
 
-	/** Run queued work at the next iteration (e.g. "tear down after this callback"). */
+	/**
+	 * Run \a fn at the next iteration (e.g. "tear down after this callback").
+	 * Safe from any thread: it wakes the loop.
+	 */
 	void defer(std::function<void()> fn);
 
 	/** Dispatch once, waiting at most \a timeout (-1: forever). */
@@ -59,6 +64,8 @@ private:
 
 	UniqueFD epoll_;
 	UniqueFD timerFd_;
+	UniqueFD wakeFd_;
+	std::mutex deferLock_;
 	std::map<int, std::shared_ptr<Callback>> fds_;
 	std::map<TimerId, std::shared_ptr<Timer>> timers_;
 	std::vector<std::function<void()>> deferred_;

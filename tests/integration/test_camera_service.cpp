@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The camera service end to end on the loopback platform: test-pattern
+ * camera -> service -> guest frontend library, frames checked pixel-exact.
+ */
+#include <gmock/gmock.h>
+
+extern "C" {
+#include <xen/errno.h>
+}
+
+#include "raw_frontend.h"
+#include "service_fixture.h"
+#include "v4l2/pixel_format.h"
+#include "v4l2/test_pattern.h"
+
+using namespace xmb;
+using namespace xmb::test;
+using frontend::CameraFrontend;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint32_t kNV12 = 0x3231564e; /* 'NV12' */
+constexpr uint32_t kYUYV = 0x56595559; /* 'YUYV' */
+
+const char *kTwoCameras = R"(
+[camera a]
+source = test-pattern
+[camera b]
+source = test-pattern
+[guest one]
+domain = 1
+camera = a
+max-buffers = 4
+[guest two]
+domain = 2
+camera = b
+be-alloc = yes
+max-buffers = 4
+)";
+
+const char *kSharedCamera = R"(
+[camera a]
+source = test-pattern
+[guest one]
+domain = 1
+camera = a
+[guest two]
+domain = 2
+camera = a
+)";
+
+/* Stream \a n frames and check each one pixel-exact against the pattern. */
+void streamAndCheck(CameraFrontend &fe, uint32_t fourcc, uint32_t w, uint32_t h, int n,
+		    uint32_t *lastSeq = nullptr)
+{
+	for (int i = 0; i < n; i++) {
+		auto f = fe.waitFrame(5s);
+		ASSERT_TRUE(f) << f.error().message;
+		auto data = fe.bufferData(f->index);
+		ASSERT_GE(data.size(), f->usedSize);
+		/* The camera's own frame number is drawn in; seq_num may be offset by restarts. */
+		auto counter = test_pattern::readCounter(fourcc, w, h, data.data(), f->usedSize);
+		ASSERT_TRUE(counter.has_value()) << "no readable frame counter in frame " << f->seq;
+		EXPECT_LE(*counter, f->seq);
+		auto bad = test_pattern::firstMismatch(fourcc, w, h, *counter, data.data(), f->usedSize);
+		EXPECT_FALSE(bad.has_value()) << "frame " << f->seq << " differs at byte " << *bad;
+		if (lastSeq) {
+			EXPECT_GE(f->seq, *lastSeq) << "seq_num must not go backwards";
+			*lastSeq = f->seq;
+		}
+		ASSERT_TRUE(fe.bufQueue(f->index));
+	}
+}
+
+void startStreaming(CameraFrontend &fe, uint32_t fourcc, uint32_t w, uint32_t h)
+{
+	ASSERT_TRUE(fe.connect(0, 5s));
+	auto c = fe.configSet(fourcc, w, h);
+	ASSERT_TRUE(c) << c.error().message;
+	ASSERT_EQ(c->width, w);
+	auto n = fe.allocateBuffers(4);
+	ASSERT_TRUE(n) << n.error().message;
+	ASSERT_TRUE(fe.queueAll());
+	Status s = fe.streamStart();
+	ASSERT_TRUE(s) << s.error().message;
+}
+
+const service::DeviceReport *find(const std::vector<service::DeviceReport> &r, const std::string &who)
+{
+	for (const auto &d : r)
+		if (d.label.find(who) != std::string::npos)
+			return &d;
+	return nullptr;
+}
+
+bool waitFor(const std::function<bool()> &cond, std::chrono::milliseconds limit = 2000ms)
+{
+	auto end = std::chrono::steady_clock::now() + limit;
+	while (std::chrono::steady_clock::now() < end) {
+		if (cond())
+			return true;
+		std::this_thread::sleep_for(5ms);
+	}
+	return cond();
+}
+
+} /* namespace */
+
+using CameraService = ServiceTest;
+
+TEST_F(CameraService, PublishesTheCamerasFormatsToTheGuest)
+{
+	startService(kTwoCameras, { 1, 2 });
+	auto devs = CameraFrontend::discover(*guest[1]);
+	ASSERT_TRUE(devs) << devs.error().message;
+	ASSERT_EQ(devs->size(), 1u);
+	const auto &cfg = (*devs)[0].config;
+	EXPECT_EQ(cfg.maxBuffers, 4);
+	EXPECT_FALSE(cfg.beAlloc);
+	bool hasNV12 = false;
+	for (const auto &f : cfg.formats)
+		hasNV12 |= f.fourcc == kNV12 && !f.resolutions.empty();
+	EXPECT_TRUE(hasNV12);
+	auto two = CameraFrontend::discover(*guest[2]);
+	ASSERT_TRUE(two && two->size() == 1u);
+	EXPECT_TRUE((*two)[0].config.beAlloc);
+}
+
+TEST_F(CameraService, FrontendAllocatedBuffersStreamPixelExactWithoutCopies)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe, kNV12, 640, 480);
+	streamAndCheck(fe, kNV12, 640, 480, 10);
+	auto all = report();
+	auto r = find(all, "dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_TRUE(r->connected);
+	EXPECT_GE(r->stats.frames, 10u);
+	EXPECT_EQ(r->stats.bytesCopied, 0u);
+	EXPECT_THAT(r->tier, ::testing::HasSubstr("zero-copy"));
+}
+
+TEST_F(CameraService, BackendAllocatedBuffersStreamPixelExactWithoutCopies)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend fe(*guest[2]);
+	startStreaming(fe, kYUYV, 320, 240);
+	streamAndCheck(fe, kYUYV, 320, 240, 10);
+	auto all = report();
+	auto r = find(all, "dom2");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->stats.bytesCopied, 0u);
+	EXPECT_GT(r->stats.grantedPages, 0u);
+	EXPECT_THAT(r->tier, ::testing::HasSubstr("be-alloc"));
+}
+
+TEST_F(CameraService, StopAndRestartKeepsServing)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe, kNV12, 320, 240);
+	streamAndCheck(fe, kNV12, 320, 240, 3);
+	ASSERT_TRUE(fe.streamStop());
+	/* Configuration may change once stopped and buffers freed. */
+	ASSERT_TRUE(fe.freeBuffers());
+	auto c = fe.configSet(kYUYV, 640, 480);
+	ASSERT_TRUE(c) << c.error().message;
+	ASSERT_TRUE(fe.allocateBuffers(3));
+	ASSERT_TRUE(fe.queueAll());
+	ASSERT_TRUE(fe.streamStart());
+	streamAndCheck(fe, kYUYV, 640, 480, 3);
+}
+
+TEST_F(CameraService, ConfigChangeWhileStreamingIsRefused)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe, kNV12, 320, 240);
+	auto c = fe.configSet(kYUYV, 320, 240);
+	ASSERT_FALSE(c);
+	EXPECT_EQ(c.error().code, -XEN_EBUSY);
+	auto fr = fe.frameRateSet(15, 1);
+	ASSERT_FALSE(fr);
+	EXPECT_EQ(fr.error().code, -XEN_EBUSY);
+	streamAndCheck(fe, kNV12, 320, 240, 2);
+}
+
+TEST_F(CameraService, TwoGuestsShareOneCameraFirstConfigurationWins)
+{
+	startService(kSharedCamera, { 1, 2 });
+	CameraFrontend one(*guest[1]), two(*guest[2]);
+	startStreaming(one, kNV12, 640, 480);
+
+	ASSERT_TRUE(two.connect(0, 5s));
+	/* A different configuration is refused, and VALIDATE says what is fixed. */
+	auto other = two.configSet(kYUYV, 320, 240);
+	ASSERT_FALSE(other);
+	EXPECT_EQ(other.error().code, -XEN_EBUSY);
+	auto v = two.configValidate(kNV12, 640, 480);
+	ASSERT_TRUE(v) << v.error().message;
+
+	ASSERT_TRUE(two.configSet(kNV12, 640, 480));
+	ASSERT_TRUE(two.allocateBuffers(4));
+	ASSERT_TRUE(two.queueAll());
+	ASSERT_TRUE(two.streamStart());
+	streamAndCheck(two, kNV12, 640, 480, 5);
+	streamAndCheck(one, kNV12, 640, 480, 5);
+
+	auto r = report();
+	auto r1 = find(r, "dom1"), r2 = find(r, "dom2");
+	ASSERT_TRUE(r1 && r2);
+	EXPECT_EQ(r1->stats.bytesCopied, 0u) << "the leader's frames land in its pages directly";
+	EXPECT_GT(r2->stats.bytesCopied, 0u) << "the follower's copies are counted";
+	EXPECT_EQ(r2->stats.bytesCopied % (640 * 480 * 3 / 2), 0u);
+}
+
+TEST_F(CameraService, LeaderLeavingHandsTheCameraToTheFollower)
+{
+	startService(kSharedCamera, { 1, 2 });
+	CameraFrontend one(*guest[1]), two(*guest[2]);
+	startStreaming(one, kNV12, 320, 240);
+	startStreaming(two, kNV12, 320, 240);
+	streamAndCheck(two, kNV12, 320, 240, 2);
+	ASSERT_TRUE(one.streamStop());
+	/* Drain what was already delivered as a follower, then frames must still come. */
+	streamAndCheck(two, kNV12, 320, 240, 6);
+	uint64_t before = find(report(), "dom2")->stats.bytesCopied;
+	streamAndCheck(two, kNV12, 320, 240, 4);
+	EXPECT_EQ(find(report(), "dom2")->stats.bytesCopied, before) << "now the leader: no copies";
+}
+
+TEST_F(CameraService, ControlChangeReachesTheOtherGuestNotTheOriginator)
+{
+	startService(kSharedCamera, { 1, 2 });
+	CameraFrontend one(*guest[1]), two(*guest[2]);
+	ASSERT_TRUE(one.connect(0, 5s));
+	ASSERT_TRUE(two.connect(0, 5s));
+	auto ctrls = one.ctrlEnumAll();
+	ASSERT_TRUE(ctrls) << ctrls.error().message;
+	ASSERT_FALSE(ctrls->empty()) << "the test pattern offers controls";
+	const auto &c = ctrls->front();
+	int64_t value = c.min + c.step;
+	ASSERT_TRUE(one.ctrlSet(c.type, value));
+	auto got = two.ctrlGet(c.type);
+	ASSERT_TRUE(got);
+	EXPECT_EQ(*got, value);
+	ASSERT_TRUE(waitFor([&] {
+		(void)two.processEvents();
+		for (const auto &ch : two.takeControlChanges())
+			if (ch.type == c.type && ch.value == value)
+				return true;
+		return false;
+	}));
+	(void)one.processEvents();
+	EXPECT_TRUE(one.takeControlChanges().empty());
+}
+
+TEST_F(CameraService, RingOverflowClosesOnlyThatFrontend)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend good(*guest[1]);
+	startStreaming(good, kNV12, 320, 240);
+
+	RawFrontend evil(*guest[2], 0);
+	ASSERT_TRUE(evil.connect());
+	/* req_prod far beyond the 32-slot ring. */
+	auto *sring = reinterpret_cast<xen_cameraif_sring *>(evil.ringPage());
+	__atomic_store_n(&sring->req_prod, 1000u, __ATOMIC_RELEASE);
+	evil.notify();
+	EXPECT_TRUE(evil.waitBackendState(5, 2000)) << "the violating frontend is closed";
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(2) == 0; })) << "its pages are unmapped";
+
+	streamAndCheck(good, kNV12, 320, 240, 5);
+	EXPECT_TRUE(find(report(), "dom1")->connected);
+}
+
+TEST_F(CameraService, HostileRequestsGetTheRightStatusAndDoNotCloseTheFrontend)
+{
+	startService(kTwoCameras, { 1, 2 });
+	RawFrontend fe(*guest[1], 0);
+	ASSERT_TRUE(fe.connect());
+
+	auto unknown = fe.call(RawFrontend::request(0x7f));
+	ASSERT_TRUE(unknown);
+	EXPECT_EQ(unknown->status, -XEN_ENOSYS);
+
+	auto layout = fe.call(RawFrontend::request(XENCAMERA_OP_BUF_GET_LAYOUT));
+	ASSERT_TRUE(layout);
+	EXPECT_EQ(layout->status, -XEN_EINVAL) << "layout before configuration";
+
+	auto cfg = RawFrontend::request(XENCAMERA_OP_CONFIG_SET);
+	cfg.req.config = { kNV12, 320, 240 };
+	ASSERT_EQ(fe.call(cfg)->status, 0);
+
+	auto br = RawFrontend::request(XENCAMERA_OP_BUF_REQUEST);
+	br.req.buf_request.num_bufs = 200;
+	auto brr = fe.call(br);
+	ASSERT_TRUE(brr);
+	EXPECT_EQ(brr->status, 0);
+	EXPECT_EQ(brr->resp.buf_request.num_bufs, 4) << "clamped to max-buffers";
+
+	auto q = RawFrontend::request(XENCAMERA_OP_BUF_QUEUE);
+	q.req.index.index = 9;
+	EXPECT_EQ(fe.call(q)->status, -XEN_EINVAL) << "index beyond num_bufs";
+	q.req.index.index = 0;
+	EXPECT_EQ(fe.call(q)->status, -XEN_EINVAL) << "queueing a buffer never created";
+
+	auto start = RawFrontend::request(XENCAMERA_OP_STREAM_START);
+	EXPECT_EQ(fe.call(start)->status, -XEN_EINVAL) << "start without buffers";
+
+	auto reserved = RawFrontend::request(XENCAMERA_OP_CONFIG_GET);
+	reserved.reserved[2] = 1;
+	EXPECT_EQ(fe.call(reserved)->status, -XEN_EINVAL);
+
+	EXPECT_TRUE(find(report(), "dom1")->connected) << "errors are answered, not fatal";
+}
+
+TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
+{
+	startService(kTwoCameras, { 1, 2 });
+	RawFrontend fe(*guest[1], 0);
+	ASSERT_TRUE(fe.connect());
+	auto cfg = RawFrontend::request(XENCAMERA_OP_CONFIG_SET);
+	cfg.req.config = { kNV12, 3840, 2160 }; /* 3038 pages: 3 directory pages */
+	ASSERT_EQ(fe.call(cfg)->status, 0);
+	auto br = RawFrontend::request(XENCAMERA_OP_BUF_REQUEST);
+	br.req.buf_request.num_bufs = 1;
+	ASSERT_EQ(fe.call(br)->status, 0);
+
+	auto dir = guest[1]->grants->share(0, 1, false);
+	ASSERT_TRUE(dir);
+	uint32_t self = dir->refs()[0];
+	std::memcpy(dir->data(), &self, sizeof(self)); /* next page: itself */
+	auto bc = RawFrontend::request(XENCAMERA_OP_BUF_CREATE);
+	bc.req.buf_create.index = 0;
+	bc.req.buf_create.plane_offset[1] = 3840 * 2160;
+	bc.req.buf_create.gref_directory = self;
+	auto r = fe.call(bc);
+	ASSERT_TRUE(r);
+	EXPECT_EQ(r->status, -XEN_EINVAL);
+	EXPECT_EQ(hv->mappedGrants(1), 2u) << "only the ring and event page stay mapped";
+}
+
+TEST_F(CameraService, GuestDestroyedMidStreamIsReleasedAndOthersContinue)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend one(*guest[1]), two(*guest[2]);
+	startStreaming(one, kNV12, 320, 240);
+	startStreaming(two, kNV12, 320, 240);
+	streamAndCheck(two, kNV12, 320, 240, 2);
+
+	ASSERT_TRUE(hv->destroyDomain(2));
+	EXPECT_TRUE(waitFor([&] { return dom0->grants->mappedPages(2) == 0; }, 2000ms))
+		<< "every mapping of the dead guest released within 2 s";
+	EXPECT_TRUE(waitFor([&] { return !dom0->store->read("/local/domain/0/backend/vcamera/2/0/state"); }))
+		<< "its backend nodes removed";
+	streamAndCheck(one, kNV12, 320, 240, 5);
+}
+
+TEST_F(CameraService, FrontendReconnectsAfterClosing)
+{
+	startService(kTwoCameras, { 1, 2 });
+	{
+		CameraFrontend fe(*guest[1]);
+		startStreaming(fe, kNV12, 320, 240);
+		streamAndCheck(fe, kNV12, 320, 240, 2);
+		fe.disconnect();
+	}
+	ASSERT_TRUE(waitFor([&] { return !find(report(), "dom1")->connected; }));
+	ASSERT_TRUE(guest[1]->store->write("device/vcamera/0/state", "1"));
+	CameraFrontend again(*guest[1]);
+	startStreaming(again, kNV12, 320, 240);
+	streamAndCheck(again, kNV12, 320, 240, 3);
+}
+
+TEST_F(CameraService, StopRemovesTheDeviceNodes)
+{
+	startService(kTwoCameras, { 1, 2 });
+	ASSERT_TRUE(dom0->store->read("/local/domain/1/device/vcamera/0/state"));
+	stop = true;
+	thread.join();
+	svc->stop();
+	EXPECT_FALSE(dom0->store->read("/local/domain/1/device/vcamera/0/state"));
+	EXPECT_FALSE(dom0->store->read("/local/domain/0/backend/vcamera/1/0/state"));
+}
