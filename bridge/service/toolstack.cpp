@@ -14,7 +14,15 @@ namespace xmb::service {
 using xen::XsPerm;
 
 Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
-		    const proto::VcameraConfig &config, const std::string &type)
+		    const proto::VcameraConfig &config)
+{
+	return attachDevice(xs, backend, frontend, devid, proto::formatVcameraConfig(config), "vcamera",
+			    XENCAMERA_PROTOCOL_VERSION);
+}
+
+Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
+		    const std::map<std::string, std::string> &frontendKeys, const std::string &type,
+		    const std::string &versions)
 {
 	auto paths = proto::vcameraPaths(backend, frontend, devid, type);
 	const std::vector<XsPerm> fePerms = { { frontend, XsPerm::None }, { backend, XsPerm::Read } };
@@ -25,7 +33,7 @@ Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, 
 		(void)xs.rm(tx, paths.frontend);
 		(void)xs.rm(tx, paths.backend);
 
-		std::map<std::string, std::string> fe = proto::formatVcameraConfig(config);
+		std::map<std::string, std::string> fe = frontendKeys;
 		fe["backend"] = paths.backend;
 		fe["backend-id"] = std::to_string(backend);
 		fe["state"] = std::to_string(XenbusStateInitialising);
@@ -34,7 +42,7 @@ Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, 
 			{ "frontend-id", std::to_string(frontend) },
 			{ "state", std::to_string(XenbusStateInitialising) },
 			{ "online", "1" },
-			{ "versions", XENCAMERA_PROTOCOL_VERSION },
+			{ "versions", versions },
 		};
 		for (const auto &[dir, kv, perms] :
 		     { std::tuple{ paths.frontend, &fe, &fePerms }, std::tuple{ paths.backend, &be, &bePerms } }) {

@@ -13,6 +13,7 @@
  * unique-id, be-alloc) into the frontend directory.
  */
 
+#include <map>
 #include <string>
 
 #include "bridge/platform/xenstore.h"
@@ -20,9 +21,17 @@
 
 namespace xmb::service {
 
-/** Create both directories with their permissions, state Initialising, in one transaction. */
+/**
+ * Create both directories with their permissions, state Initialising, in one
+ * transaction; \a frontendKeys (relative paths) go into the frontend directory.
+ */
 Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
-		    const proto::VcameraConfig &config, const std::string &type = "vcamera");
+		    const std::map<std::string, std::string> &frontendKeys, const std::string &type,
+		    const std::string &versions);
+
+/** A vcamera device: the camera configuration is written into the frontend directory. */
+Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
+		    const proto::VcameraConfig &config);
 
 /** Remove both directories (the frontend's first, so its driver sees the device go). */
 Status detachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
