@@ -423,6 +423,7 @@ std::vector<DeviceReport> CameraService::report() const
 			  std::to_string(d->guest.device);
 		r.camera = d->hub->name();
 		r.connected = d->session != nullptr;
+		r.domainMappedPages = d->attached || d->frontend ? dom0_.grants->mappedPages(d->frontend) : 0;
 		if (d->session) {
 			r.tier = d->session->tier();
 			r.stats = d->session->stats();

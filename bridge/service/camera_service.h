@@ -32,6 +32,7 @@ struct DeviceReport {
 	bool connected = false;
 	std::string tier;
 	SessionStats stats;
+	uint64_t domainMappedPages = 0; /**< pages of this guest Dom0 maps now (all sessions) */
 };
 
 class CameraService

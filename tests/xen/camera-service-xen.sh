@@ -1,0 +1,82 @@
+#!/bin/bash
+# Real Xen, inside Dom0 (run by tests/xen/run-xen-suite.sh under tests/vm/xen-vm):
+# vivid in Dom0 -> xmb-camera-service -> xmb-camera-guest in two PV DomUs on one
+# camera (one with its own buffers, one be-alloc); one DomU is destroyed
+# mid-stream, the other must finish and Dom0 must hold no page of the dead one.
+set -euo pipefail
+build=${1:?usage: camera-service-xen.sh BUILD_DIR}
+work=$(mktemp -d /tmp/xmb-camera.XXXXXX)
+guest=$build/bridge/xmb-camera-guest
+[ -x "$guest" ] || guest=$build/bridge/frontend/xmb-camera-guest
+fail() { echo "camera-service-xen: FAIL: $*" >&2; echo "--- service log" >&2; cat "$work/service.log" >&2 || true; exit 1; }
+
+ls /dev/video* >/dev/null 2>&1 || fail "no /dev/video*: vivid not loaded in Dom0"
+
+cat > "$work/cameras.conf" <<CONF
+[camera vivid]
+source = v4l2-driver:vivid
+formats = YUYV
+[guest one]
+domain = xmbcam1
+camera = vivid
+max-buffers = 4
+[guest two]
+domain = xmbcam2
+camera = vivid
+be-alloc = yes
+max-buffers = 4
+CONF
+
+"$build/bridge/xmb-camera-service" --config "$work/cameras.conf" --check
+XMB_LOG=info "$build/bridge/xmb-camera-service" --config "$work/cameras.conf" \
+	--pidfile "$work/pid" 2> "$work/service.log" &
+svc=$!
+cleanup() {
+	xmb-domu destroy xmbcam1 >/dev/null 2>&1 || true
+	xmb-domu destroy xmbcam2 >/dev/null 2>&1 || true
+	kill "$svc" 2>/dev/null || true
+	wait "$svc" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Guest two streams "forever" and gets destroyed; guest one streams 40 frames.
+xmb-domu start xmbcam2 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
+	--frames 100000 --quiet
+id2=$(xl domid xmbcam2)
+for i in $(seq 1 300); do
+	grep -q "dom$id2 vcamera/0: streaming" "$work/service.log" && break
+	sleep 0.2
+done
+grep -q "dom$id2 vcamera/0: streaming" "$work/service.log" || fail "guest two never streamed"
+echo "camera-service-xen: dom$id2 (guest two, be-alloc) streaming"
+
+xmb-domu start xmbcam1 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
+	--frames 40 --quiet
+id1=$(xl domid xmbcam1)
+for i in $(seq 1 300); do
+	grep -q "dom$id1 vcamera/0: streaming" "$work/service.log" && break
+	sleep 0.2
+done
+grep -q "dom$id1 vcamera/0: streaming" "$work/service.log" || fail "guest one never streamed"
+echo "camera-service-xen: dom$id1 (guest one) streaming too: two DomUs on one camera"
+
+xl destroy xmbcam2
+echo "camera-service-xen: destroyed dom$id2 mid-stream"
+for i in $(seq 1 50); do
+	grep -q "dom$id2 is gone" "$work/service.log" && break
+	sleep 0.1
+done
+grep -q "dom$id2 is gone" "$work/service.log" || fail "service did not notice dom$id2's death"
+
+set +e
+out=$(xmb-domu wait xmbcam1 --timeout 240 2>&1)
+rc=$?
+set -e
+echo "$out" | tail -5
+[ $rc -eq 0 ] || fail "guest one exited $rc"
+
+kill -USR1 "$svc"; sleep 0.5
+grep "mapped-pages" "$work/service.log" | tail -2
+grep "\[guest two\].*mapped-pages 0$" "$work/service.log" >/dev/null \
+	|| fail "Dom0 still maps pages of the destroyed guest"
+echo "camera-service-xen: PASS"

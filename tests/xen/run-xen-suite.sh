@@ -1,0 +1,28 @@
+#!/bin/bash
+# The real-Xen suite, run inside Dom0 by `tests/vm/xen-vm run` (one VM boot for all):
+#   1. cross-domain platform tests: Dom0 <-> a PV DomU peer (grants, events, XenStore)
+#   2. V4L2 against vivid in Dom0
+#   3. the camera service: vivid -> two PV DomUs, one destroyed mid-stream
+# Prints one line per part and "N passed, N failed".
+set -uo pipefail
+build=${1:?usage: run-xen-suite.sh BUILD_DIR}
+passed=0 failed=0
+part() {
+	local name=$1; shift
+	local start=$SECONDS
+	echo "=== xen-suite: $name"
+	if "$@"; then
+		passed=$((passed + 1)); echo "=== xen-suite: $name: PASS ($((SECONDS - start)) s)"
+	else
+		failed=$((failed + 1)); echo "=== xen-suite: $name: FAIL ($((SECONDS - start)) s)"
+	fi
+}
+
+part "cross-domain platform (real Xen)" \
+	env XMB_PLATFORM=xen XMB_PEER_BIN="$build/tests/xen/xmb-xen-peer" "$build/tests/xen/test_cross_domain"
+if [ -x "$build/tests/v4l2/test_v4l2_vivid" ]; then
+	part "v4l2 on vivid" "$build/tests/v4l2/test_v4l2_vivid"
+fi
+part "camera service: vivid to two DomUs" "$(dirname "$0")/camera-service-xen.sh" "$build"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
