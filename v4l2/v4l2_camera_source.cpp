@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * \file v4l2_camera_source.cpp
+ * \brief CameraSource over a V4L2 capture node, with libv4l2 emulation
+ */
+#include "v4l2/v4l2_camera_source.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <xen/io/cameraif.h>
+
+#include "bridge/base/log.h"
+#include "v4l2/libv4l2_io.h"
+#include "v4l2/pixel_format.h"
+
+namespace xmb {
+
+XMB_LOG_DEFINE_CATEGORY(logV4L2Source, "v4l2");
+
+namespace {
+
+V4L2Memory toV4L2Memory(MemoryType t)
+{
+	switch (t) {
+	case MemoryType::UserPtr:
+		return V4L2Memory::UserPtr;
+	case MemoryType::DmaBufImport:
+		return V4L2Memory::DmaBuf;
+	case MemoryType::MmapExport:
+		break;
+	}
+	return V4L2Memory::Mmap;
+}
+
+} /* namespace */
+
+/**
+ * \brief A closed source whose native calls go through \a io
+ */
+V4L2CameraSource::V4L2CameraSource(DeviceIO &io) : nativeIO_(&io) {}
+
+V4L2CameraSource::~V4L2CameraSource()
+{
+	stop();
+	releaseBuffers();
+}
+
+/**
+ * \brief Open capture node \a path natively
+ * \return 0 or -errno
+ */
+int V4L2CameraSource::open(const std::string &path)
+{
+	path_ = path;
+	int ret = reopen(false);
+	if (ret < 0)
+		return ret;
+	busInfo_ = device_->caps().busInfo();
+	card_ = device_->caps().card();
+	driver_ = device_->caps().driver();
+	return 0;
+}
+
+int V4L2CameraSource::reopen(bool emulated)
+{
+	DeviceIO *io = emulated ? libv4l2DeviceIO() : nativeIO_;
+	if (!io)
+		return -ENOTSUP;
+	if (device_ && emulated_ == emulated && device_->isOpen())
+		return 0;
+	auto dev = std::make_unique<V4L2VideoDevice>(*io);
+	int ret = dev->open(path_);
+	if (ret < 0)
+		return ret;
+	device_ = std::move(dev);
+	emulated_ = emulated;
+	subscribeEvents();
+	return 0;
+}
+
+void V4L2CameraSource::subscribeEvents()
+{
+	/* Changes made by other openers (v4l2-ctl, another app) reach the guest. */
+	for (uint8_t t = 0; t < 4; t++)
+		device_->subscribeEvent(V4L2_EVENT_CTRL, v4l2ControlForCamera(t));
+	device_->subscribeEvent(V4L2_EVENT_SOURCE_CHANGE, 0);
+}
+
+/**
+ * \brief "v4l2:<bus info>", stable across reboots for the same port
+ */
+std::string V4L2CameraSource::id() const
+{
+	return "v4l2:" + (busInfo_.empty() ? path_ : busInfo_);
+}
+
+std::string V4L2CameraSource::description() const
+{
+	return card_ + " (" + driver_ + ", " + path_ + ")";
+}
+
+/**
+ * \brief Native formats, then libv4l2-emulated ones the device lacks
+ */
+std::vector<FormatEntry> V4L2CameraSource::formats()
+{
+	if (!device_)
+		return {};
+	std::vector<FormatEntry> out;
+	{
+		/* Enumerate natively even while emulating: never mislabel. */
+		V4L2VideoDevice native(*nativeIO_);
+		V4L2VideoDevice &d = emulated_ ? native : *device_;
+		if (emulated_ && native.open(path_) < 0)
+			return formatCache_;
+		out = d.flatFormats();
+	}
+	if (DeviceIO *lib = libv4l2DeviceIO()) {
+		V4L2VideoDevice emu(*lib);
+		if (emu.open(path_) == 0) {
+			for (FormatEntry &e : emu.flatFormats()) {
+				if (!e.emulated)
+					continue;
+				bool native = std::any_of(out.begin(), out.end(), [&](const FormatEntry &n) {
+					return n.fourcc == e.fourcc && n.width == e.width && n.height == e.height;
+				});
+				if (!native)
+					out.push_back(std::move(e));
+			}
+		}
+	}
+	formatCache_ = out;
+	return out;
+}
+
+bool V4L2CameraSource::isEmulatedOnly(uint32_t fourcc)
+{
+	if (formatCache_.empty())
+		formats();
+	bool native = false, emulated = false;
+	for (const FormatEntry &e : formatCache_) {
+		if (e.fourcc != fourcc)
+			continue;
+		(e.emulated ? emulated : native) = true;
+	}
+	return emulated && !native;
+}
+
+/**
+ * \brief From the queue's buffer capabilities; UserPtr only when emulating
+ */
+MemoryTypes V4L2CameraSource::supportedMemory() const
+{
+	if (!device_)
+		return 0;
+	if (emulated_)
+		return static_cast<uint32_t>(MemoryType::UserPtr);
+	MemoryTypes m = 0;
+	V4L2BufferQueue &q = device_->queue();
+	if (q.supportsMemory(V4L2Memory::UserPtr))
+		m |= static_cast<uint32_t>(MemoryType::UserPtr);
+	if (q.supportsMemory(V4L2Memory::DmaBuf))
+		m |= static_cast<uint32_t>(MemoryType::DmaBufImport);
+	if (q.supportsMemory(V4L2Memory::Mmap))
+		m |= static_cast<uint32_t>(MemoryType::MmapExport);
+	return m;
+}
+
+/**
+ * \brief VIDIOC_TRY_FMT on the node that would serve \a config
+ */
+int V4L2CameraSource::tryConfigure(StreamConfig &config)
+{
+	if (!device_)
+		return -ENODEV;
+	bool emulate = isEmulatedOnly(config.fourcc);
+	std::unique_ptr<V4L2VideoDevice> other;
+	V4L2VideoDevice *dev = device_.get();
+	if (emulate != emulated_) {
+		DeviceIO *io = emulate ? libv4l2DeviceIO() : nativeIO_;
+		if (!io)
+			return -ENOTSUP;
+		other = std::make_unique<V4L2VideoDevice>(*io);
+		int ret = other->open(path_);
+		if (ret < 0)
+			return ret;
+		dev = other.get();
+	}
+	V4L2Format f;
+	f.fourcc = config.fourcc;
+	f.width = config.width;
+	f.height = config.height;
+	int ret = dev->tryFormat(f);
+	if (ret < 0)
+		return ret;
+	config.fourcc = f.fourcc;
+	config.width = f.width;
+	config.height = f.height;
+	config.layout = f.frameLayout();
+	return f.numPlanes == 1 ? 0 : -ENOTSUP;
+}
+
+/**
+ * \brief S_FMT and S_PARM; switches to libv4l2 for emulated-only formats
+ *
+ * \return 0, -ENOTSUP for formats that need more than one buffer per
+ * frame (a cameraif buffer is one contiguous region), or -errno
+ */
+int V4L2CameraSource::configure(StreamConfig &config)
+{
+	if (!device_)
+		return -ENODEV;
+	if (device_->queue().isStreaming() || device_->queue().count())
+		return -EBUSY;
+
+	bool emulate = isEmulatedOnly(config.fourcc);
+	int ret = reopen(emulate);
+	if (ret < 0)
+		return ret;
+
+	V4L2Format f;
+	f.fourcc = config.fourcc;
+	f.width = config.width;
+	f.height = config.height;
+	ret = device_->setFormat(f);
+	if (ret < 0)
+		return ret;
+	if (f.numPlanes != 1) {
+		XMB_LOG(logV4L2Source, Warn, "%s: %s needs %u buffers per frame: not served",
+			path_.c_str(), fourccToString(f.fourcc).c_str(), f.numPlanes);
+		return -ENOTSUP;
+	}
+	config.fourcc = f.fourcc;
+	config.width = f.width;
+	config.height = f.height;
+	config.layout = f.frameLayout();
+
+	if (config.interval.isValid()) {
+		Fraction iv = config.interval;
+		if (device_->setFrameInterval(iv) == 0)
+			config.interval = iv;
+		else if (device_->getFrameInterval(iv) == 0)
+			config.interval = iv;
+	}
+	config_ = config;
+	configured_ = true;
+	copiedTotal_ = 0;
+
+	if (emulated_) {
+		/* Say what the emulation costs, once per configuration. */
+		v4l2_format raw{};
+		raw.type = device_->bufferType();
+		uint32_t native = 0;
+		if (DeviceIO::system().ioctl(device_->fd(), VIDIOC_G_FMT, &raw) == 0)
+			native = isMultiplanarType(raw.type) ? raw.fmt.pix_mp.pixelformat
+							     : raw.fmt.pix.pixelformat;
+		XMB_LOG(logV4L2Source, Warn,
+			"%s: %s is emulated by libv4l2 from %s: each frame is converted (%u bytes) "
+			"and copied into the caller's buffer (%u bytes)",
+			path_.c_str(), fourccToString(f.fourcc).c_str(),
+			native ? fourccToString(native).c_str() : "?", config.layout.size,
+			config.layout.size);
+	}
+	return 0;
+}
+
+int V4L2CameraSource::setFrameInterval(Fraction &interval)
+{
+	if (!device_)
+		return -ENODEV;
+	int ret = device_->setFrameInterval(interval);
+	if (ret == 0)
+		config_.interval = interval;
+	return ret;
+}
+
+/**
+ * \brief REQBUFS in the V4L2 memory type matching \a memory
+ *
+ * When emulating, libv4l2 only converts into MMAP buffers: those are
+ * allocated and the caller's UserPtr memory becomes the copy destination.
+ */
+int V4L2CameraSource::allocateBuffers(MemoryType memory, unsigned count)
+{
+	if (!configured_)
+		return -EINVAL;
+	if (!hasMemoryType(supportedMemory(), memory))
+		return -ENOTSUP;
+	V4L2Memory vm = emulated_ ? V4L2Memory::Mmap : toV4L2Memory(memory);
+	int ret = device_->queue().requestBuffers(count, vm);
+	if (ret < 0)
+		return ret;
+	memory_ = memory;
+	callerBuffers_.assign(static_cast<size_t>(ret), CallerBuffer{});
+	if (emulated_) {
+		for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
+			int r = device_->queue().mapBuffer(i);
+			if (r < 0) {
+				device_->queue().releaseBuffers();
+				callerBuffers_.clear();
+				return r;
+			}
+		}
+	}
+	return ret;
+}
+
+/**
+ * \brief VIDIOC_EXPBUF of MMAP buffer \a index
+ */
+int V4L2CameraSource::exportBuffer(unsigned index, ExportedBuffer &out)
+{
+	if (emulated_ || memory_ != MemoryType::MmapExport)
+		return -EINVAL;
+	int ret = device_->queue().exportBuffer(index, 0, out.fd);
+	if (ret < 0)
+		return ret;
+	out.length = device_->queue().planeLength(index, 0);
+	out.isDmaBuf = true;
+	return 0;
+}
+
+int V4L2CameraSource::queueBuffer(unsigned index, const CallerBuffer &memory)
+{
+	if (!device_ || index >= callerBuffers_.size())
+		return -EINVAL;
+	V4L2QueueArgs args;
+	if (emulated_) {
+		if (!memory.data || memory.length < config_.layout.size)
+			return -EINVAL;
+		callerBuffers_[index] = memory;
+	} else if (memory_ == MemoryType::UserPtr) {
+		args.planes[0].userptr = memory.data;
+		args.planes[0].length = static_cast<uint32_t>(memory.length);
+	} else if (memory_ == MemoryType::DmaBufImport) {
+		args.planes[0].fd = memory.dmabufFd;
+		args.planes[0].length = static_cast<uint32_t>(memory.length);
+	}
+	return device_->queue().queueBuffer(index, args);
+}
+
+int V4L2CameraSource::releaseBuffers()
+{
+	if (!device_)
+		return 0;
+	callerBuffers_.clear();
+	return device_->queue().releaseBuffers();
+}
+
+int V4L2CameraSource::start()
+{
+	if (!device_)
+		return -ENODEV;
+	return device_->queue().streamOn();
+}
+
+int V4L2CameraSource::stop()
+{
+	if (!device_ || !device_->queue().isStreaming())
+		return 0;
+	return device_->queue().streamOff();
+}
+
+/**
+ * \brief DQBUF one frame; when emulating, copy it into the caller's buffer
+ */
+int V4L2CameraSource::dequeueFrame(CompletedFrame &frame)
+{
+	if (!device_)
+		return -ENODEV;
+	V4L2DequeuedBuffer b;
+	int ret = device_->queue().dequeueBuffer(b);
+	if (ret < 0)
+		return ret;
+	frame = {};
+	frame.index = b.index;
+	frame.bytesUsed = b.bytesUsed[0];
+	frame.sequence = b.sequence;
+	frame.timestampNs = b.timestampNs;
+	frame.error = b.isError();
+
+	if (emulated_) {
+		const CallerBuffer &dst = callerBuffers_[b.index];
+		const unsigned char *src = device_->queue().planeData(b.index, 0);
+		size_t n = std::min<size_t>(b.bytesUsed[0], dst.length);
+		if (src && dst.data)
+			std::memcpy(dst.data, src, n);
+		frame.bytesUsed = static_cast<uint32_t>(n);
+		/* libv4l2's conversion wrote n bytes, our copy n more (logged at configure()). */
+		copiedTotal_ += 2 * n;
+	}
+	return 0;
+}
+
+/**
+ * \brief Translate V4L2 control and source-change events
+ */
+int V4L2CameraSource::dequeueEvent(SourceEvent &event)
+{
+	if (!device_)
+		return -EAGAIN;
+	for (;;) {
+		v4l2_event ev;
+		int ret = device_->dequeueEvent(ev);
+		if (ret == -EAGAIN)
+			return ret;
+		if (ret < 0) {
+			/* ENODEV: unplugged.  The service must drop this source. */
+			event = { SourceEvent::Type::Error, 0, ret };
+			return 0;
+		}
+		if (ev.type == V4L2_EVENT_SOURCE_CHANGE) {
+			event = { SourceEvent::Type::SourceChanged, 0, 0 };
+			return 0;
+		}
+		if (ev.type == V4L2_EVENT_CTRL && (ev.u.ctrl.changes & V4L2_EVENT_CTRL_CH_VALUE)) {
+			if (auto t = cameraControlForV4L2(ev.id)) {
+				event = { SourceEvent::Type::ControlChanged, *t,
+					  ev.u.ctrl.type == V4L2_CTRL_TYPE_INTEGER64 ? ev.u.ctrl.value64
+										     : ev.u.ctrl.value };
+				return 0;
+			}
+		}
+		/* Other events (range changes only, unmapped controls): skip. */
+	}
+}
+
+std::vector<CameraControlInfo> V4L2CameraSource::controls()
+{
+	return device_ ? toCameraControls(device_->queryControls()) : std::vector<CameraControlInfo>{};
+}
+
+int V4L2CameraSource::getControl(uint8_t type, int64_t &value)
+{
+	uint32_t id = v4l2ControlForCamera(type);
+	if (!device_ || !id)
+		return -EINVAL;
+	return device_->getControl(id, value);
+}
+
+int V4L2CameraSource::setControl(uint8_t type, int64_t &value)
+{
+	uint32_t id = v4l2ControlForCamera(type);
+	if (!device_ || !id)
+		return -EINVAL;
+	V4L2ControlInfo info;
+	int ret = device_->queryControl(id, info);
+	if (ret < 0)
+		return ret;
+	auto c = toCameraControl(info);
+	if (!c)
+		return -EINVAL;
+	if (c->flags & XENCAMERA_CTRL_FLG_RO)
+		return -EACCES;
+	value = clampControlValue(*c, value);
+	return device_->setControl(id, value);
+}
+
+uint64_t V4L2CameraSource::emulatedCopyBytesPerFrame() const
+{
+	return emulated_ && configured_ ? 2ull * config_.layout.size : 0;
+}
+
+} /* namespace xmb */
