@@ -205,6 +205,14 @@ EventPageWriter::Put EventPageWriter::put(const xencamera_evt &evt)
 		return Put::Invalid; /* consumed events never produced */
 	if (used == XENCAMERA_IN_RING_LEN)
 		return Put::Full;
+	/*
+	 * Slots are idx % 63, which jumps where idx wraps at 2^32 (2^32 % 63 == 4):
+	 * 0xfffffffc..0xffffffff and 0..3 share slots 0..3.  Wait for the guest
+	 * rather than overwrite such an unread event.
+	 */
+	constexpr uint32_t kWrapSkew = (uint64_t{ 1 } << 32) % XENCAMERA_IN_RING_LEN;
+	if (kWrapSkew && prod_ < kWrapSkew && used >= kWrapSkew)
+		return Put::Full;
 	copyIn(&XENCAMERA_IN_RING_REF(page_, prod_), evt);
 	prod_++;
 	storeIndex(&hdr->in_prod, prod_);

@@ -32,13 +32,14 @@ constexpr size_t kGrefsPerDirPage = (kDirPageSize - sizeof(Gref)) / sizeof(Gref)
 /** Pages needed for \a bytes of buffer (0 if \a bytes is 0). */
 constexpr uint64_t pagesFor(uint64_t bytes, size_t pageSize = kDirPageSize)
 {
-	return (bytes + pageSize - 1) / pageSize;
+	/* Not (bytes + pageSize - 1) / pageSize: that wraps to 0 near UINT64_MAX. */
+	return bytes / pageSize + (bytes % pageSize != 0);
 }
 
 /** Directory pages needed to list \a dataPages grefs. */
 constexpr uint64_t dirPagesFor(uint64_t dataPages)
 {
-	return (dataPages + kGrefsPerDirPage - 1) / kGrefsPerDirPage;
+	return dataPages / kGrefsPerDirPage + (dataPages % kGrefsPerDirPage != 0);
 }
 
 class GrefDirectoryWalker
