@@ -219,7 +219,10 @@ Status CameraFrontend::readBackendState()
 	if (gone && ringPage_ && !broken_) {
 		broken_ = err(-ENOTCONN, "backend " + dev_.backendPath + " went " +
 						 (s ? xenbusStateName(state) : "away (no state node)"));
-		XMB_LOG(kLog, Warn, "vcamera %u: %s", dev_.devid, broken_->message.c_str());
+		if (closing_)
+			XMB_LOG(kLog, Debug, "vcamera %u: %s", dev_.devid, broken_->message.c_str());
+		else
+			XMB_LOG(kLog, Warn, "vcamera %u: %s", dev_.devid, broken_->message.c_str());
 	}
 	return {};
 }
@@ -375,6 +378,7 @@ void CameraFrontend::disconnect(Millis timeout)
 		timeout_ = saved;
 	}
 	connected_ = false;
+	closing_ = true;
 	(void)pf_.store->write(dev_.frontendPath + "/state", std::to_string(XenbusStateClosing));
 	if (!broken_) {
 		/* Give the backend the chance to unmap before our pages go. */
@@ -383,6 +387,7 @@ void CameraFrontend::disconnect(Millis timeout)
 	}
 	releaseTransport();
 	(void)pf_.store->write(dev_.frontendPath + "/state", std::to_string(XenbusStateClosed));
+	closing_ = false;
 	XMB_LOG(kLog, Debug, "vcamera %u disconnected", dev_.devid);
 }
 

@@ -235,6 +235,7 @@ private:
 	Millis timeout_ = kDefaultTimeout;
 	bool connected_ = false;
 	bool watching_ = false;
+	bool closing_ = false; /* we asked to close: the backend leaving is expected */
 	std::string watchToken_;
 	std::optional<Error> broken_;
 	int backendState_ = 0;
