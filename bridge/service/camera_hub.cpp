@@ -104,13 +104,13 @@ Result<Fraction> CameraHub::setFrameInterval(HubClient *client, Fraction interva
 {
 	if (!holders_.count(client))
 		return Error{ -EINVAL, "frame rate before configuration" };
+	/* Asking for the rate already in force is fine, even while another guest streams. */
+	if (interval == config_.interval)
+		return config_.interval;
 	if (running_)
 		return Error{ -EBUSY, "camera " + name_ + " is streaming" };
-	if (holders_.size() > 1) {
-		if (interval == config_.interval)
-			return config_.interval;
+	if (holders_.size() > 1)
 		return Error{ -EBUSY, "camera " + name_ + " frame rate is fixed by another guest" };
-	}
 	int ret = source_->setFrameInterval(interval);
 	if (ret < 0)
 		return Error{ ret, "camera " + name_ + ": frame interval: " + std::strerror(-ret) };

@@ -386,3 +386,22 @@ TEST_F(CameraService, StopRemovesTheDeviceNodes)
 	EXPECT_FALSE(dom0->store->read("/local/domain/1/device/vcamera/0/state"));
 	EXPECT_FALSE(dom0->store->read("/local/domain/0/backend/vcamera/1/0/state"));
 }
+
+TEST_F(CameraService, FollowerMayAskForTheRateInForce)
+{
+	startService(kSharedCamera, { 1, 2 });
+	CameraFrontend one(*guest[1]), two(*guest[2]);
+	ASSERT_TRUE(one.connect(0, 5s));
+	ASSERT_TRUE(one.configSet(kNV12, 320, 240));
+	ASSERT_TRUE(one.frameRateSet(15, 1));
+	ASSERT_TRUE(one.allocateBuffers(4));
+	ASSERT_TRUE(one.queueAll());
+	ASSERT_TRUE(one.streamStart());
+
+	ASSERT_TRUE(two.connect(0, 5s));
+	ASSERT_TRUE(two.configSet(kNV12, 320, 240));
+	EXPECT_TRUE(two.frameRateSet(15, 1)) << "the rate in force is accepted";
+	auto other = two.frameRateSet(30, 1);
+	ASSERT_FALSE(other);
+	EXPECT_EQ(other.error().code, -XEN_EBUSY);
+}

@@ -8,7 +8,22 @@ build=${1:?usage: camera-service-xen.sh BUILD_DIR}
 work=$(mktemp -d /tmp/xmb-camera.XXXXXX)
 guest=$build/bridge/xmb-camera-guest
 [ -x "$guest" ] || guest=$build/bridge/frontend/xmb-camera-guest
-fail() { echo "camera-service-xen: FAIL: $*" >&2; echo "--- service log" >&2; cat "$work/service.log" >&2 || true; exit 1; }
+fail() {
+	echo "camera-service-xen: FAIL: $*" >&2
+	echo "--- service log" >&2
+	while IFS= read -r l; do echo "$l" >&2; done < "$work/service.log"
+	exit 1
+}
+# wait_log PATTERN SECONDS: until the service log has PATTERN (bash builtins between greps:
+# every process costs 50-500 ms under TCG).
+wait_log() {
+	local deadline=$((SECONDS + $2))
+	while ((SECONDS < deadline)); do
+		grep -q "$1" "$work/service.log" && return 0
+		read -r -t 0.5 <> <(:) || true
+	done
+	return 1
+}
 
 ls /dev/video* >/dev/null 2>&1 || fail "no /dev/video*: vivid not loaded in Dom0"
 
@@ -43,30 +58,18 @@ trap cleanup EXIT
 xmb-domu start xmbcam2 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
 	--frames 100000 --quiet
 id2=$(xl domid xmbcam2)
-for i in $(seq 1 300); do
-	grep -q "dom$id2 vcamera/0: streaming" "$work/service.log" && break
-	sleep 0.2
-done
-grep -q "dom$id2 vcamera/0: streaming" "$work/service.log" || fail "guest two never streamed"
+wait_log "dom$id2 vcamera/0: streaming" 120 || fail "guest two never streamed"
 echo "camera-service-xen: dom$id2 (guest two, be-alloc) streaming"
 
 xmb-domu start xmbcam1 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
 	--frames 40 --quiet
 id1=$(xl domid xmbcam1)
-for i in $(seq 1 300); do
-	grep -q "dom$id1 vcamera/0: streaming" "$work/service.log" && break
-	sleep 0.2
-done
-grep -q "dom$id1 vcamera/0: streaming" "$work/service.log" || fail "guest one never streamed"
+wait_log "dom$id1 vcamera/0: streaming" 120 || { xmb-domu log xmbcam1 >&2; fail "guest one never streamed"; }
 echo "camera-service-xen: dom$id1 (guest one) streaming too: two DomUs on one camera"
 
 xl destroy xmbcam2
 echo "camera-service-xen: destroyed dom$id2 mid-stream"
-for i in $(seq 1 50); do
-	grep -q "dom$id2 is gone" "$work/service.log" && break
-	sleep 0.1
-done
-grep -q "dom$id2 is gone" "$work/service.log" || fail "service did not notice dom$id2's death"
+wait_log "dom$id2 is gone" 10 || fail "service did not notice dom$id2's death"
 
 set +e
 out=$(xmb-domu wait xmbcam1 --timeout 240 2>&1)
@@ -75,7 +78,8 @@ set -e
 echo "$out" | tail -5
 [ $rc -eq 0 ] || fail "guest one exited $rc"
 
-kill -USR1 "$svc"; sleep 0.5
+kill -USR1 "$svc"
+wait_log "mapped-pages" 10 || true
 grep "mapped-pages" "$work/service.log" | tail -2
 grep "\[guest two\].*mapped-pages 0$" "$work/service.log" >/dev/null \
 	|| fail "Dom0 still maps pages of the destroyed guest"
