@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The xmb GStreamer elements: harness tests per element (caps, buffers,
+ * events, state changes, errors) and the loopback end to end: a Dom0
+ * pipeline (appsrc ! xmbcamerasink platform=loopback) serving a guest
+ * pipeline (xmbcamerasrc platform=loopback ! appsink) in this process,
+ * every frame checked byte-exact against the test pattern, with zero-copy
+ * vs copy statistics.
+ */
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include "v4l2/test_pattern.h"
+
+using namespace xmb;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint32_t kNV12 = 0x3231564e; /* 'NV12' */
+constexpr uint32_t kYUYV = 0x56595559; /* 'YUYV' */
+
+class Gst : public ::testing::Test
+{
+protected:
+	static void SetUpTestSuite() { gst_init(nullptr, nullptr); }
+
+	void TearDown() override
+	{
+		for (GstElement *p : pipelines_) {
+			gst_element_set_state(p, GST_STATE_NULL);
+			gst_object_unref(p);
+		}
+	}
+
+	GstElement *pipeline(const std::string &desc)
+	{
+		GError *err = nullptr;
+		GstElement *p = gst_parse_launch(desc.c_str(), &err);
+		EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+		if (err)
+			g_error_free(err);
+		if (p)
+			pipelines_.push_back(p);
+		return p;
+	}
+
+	/* The first ERROR on \a p's bus within \a timeout, as "message | debug", or "". */
+	static std::string waitError(GstElement *p, GstClockTime timeout = 5 * GST_SECOND)
+	{
+		GstBus *bus = gst_element_get_bus(p);
+		GstMessage *m = gst_bus_timed_pop_filtered(bus, timeout, GST_MESSAGE_ERROR);
+		gst_object_unref(bus);
+		if (!m)
+			return "";
+		GError *e = nullptr;
+		gchar *dbg = nullptr;
+		gst_message_parse_error(m, &e, &dbg);
+		std::string s = std::string(e->message) + " | " + (dbg ? dbg : "");
+		g_error_free(e);
+		g_free(dbg);
+		gst_message_unref(m);
+		return s;
+	}
+
+	static GstElement *byName(GstElement *p, const char *name)
+	{
+		GstElement *e = gst_bin_get_by_name(GST_BIN(p), name);
+		if (e)
+			gst_object_unref(e); /* the pipeline keeps it alive */
+		return e;
+	}
+
+	static guint64 stat(GstElement *sink, const char *field)
+	{
+		GstStructure *s = nullptr;
+		g_object_get(sink, "stats", &s, nullptr);
+		guint64 v = 0;
+		if (s) {
+			if (!gst_structure_get_uint64(s, field, &v)) {
+				guint u = 0;
+				if (gst_structure_get_uint(s, field, &u))
+					v = u;
+			}
+			gst_structure_free(s);
+		}
+		return v;
+	}
+
+	std::vector<GstElement *> pipelines_;
+};
+
+using Sink = Gst;
+using Src = Gst;
+using Loopback = Gst;
+
+/* ---- xmbcamerasink ---------------------------------------------------- */
+
+TEST_F(Sink, IsRegisteredWithDocumentedDefaults)
+{
+	GstElement *e = gst_element_factory_make("xmbcamerasink", nullptr);
+	ASSERT_NE(e, nullptr) << "GST_PLUGIN_PATH must point at build/gst-plugin";
+	guint device = 99, maxBuffers = 0, loopDom = 99;
+	gboolean beAlloc = TRUE;
+	gint platform = -1;
+	gchar *guest = nullptr;
+	g_object_get(e, "device", &device, "max-buffers", &maxBuffers, "be-alloc", &beAlloc,
+		     "platform", &platform, "loopback-guest-domid", &loopDom, "guest", &guest, nullptr);
+	EXPECT_EQ(device, 0u);
+	EXPECT_EQ(maxBuffers, 4u);
+	EXPECT_FALSE(beAlloc);
+	EXPECT_EQ(platform, 0); /* xen */
+	EXPECT_EQ(loopDom, 0u);
+	EXPECT_EQ(guest, nullptr);
+	gst_object_unref(e);
+}
+
+TEST_F(Sink, WithoutAGuestFailsNamingTheProperty)
+{
+	GstElement *p = pipeline("videotestsrc ! xmbcamerasink platform=loopback");
+	ASSERT_NE(p, nullptr);
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p);
+	EXPECT_NE(err.find("No guest"), std::string::npos) << err;
+	EXPECT_NE(err.find("guest="), std::string::npos) << err;
+}
+
+TEST_F(Sink, BadConfigFileIsNamed)
+{
+	GstElement *p = pipeline("videotestsrc ! xmbcamerasink platform=loopback config=/nonexistent/xmb.conf");
+	ASSERT_NE(p, nullptr);
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p);
+	EXPECT_NE(err.find("/nonexistent/xmb.conf"), std::string::npos) << err;
+}
+
+TEST_F(Sink, ConfigFileNeedsAPipelineCamera)
+{
+	char path[] = "/tmp/xmb-gst-test-XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	std::string text = "[camera c]\nsource = test-pattern\n[guest g]\ndomain = 5\ncamera = c\n";
+	ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+	close(fd);
+	GstElement *p = pipeline(std::string("videotestsrc ! xmbcamerasink platform=loopback config=") + path);
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p);
+	EXPECT_NE(err.find("source = pipeline"), std::string::npos) << err;
+	unlink(path);
+}
+
+TEST_F(Sink, RealXenPlatformErrorSaysWhatToDo)
+{
+	if (access("/dev/xen/gntdev", F_OK) == 0)
+		GTEST_SKIP() << "this machine has Xen";
+	GstElement *p = pipeline("videotestsrc ! xmbcamerasink guest=guest1");
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p);
+	EXPECT_NE(err.find("Xen platform"), std::string::npos) << err;
+	EXPECT_NE(err.find("platform=loopback"), std::string::npos) << err;
+}
+
+TEST_F(Sink, AcceptsMappedFormatsSystemAndDmaBufMemory)
+{
+	GstHarness *h = gst_harness_new_parse("xmbcamerasink platform=loopback loopback-guest-domid=11");
+	GstPad *sinkpad = gst_element_get_static_pad(h->element, "sink");
+	auto accepts = [&](const char *caps) {
+		GstCaps *c = gst_caps_from_string(caps);
+		gboolean r = gst_pad_query_accept_caps(sinkpad, c);
+		gst_caps_unref(c);
+		return r;
+	};
+	EXPECT_TRUE(accepts("video/x-raw,format=NV12,width=640,height=480,framerate=30/1"));
+	EXPECT_TRUE(accepts("video/x-raw,format=YUY2,width=320,height=240,framerate=15/1"));
+	EXPECT_TRUE(accepts("video/x-raw,format=BGRx,width=320,height=240,framerate=15/1"));
+	EXPECT_TRUE(accepts("video/x-raw(memory:DMABuf),format=NV12,width=640,height=480,framerate=30/1"));
+	EXPECT_FALSE(accepts("video/x-raw,format=v210,width=640,height=480,framerate=30/1"));
+	EXPECT_FALSE(accepts("image/jpeg,width=640,height=480"));
+	gst_object_unref(sinkpad);
+	gst_harness_teardown(h);
+}
+
+TEST_F(Sink, ProposesTheGuestBufferPoolAndTakesBuffersEventsAndRestarts)
+{
+	GstHarness *h = gst_harness_new_parse("xmbcamerasink name=s platform=loopback loopback-guest-domid=12");
+	GstElement *sink = byName(h->element, "s");
+	ASSERT_NE(sink, nullptr);
+	gst_harness_set_src_caps_str(h, "video/x-raw,format=NV12,width=320,height=240,framerate=30/1");
+
+	GstCaps *caps = gst_caps_from_string("video/x-raw,format=NV12,width=320,height=240,framerate=30/1");
+	GstQuery *q = gst_query_new_allocation(caps, TRUE);
+	ASSERT_TRUE(gst_pad_peer_query(h->srcpad, q));
+	ASSERT_GE(gst_query_get_n_allocation_pools(q), 1u);
+	GstBufferPool *pool = nullptr;
+	guint size = 0, min = 0, max = 0;
+	gst_query_parse_nth_allocation_pool(q, 0, &pool, &size, &min, &max);
+	ASSERT_NE(pool, nullptr);
+	EXPECT_STREQ(G_OBJECT_TYPE_NAME(pool), "GstXmbGuestPool");
+	EXPECT_EQ(size, 320u * 240u * 3u / 2u);
+	EXPECT_TRUE(gst_query_find_allocation_meta(q, GST_VIDEO_META_API_TYPE, nullptr));
+	/* No guest streams: the pool hands out scratch buffers at once, never blocks. */
+	ASSERT_TRUE(gst_buffer_pool_set_active(pool, TRUE));
+	GstBuffer *b = nullptr;
+	ASSERT_EQ(gst_buffer_pool_acquire_buffer(pool, &b, nullptr), GST_FLOW_OK);
+	EXPECT_EQ(gst_buffer_get_size(b), size);
+	EXPECT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+	EXPECT_GE(stat(sink, "scratch-buffers"), 1u);
+	gst_buffer_pool_set_active(pool, FALSE);
+	gst_object_unref(pool);
+	gst_query_unref(q);
+
+	/* dma-buf input: no pool proposed (the copy tier maps it). */
+	GstCaps *dcaps = gst_caps_from_string("video/x-raw(memory:DMABuf),format=NV12,width=320,height=240,framerate=30/1");
+	q = gst_query_new_allocation(dcaps, TRUE);
+	ASSERT_TRUE(gst_pad_peer_query(h->srcpad, q));
+	EXPECT_EQ(gst_query_get_n_allocation_pools(q), 0u);
+	gst_query_unref(q);
+	gst_caps_unref(dcaps);
+
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(gst_harness_push(h, gst_harness_create_buffer(h, size)), GST_FLOW_OK);
+	/* Flushing and renegotiation (a new format restarts the vcamera). */
+	EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_flush_start()));
+	EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_flush_stop(TRUE)));
+	gst_harness_set_src_caps_str(h, "video/x-raw,format=YUY2,width=640,height=480,framerate=15/1");
+	EXPECT_EQ(gst_harness_push(h, gst_harness_create_buffer(h, 640 * 480 * 2)), GST_FLOW_OK);
+	EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+	gst_caps_unref(caps);
+	gst_harness_teardown(h);
+}
+
+TEST_F(Sink, StateChangesRepeatCleanly)
+{
+	GstElement *p = pipeline("videotestsrc is-live=true ! video/x-raw,format=NV12,width=320,height=240 ! "
+				 "xmbcamerasink platform=loopback loopback-guest-domid=13");
+	for (int i = 0; i < 3; i++) {
+		ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+		ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 5 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+		std::this_thread::sleep_for(100ms);
+		ASSERT_EQ(gst_element_set_state(p, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+	}
+	EXPECT_EQ(waitError(p, 0), "");
+}
+
+/* ---- xmbcamerasrc ----------------------------------------------------- */
+
+TEST_F(Src, IsRegisteredLiveWithDocumentedDefaults)
+{
+	GstElement *e = gst_element_factory_make("xmbcamerasrc", nullptr);
+	ASSERT_NE(e, nullptr);
+	guint device = 99, buffers = 0, timeout = 0;
+	gint platform = -1;
+	g_object_get(e, "device", &device, "buffers", &buffers, "timeout", &timeout, "platform",
+		     &platform, nullptr);
+	EXPECT_EQ(device, 0u);
+	EXPECT_EQ(buffers, 4u);
+	EXPECT_EQ(timeout, 10000u);
+	EXPECT_EQ(platform, 0);
+	EXPECT_TRUE(gst_base_src_is_live(GST_BASE_SRC(e)));
+	GstPad *pad = gst_element_get_static_pad(e, "src");
+	GstCaps *caps = gst_pad_query_caps(pad, nullptr); /* not connected: the template */
+	GstCaps *nv12 = gst_caps_from_string("video/x-raw,format=NV12,width=640,height=480,framerate=30/1");
+	EXPECT_TRUE(gst_caps_can_intersect(caps, nv12));
+	gst_caps_unref(nv12);
+	gst_caps_unref(caps);
+	gst_object_unref(pad);
+	gst_object_unref(e);
+}
+
+TEST_F(Src, LoopbackWithoutDomidIsRefused)
+{
+	GstElement *p = pipeline("xmbcamerasrc platform=loopback ! fakesink");
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p);
+	EXPECT_NE(err.find("loopback-domid"), std::string::npos) << err;
+}
+
+TEST_F(Src, NoDom0CameraTimesOutNamingTheDevice)
+{
+	GstElement *p = pipeline("xmbcamerasrc platform=loopback loopback-domid=21 device=3 timeout=300 ! fakesink");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p, 5 * GST_SECOND);
+	EXPECT_NE(err.find("vcamera device 3"), std::string::npos) << err;
+	EXPECT_NE(err.find("dom21"), std::string::npos) << err;
+}
+
+TEST_F(Src, HarnessGetsNoBufferAndStopsCleanlyWhileWaiting)
+{
+	/* Unlock while waiting for Dom0: the state change must not hang. */
+	GstElement *p = pipeline("xmbcamerasrc platform=loopback loopback-domid=22 timeout=60000 ! fakesink");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::this_thread::sleep_for(200ms);
+	auto t0 = std::chrono::steady_clock::now();
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+/* ---- loopback end to end -------------------------------------------- */
+
+struct Ends {
+	GstElement *dom0 = nullptr, *guest = nullptr;
+	GstElement *appsrc = nullptr, *sink = nullptr, *appsink = nullptr;
+};
+
+class E2E : public Gst
+{
+protected:
+	Ends start(unsigned domid, const char *gstFormat, int w, int h, bool beAlloc = false)
+	{
+		Ends e;
+		std::string caps = std::string("video/x-raw,format=") + gstFormat + ",width=" +
+				   std::to_string(w) + ",height=" + std::to_string(h) + ",framerate=30/1";
+		e.dom0 = pipeline("appsrc name=src format=time caps=" + caps +
+				  " ! xmbcamerasink name=sink sync=false platform=loopback loopback-guest-domid=" +
+				  std::to_string(domid) + (beAlloc ? " be-alloc=true" : ""));
+		e.appsrc = byName(e.dom0, "src");
+		e.sink = byName(e.dom0, "sink");
+		EXPECT_NE(gst_element_set_state(e.dom0, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+		e.guest = startGuest(domid);
+		e.appsink = byName(e.guest, "out");
+		return e;
+	}
+
+	GstElement *startGuest(unsigned domid)
+	{
+		GstElement *g = pipeline("xmbcamerasrc platform=loopback timeout=5000 loopback-domid=" +
+					 std::to_string(domid) + " ! appsink name=out sync=false");
+		EXPECT_NE(gst_element_set_state(g, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+		return g;
+	}
+
+	/*
+	 * Push frame n from \a pool (zero copy) or system memory (copy), in
+	 * lock-step with the guest, until \a want frames arrived; each checked
+	 * byte-exact.  \return frames received.
+	 */
+	int stream(Ends &e, GstElement *appsink, uint32_t fourcc, int w, int h, int want, GstBufferPool *pool)
+	{
+		int got = 0;
+		for (uint64_t n = 0; n < 400 && got < want; n++) {
+			std::vector<uint8_t> frame = test_pattern::frame(fourcc, w, h, n);
+			GstBuffer *b = nullptr;
+			if (pool) {
+				EXPECT_EQ(gst_buffer_pool_acquire_buffer(pool, &b, nullptr), GST_FLOW_OK);
+				gst_buffer_fill(b, 0, frame.data(), frame.size());
+			} else {
+				b = gst_buffer_new_memdup(frame.data(), frame.size());
+			}
+			GST_BUFFER_PTS(b) = n * GST_SECOND / 30;
+			EXPECT_EQ(gst_app_src_push_buffer(GST_APP_SRC(e.appsrc), b), GST_FLOW_OK);
+			GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), 100 * GST_MSECOND);
+			if (!s)
+				continue;
+			GstBuffer *out = gst_sample_get_buffer(s);
+			GstMapInfo map;
+			EXPECT_TRUE(gst_buffer_map(out, &map, GST_MAP_READ));
+			auto counter = test_pattern::readCounter(fourcc, w, h, map.data, map.size);
+			EXPECT_TRUE(counter.has_value());
+			if (counter) {
+				EXPECT_LE(*counter, n);
+				auto bad = test_pattern::firstMismatch(fourcc, w, h, *counter, map.data, map.size);
+				EXPECT_FALSE(bad.has_value()) << "frame " << *counter << " differs at byte " << *bad;
+			}
+			EXPECT_TRUE(GST_BUFFER_PTS_IS_VALID(out));
+			gst_buffer_unmap(out, &map);
+			gst_sample_unref(s);
+			got++;
+		}
+		return got;
+	}
+
+	static GstBufferPool *sinkPool(Ends &e)
+	{
+		GstPad *pad = gst_element_get_static_pad(e.appsrc, "src");
+		GstCaps *caps = gst_pad_get_current_caps(pad);
+		if (!caps)
+			caps = gst_app_src_get_caps(GST_APP_SRC(e.appsrc));
+		GstQuery *q = gst_query_new_allocation(caps, TRUE);
+		GstBufferPool *pool = nullptr;
+		if (gst_pad_peer_query(pad, q) && gst_query_get_n_allocation_pools(q) > 0)
+			gst_query_parse_nth_allocation_pool(q, 0, &pool, nullptr, nullptr, nullptr);
+		gst_query_unref(q);
+		gst_caps_unref(caps);
+		gst_object_unref(pad);
+		if (pool)
+			gst_buffer_pool_set_active(pool, TRUE);
+		return pool;
+	}
+};
+
+TEST_F(E2E, CopyTierDeliversExactFramesFromSystemMemory)
+{
+	Ends e = start(31, "NV12", 320, 240);
+	ASSERT_EQ(stream(e, e.appsink, kNV12, 320, 240, 10, nullptr), 10);
+	EXPECT_GE(stat(e.sink, "frames-copied"), 10u);
+	EXPECT_GT(stat(e.sink, "bytes-copied"), 0u);
+	EXPECT_EQ(stat(e.sink, "guests-connected"), 1u);
+	GstPad *pad = gst_element_get_static_pad(e.appsink, "sink");
+	GstCaps *caps = gst_pad_get_current_caps(pad);
+	ASSERT_NE(caps, nullptr);
+	GstCaps *want = gst_caps_from_string("video/x-raw,format=NV12,width=320,height=240,framerate=30/1");
+	EXPECT_TRUE(gst_caps_is_subset(caps, want)) << gst_caps_to_string(caps);
+	gst_caps_unref(want);
+	gst_caps_unref(caps);
+	gst_object_unref(pad);
+	EXPECT_EQ(waitError(e.dom0, 0), "");
+	EXPECT_EQ(waitError(e.guest, 0), "");
+}
+
+void expectZeroCopy(GstElement *sink, guint64 copiedBefore, guint64 zeroBefore, int frames)
+{
+	GstStructure *s = nullptr;
+	g_object_get(sink, "stats", &s, nullptr);
+	ASSERT_NE(s, nullptr);
+	guint64 copied = 0, zero = 0;
+	gst_structure_get_uint64(s, "frames-copied", &copied);
+	gst_structure_get_uint64(s, "frames-zero-copy", &zero);
+	gchar *str = gst_structure_to_string(s);
+	EXPECT_EQ(copied, copiedBefore) << str;
+	EXPECT_GE(zero - zeroBefore, static_cast<guint64>(frames)) << str;
+	g_free(str);
+	gst_structure_free(s);
+}
+
+TEST_F(E2E, UpstreamWritingIntoThePoolIsZeroCopy)
+{
+	Ends e = start(32, "NV12", 320, 240);
+	/* Until the guest streams, frames are dropped (or copied once it does). */
+	ASSERT_EQ(stream(e, e.appsink, kNV12, 320, 240, 1, nullptr), 1);
+	GstBufferPool *pool = sinkPool(e);
+	ASSERT_NE(pool, nullptr);
+	guint64 copied = stat(e.sink, "frames-copied"), zero = stat(e.sink, "frames-zero-copy");
+	ASSERT_EQ(stream(e, e.appsink, kNV12, 320, 240, 12, pool), 12);
+	expectZeroCopy(e.sink, copied, zero, 12);
+	gst_buffer_pool_set_active(pool, FALSE);
+	gst_object_unref(pool);
+}
+
+TEST_F(E2E, BackendAllocatedBuffersAreZeroCopyToo)
+{
+	Ends e = start(33, "YUY2", 320, 240, true);
+	ASSERT_EQ(stream(e, e.appsink, kYUYV, 320, 240, 1, nullptr), 1);
+	GstBufferPool *pool = sinkPool(e);
+	ASSERT_NE(pool, nullptr);
+	guint64 copied = stat(e.sink, "frames-copied"), zero = stat(e.sink, "frames-zero-copy");
+	ASSERT_EQ(stream(e, e.appsink, kYUYV, 320, 240, 8, pool), 8);
+	expectZeroCopy(e.sink, copied, zero, 8);
+	GstStructure *s = nullptr;
+	g_object_get(e.sink, "stats", &s, nullptr);
+	EXPECT_NE(std::string(gst_structure_get_string(s, "tier")).find("be-alloc"), std::string::npos);
+	gst_structure_free(s);
+	gst_buffer_pool_set_active(pool, FALSE);
+	gst_object_unref(pool);
+}
+
+TEST_F(E2E, NewCapsRestartTheVcameraWithTheNewFormat)
+{
+	Ends e = start(34, "NV12", 320, 240);
+	ASSERT_EQ(stream(e, e.appsink, kNV12, 320, 240, 3, nullptr), 3);
+	gst_element_set_state(e.guest, GST_STATE_NULL);
+
+	GstCaps *caps = gst_caps_from_string("video/x-raw,format=YUY2,width=640,height=480,framerate=30/1");
+	gst_app_src_set_caps(GST_APP_SRC(e.appsrc), caps);
+	gst_caps_unref(caps);
+	/* The sink sees the new caps with the next buffer. */
+	std::vector<uint8_t> f = test_pattern::frame(kYUYV, 640, 480, 0);
+	ASSERT_EQ(gst_app_src_push_buffer(GST_APP_SRC(e.appsrc), gst_buffer_new_memdup(f.data(), f.size())), GST_FLOW_OK);
+	std::this_thread::sleep_for(300ms);
+
+	GstElement *g2 = startGuest(34);
+	ASSERT_EQ(stream(e, byName(g2, "out"), kYUYV, 640, 480, 3, nullptr), 3);
+	EXPECT_EQ(waitError(g2, 0), "");
+}
+
+TEST_F(E2E, EosReachesTheDom0Bus)
+{
+	Ends e = start(35, "NV12", 320, 240);
+	ASSERT_EQ(stream(e, e.appsink, kNV12, 320, 240, 2, nullptr), 2);
+	ASSERT_EQ(gst_app_src_end_of_stream(GST_APP_SRC(e.appsrc)), GST_FLOW_OK);
+	GstBus *bus = gst_element_get_bus(e.dom0);
+	GstMessage *m = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND,
+						   static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+	ASSERT_NE(m, nullptr);
+	EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS);
+	gst_message_unref(m);
+	gst_object_unref(bus);
+}
+
+TEST_F(E2E, VideotestsrcThroughGstLaunchStylePipelineUsesThePool)
+{
+	/* One pipeline holding Dom0 and the guest, as the example script does. */
+	GstElement *p = pipeline(
+		"videotestsrc is-live=true num-buffers=150 ! video/x-raw,format=NV12,width=320,height=240,framerate=30/1 ! "
+		"xmbcamerasink name=sink platform=loopback loopback-guest-domid=36 "
+		"xmbcamerasrc platform=loopback loopback-domid=36 num-buffers=20 ! videoconvert ! "
+		"video/x-raw,format=RGB ! fakesink name=out");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	GstBus *bus = gst_element_get_bus(p);
+	GstMessage *m = gst_bus_timed_pop_filtered(bus, 20 * GST_SECOND,
+						   static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+	gst_object_unref(bus);
+	ASSERT_NE(m, nullptr);
+	EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS) << waitError(p, 0);
+	gst_message_unref(m);
+	GstElement *sink = byName(p, "sink");
+	EXPECT_GE(stat(sink, "frames-zero-copy"), 15u);
+}
+
+} /* namespace */
