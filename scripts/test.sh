@@ -22,7 +22,7 @@ failures=()
 
 # Add the results of one meson test run (its testlog.json) to the totals.
 tally() {
-	local log="$1/meson-logs/testlog.json" label="$2"
+	local log="$1/meson-logs/${3:-testlog.json}" label="$2"
 	[ -f "$log" ] || { failed=$((failed + 1)); failures+=("$label: no test log"); return; }
 	read -r p f s < <(python3 - "$log" <<'PY'
 import json, sys
@@ -45,7 +45,7 @@ step() { echo; echo "==== $* ====" >&2; }
 step "unit and integration tests"
 [ -f "$build/build.ninja" ] || meson setup "$build" "$src" >/dev/null
 ninja -C "$build" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
-meson test -C "$build" --no-suite xen --print-errorlogs --num-processes 2
+meson test -C "$build" --print-errorlogs --num-processes 2
 tally "$build" "unit"
 
 if ((!quick)); then
@@ -79,8 +79,9 @@ if ((!quick)); then
 		skipped=$((skipped + 1))
 	else
 		start=$(date +%s)
-		meson test -C "$build" --suite xen --print-errorlogs --num-processes 1
-		tally "$build" "xen"
+		"$src/tests/vm/xen-vm" prepare
+		meson test -C "$build" --setup xen --suite xen --print-errorlogs --num-processes 1
+		tally "$build" "xen" "testlog-xen.json"
 		echo "== xen suite took $(($(date +%s) - start)) s" >&2
 	fi
 fi

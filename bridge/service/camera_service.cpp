@@ -240,8 +240,14 @@ void CameraService::onXenStore()
 					frontendChanged(*d);
 		}
 	}
-	if (domainsChanged)
+	if (domainsChanged) {
 		checkDomains();
+		/*
+		 * @releaseDomain fires when Xen has destroyed the domain; the
+		 * toolstack removes its XenStore directory a little later.
+		 */
+		loop_.addTimer(std::chrono::milliseconds(500), [this] { checkDomains(); });
+	}
 	if (introduced)
 		attachPending();
 }
@@ -270,8 +276,13 @@ void CameraService::frontendChanged(Device &d)
 {
 	auto raw = dom0_.store->read(d.fePath + "/state");
 	if (!raw) {
-		/* Frontend directory gone: the guest is dying or the device detached. */
+		/* Frontend directory gone: the guest is dying or the device was detached. */
 		teardown(d, "frontend directory removed");
+		if (!dom0_.store->read(xen::XenStore::domainPath(d.frontend) + "/domid")) {
+			XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
+				d.guest.name.c_str(), d.frontend);
+			detach(d, true);
+		}
 		return;
 	}
 	auto state = proto::parseXenbusState("state", *raw);

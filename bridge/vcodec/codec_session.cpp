@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: MIT */
+#include "bridge/vcodec/codec_session.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+extern "C" {
+#include <xen/errno.h>
+}
+
+#include "bridge/base/log.h"
+#include "bridge/vcodec/gst_encoder.h"
+#include "protocol/gref_directory.h"
+
+namespace xmb::vcodec {
+
+XMB_LOG_DEFINE_CATEGORY(logCodec, "vcodec");
+
+namespace {
+
+constexpr unsigned kMaxRequestsPerWakeup = 128;
+constexpr auto kEventStall = std::chrono::seconds(2);
+constexpr size_t kMaxBacklog = 4 * XENVCODEC_MAX_BUFFERS + 64;
+constexpr size_t kMaxPendingBitstream = 64;
+
+int32_t xenStatus(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0: return 0;
+	case EPERM: return -XEN_EPERM;
+	case ENOENT: return -XEN_ENOENT;
+	case E2BIG: return -XEN_E2BIG;
+	case ENOMEM: return -XEN_ENOMEM;
+	case EACCES: return -XEN_EACCES;
+	case EBUSY: return -XEN_EBUSY;
+	case EINVAL: return -XEN_EINVAL;
+	case ENOSPC: return -XEN_ENOSPC;
+	case ENOSYS: return -XEN_ENOSYS;
+	case ENOTSUP: return -XEN_EOPNOTSUPP;
+	case ENODEV: return -XEN_ENODEV;
+	default: return -XEN_EIO;
+	}
+}
+
+uint64_t nowNs()
+{
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(
+		       std::chrono::steady_clock::now().time_since_epoch())
+		.count();
+}
+
+} /* namespace */
+
+EncoderFactory gstEncoderFactory()
+{
+	return [](const EncodeParams &p, const proto::CodecCaps &c,
+		  EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
+		auto e = GstEncoder::create(p, c, std::move(sink));
+		if (!e)
+			return e.error();
+		return std::unique_ptr<Encoder>(std::move(*e));
+	};
+}
+
+CodecSession::CodecSession(xen::Platform &dom0, service::EventLoop &loop, CodecSessionConfig config,
+			   EncoderFactory factory, Violation onViolation)
+	: dom0_(dom0), loop_(loop), cfg_(std::move(config)), factory_(std::move(factory)),
+	  onViolation_(std::move(onViolation)),
+	  label_("dom" + std::to_string(cfg_.frontend) + " vcodec/" + std::to_string(cfg_.devid))
+{
+	in_.resize(maxBuffers());
+	out_.resize(maxBuffers());
+}
+
+/*
+ * Teardown order: the encoder lets go of every guest frame (pipeline to
+ * NULL) before any guest page is unmapped; buffers before the rings.
+ */
+CodecSession::~CodecSession()
+{
+	mailbox_->alive = false;
+	stopEncoder();
+	encoder_.reset();
+	pending_.clear();
+	releaseBuffers();
+	reqPort_.reset();
+	evtPort_.reset();
+	reqPage_.reset();
+	evtPage_.reset();
+}
+
+Status CodecSession::connect(const proto::VcodecTransport &t)
+{
+	xen::Gref req = t.reqRingRef, evt = t.evtRingRef;
+	auto reqMap = dom0_.grants->map(cfg_.frontend, std::span(&req, 1), true);
+	if (!reqMap)
+		return Error{ reqMap.error().code, label_ + ": request ring: " + reqMap.error().message };
+	auto evtMap = dom0_.grants->map(cfg_.frontend, std::span(&evt, 1), true);
+	if (!evtMap)
+		return Error{ evtMap.error().code, label_ + ": event page: " + evtMap.error().message };
+	auto reqPort = dom0_.events->bindInterdomain(cfg_.frontend, t.reqEventChannel);
+	if (!reqPort)
+		return Error{ reqPort.error().code, label_ + ": request channel: " + reqPort.error().message };
+	auto evtPort = dom0_.events->bindInterdomain(cfg_.frontend, t.evtEventChannel);
+	if (!evtPort)
+		return Error{ evtPort.error().code, label_ + ": event channel: " + evtPort.error().message };
+	reqPage_ = std::move(*reqMap);
+	evtPage_ = std::move(*evtMap);
+	reqPort_ = std::move(*reqPort);
+	evtPort_ = std::move(*evtPort);
+	ring_ = proto::CodecBackRing(reqPage_.data(), xen::kPageSize);
+	events_ = proto::CodecEventWriter(evtPage_.data());
+	XMB_LOG(logCodec, Info, "%s: connected (ring %u, event page %u)", label_.c_str(), req, evt);
+	return {};
+}
+
+std::string CodecSession::encoderDescription() const
+{
+	return encoder_ ? encoder_->description() : "not opened";
+}
+
+void CodecSession::violation(const std::string &why)
+{
+	if (failed_)
+		return;
+	failed_ = true;
+	loop_.defer([mb = mailbox_, this, why] {
+		if (mb->alive)
+			onViolation_(this, why);
+	});
+}
+
+void CodecSession::onRequestNotify()
+{
+	if (failed_)
+		return;
+	unsigned served = 0;
+	bool more = true;
+	while (more) {
+		proto::RingPoll p = ring_.poll();
+		if (p == proto::RingPoll::Overflow)
+			return violation("request ring overflow (producer index beyond the ring)");
+		while (ring_.pending() && served < kMaxRequestsPerWakeup) {
+			uint64_t t0 = nowNs();
+			xenvcodec_req raw = ring_.take();
+			auto decoded = proto::decodeCodecRequest(raw);
+			xenvcodec_resp resp = decoded ? handle(*decoded)
+						      : proto::makeCodecResponse(raw.id, raw.operation,
+										 decoded.error().code);
+			if (!decoded)
+				XMB_LOG(logCodec, Debug, "%s: %s", label_.c_str(),
+					decoded.error().message.c_str());
+			ring_.respond(resp);
+			served++;
+			stats_.requests++;
+			/* Per-frame path only (OPEN, BUF_CREATE mapping are one-time set-up). */
+			if (raw.operation == XENVCODEC_OP_QUEUE_RAW || raw.operation == XENVCODEC_OP_QUEUE_OUT)
+				stats_.bridgeNs += nowNs() - t0;
+			if (failed_)
+				break;
+		}
+		if (ring_.pushResponses())
+			(void)reqPort_.notify();
+		if (failed_)
+			return;
+		if (served >= kMaxRequestsPerWakeup) {
+			loop_.defer([mb = mailbox_, this] {
+				if (mb->alive)
+					onRequestNotify();
+			});
+			return;
+		}
+		p = ring_.finalCheck();
+		if (p == proto::RingPoll::Overflow)
+			return violation("request ring overflow (producer index beyond the ring)");
+		more = p == proto::RingPoll::Work;
+	}
+	flushEvents();
+	(void)reqPort_.unmask();
+}
+
+void CodecSession::onEventNotify()
+{
+	flushEvents();
+	(void)evtPort_.unmask();
+}
+
+xenvcodec_resp CodecSession::handle(const proto::CodecRequest &req)
+{
+	xenvcodec_resp resp = proto::makeCodecResponse(req.id, req.op, 0);
+	int32_t status = 0;
+	auto needOpen = [&] { return opened_ && encoder_ && !encoderFailed_; };
+	switch (req.op) {
+	case XENVCODEC_OP_OPEN:
+		status = opOpen(std::get<proto::CodecRequest::Open>(req.body), resp);
+		break;
+	case XENVCODEC_OP_GET_LAYOUT: {
+		if (!opened_) {
+			status = -XEN_EINVAL;
+			break;
+		}
+		auto &l = resp.resp.layout;
+		l.raw_size = layout_.size;
+		l.out_size = outSize_;
+		l.num_planes = layout_.numPlanes;
+		l.min_buffers = 2;
+		l.max_buffers = maxBuffers();
+		for (unsigned p = 0; p < layout_.numPlanes && p < XENVCODEC_MAX_PLANE; p++) {
+			l.plane_offset[p] = layout_.offset[p];
+			l.plane_stride[p] = layout_.stride[p];
+		}
+		break;
+	}
+	case XENVCODEC_OP_BUF_CREATE:
+		status = opBufCreate(std::get<proto::CodecRequest::BufCreate>(req.body));
+		break;
+	case XENVCODEC_OP_BUF_DESTROY: {
+		auto b = std::get<proto::CodecRequest::BufIndex>(req.body);
+		status = opBufDestroy(b.type, b.index);
+		break;
+	}
+	case XENVCODEC_OP_QUEUE_RAW:
+		status = needOpen() ? opQueueRaw(std::get<proto::CodecRequest::QueueRaw>(req.body))
+				    : -XEN_EINVAL;
+		break;
+	case XENVCODEC_OP_QUEUE_OUT:
+		status = opQueueOut(std::get<proto::CodecRequest::BufIndex>(req.body).index);
+		break;
+	case XENVCODEC_OP_FORCE_KEY:
+		if (!needOpen())
+			status = -XEN_EINVAL;
+		else
+			forceNext_ = true;
+		break;
+	case XENVCODEC_OP_SET_BITRATE: {
+		uint32_t br = std::get<proto::CodecRequest::Bitrate>(req.body).bitrate;
+		if (!needOpen()) {
+			status = -XEN_EINVAL;
+		} else if (cfg_.caps.maxBitrate && br > cfg_.caps.maxBitrate) {
+			status = -XEN_EINVAL;
+		} else {
+			Status s = encoder_->setBitrate(br);
+			status = s ? 0 : xenStatus(s.error().code);
+			if (s)
+				params_.bitrate = br;
+		}
+		break;
+	}
+	case XENVCODEC_OP_DRAIN:
+		status = needOpen() ? opDrain() : -XEN_EINVAL;
+		break;
+	case XENVCODEC_OP_STOP:
+		status = opened_ ? opStop() : -XEN_EINVAL;
+		break;
+	default:
+		status = -XEN_ENOSYS;
+	}
+	resp.status = status;
+	return resp;
+}
+
+int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp &resp)
+{
+	if (draining_ || std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.inEncoder; }))
+		return -XEN_EBUSY;
+	const proto::CodecCaps *caps = cfg_.caps.find(o.codec);
+	if (!caps)
+		return -XEN_EINVAL;
+	const auto &c = cfg_.caps;
+	if (o.width < c.minWidth || o.height < c.minHeight || o.width > c.maxWidth ||
+	    o.height > c.maxHeight)
+		return -XEN_EINVAL;
+	if (o.rcMode != XENVCODEC_RC_CQP && c.maxBitrate && o.bitrate > c.maxBitrate)
+		return -XEN_EINVAL;
+	EncodeParams p;
+	p.codec = o.codec;
+	p.rawFourcc = o.rawFourcc;
+	p.width = o.width;
+	p.height = o.height;
+	p.rateNum = o.rateNum;
+	p.rateDen = o.rateDen;
+	p.rcMode = o.rcMode;
+	p.bitrate = o.bitrate;
+	p.qp = o.qp;
+	p.gop = o.gop;
+	p.profile = o.profile;
+	p.level = o.level;
+
+	/* A new encoder generation: anything the old one still posts is dropped. */
+	uint64_t newGen = encGen_ + 1;
+	uint64_t oldGen = encGen_;
+	encGen_ = newGen;
+	auto enc = factory_(p, *caps, makeSink());
+	if (!enc) {
+		encGen_ = oldGen;
+		XMB_LOG(logCodec, Debug, "%s: OPEN: %s", label_.c_str(), enc.error().message.c_str());
+		return xenStatus(enc.error().code);
+	}
+	const RawLayout &nl = (*enc)->layout();
+	uint64_t want = std::max<uint64_t>(64 * 1024, uint64_t(nl.size) * 3 / 4);
+	uint32_t newOut = static_cast<uint32_t>(proto::pagesFor(want) * xen::kPageSize);
+	bool haveBuffers = std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created; }) ||
+			   std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created; });
+	if (haveBuffers && (!(nl == layout_) || newOut != outSize_)) {
+		(*enc)->stop();
+		encGen_ = oldGen;
+		return -XEN_EBUSY; /* buffers of another layout exist: destroy them first */
+	}
+	stopEncoder();
+	encoder_ = std::move(*enc);
+	encGen_ = newGen;
+	params_ = p;
+	layout_ = nl;
+	outSize_ = newOut;
+	opened_ = true;
+	encoderFailed_ = false;
+	forceNext_ = false;
+	nextSeq_ = 0;
+	tsOf_.clear();
+	pending_.clear();
+	auto &r = resp.resp.config;
+	r.codec = p.codec;
+	r.raw_fourcc = p.rawFourcc;
+	r.width = p.width;
+	r.height = p.height;
+	r.frame_rate_numer = p.rateNum;
+	r.frame_rate_denom = p.rateDen;
+	r.bitrate = p.bitrate;
+	r.gop = p.gop;
+	r.rc_mode = p.rcMode;
+	r.qp = p.qp;
+	r.profile = p.profile;
+	r.level = p.level;
+	XMB_LOG(logCodec, Info, "%s: opened %s", label_.c_str(), encoder_->description().c_str());
+	return 0;
+}
+
+/* Walk a guest directory, each page mapped and copied once, bounded by a size we fixed. */
+Result<std::vector<xen::Gref>> CodecSession::walkDirectory(xen::Gref first, uint64_t bytes)
+{
+	uint64_t left = cfg_.maxPages > pagesInUse_ ? cfg_.maxPages - pagesInUse_ : 0;
+	proto::GrefDirectoryWalker walker(first, bytes, left);
+	if (walker.error())
+		return *walker.error();
+	while (auto g = walker.nextPage()) {
+		xen::Gref ref = *g;
+		auto page = dom0_.grants->map(cfg_.frontend, std::span(&ref, 1), false);
+		if (!page)
+			return Error{ page.error().code, "directory page: " + page.error().message };
+		Status s = walker.feed(std::span<const uint8_t>(page->data(), xen::kPageSize));
+		if (!s)
+			return s.error();
+	}
+	return walker.takeGrefs();
+}
+
+int32_t CodecSession::opBufCreate(const proto::CodecRequest::BufCreate &bc)
+{
+	if (!opened_ || bc.index >= maxBuffers())
+		return -XEN_EINVAL;
+	const bool input = bc.type == XENVCODEC_BUF_INPUT;
+	if (input ? in_[bc.index].created : out_[bc.index].created)
+		return -XEN_EINVAL;
+	const uint32_t size = input ? layout_.size : outSize_;
+	if (bc.size != size)
+		return -XEN_EINVAL; /* the layout fixes the size */
+	if (input) {
+		for (unsigned p = 0; p < XENVCODEC_MAX_PLANE; p++) {
+			uint32_t want = p < layout_.numPlanes ? layout_.offset[p] : 0;
+			if (bc.planeOffset[p] != want)
+				return -XEN_EINVAL; /* the encoder reads planes where the layout puts them */
+		}
+	}
+	auto grefs = walkDirectory(bc.grefDirectory, size);
+	if (!grefs) {
+		XMB_LOG(logCodec, Debug, "%s: BUF_CREATE %s %u: %s", label_.c_str(),
+			input ? "input" : "output", bc.index, grefs.error().message.c_str());
+		return xenStatus(grefs.error().code);
+	}
+	/* INPUT: read-only, Dom0 never writes a raw frame.  OUTPUT: Dom0 writes bitstream. */
+	auto m = dom0_.grants->map(cfg_.frontend, *grefs, !input);
+	if (!m) {
+		XMB_LOG(logCodec, Debug, "%s: BUF_CREATE %u: %s", label_.c_str(), bc.index,
+			m.error().message.c_str());
+		return xenStatus(m.error().code);
+	}
+	pagesInUse_ += grefs->size();
+	if (input) {
+		InBuf &b = in_[bc.index];
+		b.created = true;
+		b.inEncoder = false;
+		b.gen = ++inputGen_;
+		b.map = std::make_shared<xen::GrantMapping>(std::move(*m));
+	} else {
+		OutBuf &b = out_[bc.index];
+		b.created = true;
+		b.queued = false;
+		b.map = std::move(*m);
+	}
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+	return 0;
+}
+
+int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
+{
+	if (index >= maxBuffers())
+		return -XEN_EINVAL;
+	if (type == XENVCODEC_BUF_INPUT) {
+		InBuf &b = in_[index];
+		if (!b.created)
+			return -XEN_EINVAL;
+		if (b.inEncoder)
+			return -XEN_EBUSY;
+		pagesInUse_ -= b.map->pages();
+		b = InBuf{};
+	} else {
+		OutBuf &b = out_[index];
+		if (!b.created)
+			return -XEN_EINVAL;
+		std::erase(outQueue_, index);
+		pagesInUse_ -= b.map.pages();
+		b = OutBuf{};
+	}
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+	return 0;
+}
+
+int32_t CodecSession::opQueueRaw(const proto::CodecRequest::QueueRaw &q)
+{
+	if (q.index >= maxBuffers() || !in_[q.index].created || in_[q.index].inEncoder)
+		return -XEN_EINVAL;
+	if (draining_)
+		return -XEN_EBUSY;
+	InBuf &b = in_[q.index];
+	uint64_t seq = nextSeq_++;
+	bool key = forceNext_ || (q.flags & XENVCODEC_FRAME_FLAG_KEY);
+	forceNext_ = false;
+	if (tsOf_.size() >= 1024)
+		tsOf_.erase(tsOf_.begin());
+	tsOf_[seq] = q.timestamp;
+	b.inEncoder = true;
+	/*
+	 * The release callback owns a reference to the mapping: the pages stay
+	 * mapped until the encoder lets go of the frame, even if the session
+	 * or the guest goes first.
+	 */
+	auto release = [mb = mailbox_, &loop = loop_, self = this, pages = b.map, encGen = encGen_,
+			index = q.index, gen = b.gen]() mutable {
+		pages.reset(); /* the last reference unmaps, if the session let go already */
+		postTo(mb, loop, self, InputDoneMsg{ encGen, index, gen });
+	};
+	Status s = encoder_->encode(b.map->data(), seq, key, std::move(release));
+	if (!s) {
+		XMB_LOG(logCodec, Debug, "%s: QUEUE_RAW: %s", label_.c_str(), s.error().message.c_str());
+		return xenStatus(s.error().code);
+	}
+	stats_.framesIn++;
+	return 0;
+}
+
+int32_t CodecSession::opQueueOut(uint8_t index)
+{
+	if (index >= maxBuffers() || !out_[index].created || out_[index].queued)
+		return -XEN_EINVAL;
+	out_[index].queued = true;
+	outQueue_.push_back(index);
+	deliverBitstreams();
+	return 0;
+}
+
+int32_t CodecSession::opDrain()
+{
+	if (draining_)
+		return -XEN_EBUSY;
+	Status s = encoder_->drain();
+	if (!s)
+		return xenStatus(s.error().code);
+	draining_ = true;
+	drainDone_ = false;
+	return 0;
+}
+
+int32_t CodecSession::opStop()
+{
+	stopEncoder();
+	pending_.clear();
+	tsOf_.clear();
+	draining_ = false;
+	drainDone_ = false;
+	forceNext_ = false;
+	if (encoder_) {
+		encGen_++; /* drop what the stopped pipeline posted */
+		/* Inputs the encoder had are the guest's again (their INPUT_DONE was dropped). */
+		for (unsigned i = 0; i < in_.size(); i++)
+			if (in_[i].inEncoder) {
+				in_[i].inEncoder = false;
+				stats_.inputsDone++;
+				queueEvent(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(i), 0));
+			}
+		Status s = encoder_->restart();
+		encoderFailed_ = !s;
+		if (!s)
+			return xenStatus(s.error().code);
+	}
+	return 0;
+}
+
+void CodecSession::stopEncoder()
+{
+	if (encoder_)
+		encoder_->stop(); /* every wrapped guest frame released on return */
+}
+
+EncoderSink CodecSession::makeSink()
+{
+	EncoderSink s;
+	/* Encoder threads: only the mailbox is touched, never the session itself. */
+	uint64_t gen = encGen_;
+	s.bitstream = [this, gen](Bitstream b) { post(BitstreamMsg{ gen, std::move(b) }); };
+	s.drained = [this, gen] { post(DrainedMsg{ gen }); };
+	s.error = [this, gen](const std::string &w) { post(ErrorMsg{ gen, w }); };
+	return s;
+}
+
+void CodecSession::post(Msg m)
+{
+	postTo(mailbox_, loop_, this, std::move(m));
+}
+
+/* Any thread.  Touches the mailbox and the loop only; \a self only if still alive. */
+void CodecSession::postTo(const std::shared_ptr<Mailbox> &mb, service::EventLoop &loop,
+			  CodecSession *self, Msg m)
+{
+	bool schedule = false;
+	{
+		std::lock_guard<std::mutex> l(mb->lock);
+		mb->items.push_back(std::move(m));
+		if (!mb->scheduled)
+			schedule = mb->scheduled = true;
+	}
+	if (schedule)
+		loop.defer([mb, self] {
+			if (mb->alive)
+				self->drainMailbox();
+		});
+}
+
+void CodecSession::drainMailbox()
+{
+	std::deque<Msg> items;
+	{
+		std::lock_guard<std::mutex> l(mailbox_->lock);
+		items.swap(mailbox_->items);
+		mailbox_->scheduled = false;
+	}
+	uint64_t t0 = nowNs();
+	for (auto &m : items) {
+		if (auto *d = std::get_if<InputDoneMsg>(&m)) {
+			if (d->index >= in_.size())
+				continue;
+			InBuf &b = in_[d->index];
+			if (!b.created || b.gen != d->gen || !b.inEncoder)
+				continue;
+			b.inEncoder = false;
+			stats_.inputsDone++;
+			queueEvent(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(d->index), 0));
+		} else if (auto *bs = std::get_if<BitstreamMsg>(&m)) {
+			if (bs->encGen != encGen_)
+				continue;
+			stats_.encodeNs += bs->bs.encodeNs;
+			if (pending_.size() >= kMaxPendingBitstream) {
+				stats_.bitstreamDrops++;
+				pending_.pop_front();
+			}
+			pending_.push_back(std::move(bs->bs));
+		} else if (auto *dr = std::get_if<DrainedMsg>(&m)) {
+			if (dr->encGen != encGen_ || !draining_)
+				continue;
+			drainDone_ = true;
+		} else if (auto *e = std::get_if<ErrorMsg>(&m)) {
+			if (e->encGen != encGen_ || encoderFailed_)
+				continue;
+			XMB_LOG(logCodec, Warn, "%s: encoder failed: %s", label_.c_str(), e->what.c_str());
+			encoderFailed_ = true;
+			queueEvent(proto::makeCodecErrorEvent(evtId_++, -XEN_EIO));
+		}
+	}
+	deliverBitstreams();
+	stats_.bridgeNs += nowNs() - t0;
+	flushEvents();
+}
+
+/* One bounded copy of each encoded frame into the next queued OUTPUT buffer. */
+void CodecSession::deliverBitstreams()
+{
+	while (!pending_.empty() && !outQueue_.empty()) {
+		Bitstream bs = std::move(pending_.front());
+		pending_.pop_front();
+		unsigned idx = outQueue_.front();
+		auto it = tsOf_.find(bs.seq);
+		uint64_t ts = it != tsOf_.end() ? it->second : 0;
+		if (it != tsOf_.end())
+			tsOf_.erase(tsOf_.begin(), std::next(it));
+		if (bs.size > out_[idx].map.size() || bs.size > outSize_) {
+			stats_.bitstreamDrops++;
+			queueEvent(proto::makeCodecErrorEvent(evtId_++, -XEN_E2BIG));
+			continue;
+		}
+		outQueue_.pop_front();
+		out_[idx].queued = false;
+		std::memcpy(out_[idx].map.data(), bs.data, bs.size);
+		stats_.compressedBytesCopied += bs.size;
+		stats_.bitstreams++;
+		stats_.keyFrames += bs.key;
+		queueEvent(proto::makeBitstreamEvent(evtId_++, static_cast<uint8_t>(idx),
+						     static_cast<uint32_t>(bs.size), bs.key, ts,
+						     static_cast<uint32_t>(bs.seq)));
+	}
+	maybeDrained();
+}
+
+void CodecSession::maybeDrained()
+{
+	if (!draining_ || !drainDone_ || !pending_.empty())
+		return;
+	draining_ = false;
+	drainDone_ = false;
+	queueEvent(proto::makeDrainedEvent(evtId_++));
+	Status s = encoder_->restart();
+	if (!s) {
+		encoderFailed_ = true;
+		queueEvent(proto::makeCodecErrorEvent(evtId_++, -XEN_EIO));
+	}
+}
+
+void CodecSession::queueEvent(const xenvcodec_evt &evt)
+{
+	if (failed_)
+		return;
+	if (backlog_.size() >= kMaxBacklog)
+		return violation("event backlog full: the frontend stopped reading events");
+	backlog_.push_back(evt);
+}
+
+/* Put the backlog on the event page; a page full for kEventStall closes the frontend. */
+void CodecSession::flushEvents()
+{
+	if (failed_ || !evtPage_)
+		return;
+	bool put = false;
+	while (!backlog_.empty()) {
+		auto r = events_.put(backlog_.front());
+		if (r == proto::CodecEventWriter::Put::Invalid)
+			return violation("event page: in_cons ahead of in_prod");
+		if (r == proto::CodecEventWriter::Put::Full) {
+			auto now = std::chrono::steady_clock::now();
+			if (!fullSince_)
+				fullSince_ = now;
+			else if (now - *fullSince_ > kEventStall)
+				return violation("event page full for over 2 s: the frontend stopped reading");
+			break;
+		}
+		fullSince_.reset();
+		backlog_.pop_front();
+		put = true;
+	}
+	if (put)
+		(void)evtPort_.notify();
+}
+
+void CodecSession::releaseBuffers()
+{
+	outQueue_.clear();
+	for (auto &b : in_)
+		b = InBuf{};
+	for (auto &b : out_)
+		b = OutBuf{};
+	pagesInUse_ = 0;
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+}
+
+} /* namespace xmb::vcodec */

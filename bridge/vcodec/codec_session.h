@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One connected vcodec frontend (Dom0 side): ring, event page, INPUT and
+ * OUTPUT buffers, and the encoder.  Requests are copied out of the ring
+ * once, decoded, then checked against this session's state.
+ *
+ * Raw frames: the guest's INPUT pages are mapped once (read-only) at
+ * BUF_CREATE and handed to the encoder in place; the mapping is shared
+ * with the encoder's release callback, so pages stay mapped for as long as
+ * the encoder can read them, whatever the guest or the session does.
+ * Bitstream: copied once, bounded by the OUTPUT buffer size, into the
+ * guest's OUTPUT pages (mapped writable once at BUF_CREATE).
+ *
+ * Encoder callbacks arrive on encoder threads; they are posted to a mailbox
+ * drained on the event loop, so session state needs no lock.
+ */
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "bridge/platform/platform.h"
+#include "bridge/service/event_loop.h"
+#include "bridge/vcodec/encoder.h"
+#include "protocol/vcodec.h"
+#include "protocol/vcodec_schema.h"
+
+namespace xmb::vcodec {
+
+using EncoderFactory = std::function<Result<std::unique_ptr<Encoder>>(
+	const EncodeParams &, const proto::CodecCaps &, EncoderSink)>;
+
+/** The GStreamer software encoders. */
+EncoderFactory gstEncoderFactory();
+
+struct CodecSessionConfig {
+	xen::DomId frontend = 0;
+	unsigned devid = 0;
+	size_t maxPages = 16384; /**< guest pages mapped at once (buffers + directories) */
+	proto::VcodecConfig caps; /**< what was published to this guest */
+};
+
+struct CodecStats {
+	uint64_t framesIn = 0;	       /**< QUEUE_RAW accepted */
+	uint64_t inputsDone = 0;       /**< INPUT_DONE events */
+	uint64_t bitstreams = 0;       /**< BITSTREAM_READY events */
+	uint64_t keyFrames = 0;
+	uint64_t rawBytesCopied = 0;   /**< raw frame bytes Dom0 copied: must stay 0 */
+	uint64_t compressedBytesCopied = 0;
+	uint64_t bitstreamDrops = 0;   /**< too big for the OUTPUT buffer / backlog full */
+	uint64_t requests = 0;
+	uint64_t mappedPages = 0;
+	uint64_t bridgeNs = 0;	       /**< Dom0 time on the per-frame path: QUEUE_RAW/QUEUE_OUT
+					    handling (wrap + push), mailbox, bitstream copy, events */
+	uint64_t encodeNs = 0;	       /**< time inside the encoder element */
+};
+
+class CodecSession
+{
+public:
+	using Violation = std::function<void(CodecSession *, const std::string &)>;
+
+	CodecSession(xen::Platform &dom0, service::EventLoop &loop, CodecSessionConfig config,
+		     EncoderFactory factory, Violation onViolation);
+	~CodecSession();
+	CodecSession(const CodecSession &) = delete;
+	CodecSession &operator=(const CodecSession &) = delete;
+
+	Status connect(const proto::VcodecTransport &transport);
+	[[nodiscard]] xen::Port requestPort() const { return reqPort_.port(); }
+	[[nodiscard]] xen::Port eventPort() const { return evtPort_.port(); }
+	void onRequestNotify();
+	void onEventNotify();
+
+	[[nodiscard]] const CodecStats &stats() const { return stats_; }
+	[[nodiscard]] std::string encoderDescription() const;
+	[[nodiscard]] const std::string &label() const { return label_; }
+
+private:
+	struct InBuf {
+		bool created = false;
+		bool inEncoder = false;
+		uint64_t gen = 0;
+		std::shared_ptr<xen::GrantMapping> map;
+	};
+	struct OutBuf {
+		bool created = false;
+		bool queued = false;
+		xen::GrantMapping map;
+	};
+	struct InputDoneMsg { uint64_t encGen; unsigned index; uint64_t gen; };
+	struct BitstreamMsg { uint64_t encGen; Bitstream bs; };
+	struct DrainedMsg { uint64_t encGen; };
+	struct ErrorMsg { uint64_t encGen; std::string what; };
+	using Msg = std::variant<InputDoneMsg, BitstreamMsg, DrainedMsg, ErrorMsg>;
+	struct Mailbox {
+		std::mutex lock;
+		std::deque<Msg> items;
+		bool scheduled = false;
+		bool alive = true; /* loop thread only */
+	};
+
+	xenvcodec_resp handle(const proto::CodecRequest &req);
+	int32_t opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp &resp);
+	int32_t opBufCreate(const proto::CodecRequest::BufCreate &bc);
+	int32_t opBufDestroy(uint8_t type, uint8_t index);
+	int32_t opQueueRaw(const proto::CodecRequest::QueueRaw &q);
+	int32_t opQueueOut(uint8_t index);
+	int32_t opDrain();
+	int32_t opStop();
+	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, uint64_t bytes);
+	void post(Msg m);
+	static void postTo(const std::shared_ptr<Mailbox> &mb, service::EventLoop &loop,
+			   CodecSession *self, Msg m);
+	void drainMailbox();
+	void deliverBitstreams();
+	void maybeDrained();
+	void queueEvent(const xenvcodec_evt &evt);
+	void flushEvents();
+	void stopEncoder();
+	void releaseBuffers();
+	void violation(const std::string &why);
+	EncoderSink makeSink();
+	[[nodiscard]] uint8_t maxBuffers() const { return cfg_.caps.maxBuffers; }
+
+	xen::Platform &dom0_;
+	service::EventLoop &loop_;
+	CodecSessionConfig cfg_;
+	EncoderFactory factory_;
+	Violation onViolation_;
+	std::string label_;
+
+	xen::GrantMapping reqPage_;
+	xen::GrantMapping evtPage_;
+	xen::EventPort reqPort_;
+	xen::EventPort evtPort_;
+	proto::CodecBackRing ring_;
+	proto::CodecEventWriter events_;
+	uint16_t evtId_ = 0;
+	std::deque<xenvcodec_evt> backlog_;
+	std::optional<std::chrono::steady_clock::time_point> fullSince_;
+
+	std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
+	std::unique_ptr<Encoder> encoder_;
+	uint64_t encGen_ = 0;
+	EncodeParams params_;
+	RawLayout layout_;
+	uint32_t outSize_ = 0;
+	bool opened_ = false;
+	bool encoderFailed_ = false;
+	bool draining_ = false;
+	bool drainDone_ = false; /* encoder drained; DRAINED once the backlog of bitstream is out */
+	bool forceNext_ = false;
+	uint64_t nextSeq_ = 0;
+	uint64_t inputGen_ = 0;
+	std::map<uint64_t, uint64_t> tsOf_; /* seq -> guest timestamp */
+	std::vector<InBuf> in_;
+	std::vector<OutBuf> out_;
+	std::deque<unsigned> outQueue_;
+	std::deque<Bitstream> pending_;
+	size_t pagesInUse_ = 0;
+
+	bool failed_ = false;
+	CodecStats stats_;
+};
+
+} /* namespace xmb::vcodec */

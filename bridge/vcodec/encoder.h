@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The encoder behind a vcodec session: raw frames in (caller memory, read
+ * in place), bitstream out.  Implementations: GstEncoder (software, via
+ * GStreamer: vp8enc, vp9enc, jpegenc, openh264enc) and, where a device
+ * exists, a V4L2 M2M adapter (docs/vcodec.md says what is missing).
+ *
+ * Threads: encode()/setBitrate()/drain()/stop()/restart() are called on the
+ * session's (event loop) thread.  Outputs and releases may be produced on
+ * encoder threads: they go to the Sink, which must be thread-safe.
+ */
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/result.h"
+#include "protocol/vcodec.h"
+
+namespace xmb::vcodec {
+
+/** Configuration of one encoding session (validated against the caps). */
+struct EncodeParams {
+	uint32_t codec = XENVCODEC_CODEC_VP8;
+	uint32_t rawFourcc = 0;
+	uint32_t width = 0, height = 0;
+	uint32_t rateNum = 30, rateDen = 1;
+	uint8_t rcMode = XENVCODEC_RC_VBR;
+	uint32_t bitrate = 2000000;
+	uint8_t qp = 0;
+	uint32_t gop = 0;
+	uint8_t profile = 0; /* index into the published profiles */
+	uint8_t level = 0;
+};
+
+/** Where the raw frame's planes are in an INPUT buffer (backend-chosen). */
+struct RawLayout {
+	uint32_t size = 0;
+	uint8_t numPlanes = 0;
+	uint32_t offset[XENVCODEC_MAX_PLANE] = {};
+	uint32_t stride[XENVCODEC_MAX_PLANE] = {};
+	bool operator==(const RawLayout &) const = default;
+};
+
+/** One encoded frame; \a hold keeps \a data valid (e.g. a mapped GstBuffer). */
+struct Bitstream {
+	const uint8_t *data = nullptr;
+	size_t size = 0;
+	bool key = false;
+	uint64_t seq = 0;
+	uint64_t encodeNs = 0; /* time spent inside the encoder element */
+	std::shared_ptr<void> hold;
+};
+
+/** What an encoder reports; called from any thread. */
+struct EncoderSink {
+	std::function<void(Bitstream)> bitstream;
+	std::function<void()> drained;
+	std::function<void(const std::string &)> error;
+};
+
+class Encoder
+{
+public:
+	virtual ~Encoder() = default;
+	[[nodiscard]] virtual std::string description() const = 0;
+	[[nodiscard]] virtual const RawLayout &layout() const = 0;
+
+	/**
+	 * Encode the frame at \a data (layout().size bytes), read in place.
+	 * \a release is called exactly once (any thread) when the encoder no
+	 * longer reads the memory, also when the frame is dropped or stop()ped.
+	 */
+	virtual Status encode(const uint8_t *data, uint64_t seq, bool forceKey,
+			      std::function<void()> release) = 0;
+	virtual Status setBitrate(uint32_t bitsPerSecond) = 0;
+	/** Finish every frame queued; sink.drained() afterwards, then restart() to go on. */
+	virtual Status drain() = 0;
+	/** Drop everything in flight; on return every release() has been called. */
+	virtual void stop() = 0;
+	/** Ready for frames again (after drained or stop). */
+	virtual Status restart() = 0;
+};
+
+} /* namespace xmb::vcodec */

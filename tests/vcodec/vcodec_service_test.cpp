@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vcodec service end to end on the loopback hypervisor: Dom0's service
+ * loop in a thread, guests (frontend library) in the test thread, real
+ * GStreamer software encoders.  The output is decoded with GStreamer and
+ * compared with the input frames (PSNR).
+ */
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <thread>
+
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+extern "C" {
+#include <xen/errno.h>
+}
+
+#include "bridge/platform/loopback/loopback_xen.h"
+#include "bridge/vcodec/codec_frontend.h"
+#include "bridge/vcodec/codec_service.h"
+#include "bridge/vcodec/encode_app.h"
+#include "bridge/vcodec/gst_encoder.h"
+#include "v4l2/test_pattern.h"
+
+using namespace xmb;
+using namespace xmb::vcodec;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint32_t kYU12 = 0x32315559;
+/* PSNR threshold at a generous bitrate (4 Mbit/s for 320x240 VP8). */
+constexpr double kMinPsnr = 30.0;
+
+class VcodecServiceTest : public ::testing::Test
+{
+protected:
+	void start(std::vector<xen::DomId> guests, uint8_t maxBuffers = 8)
+	{
+		hv = xen::LoopbackXen::create();
+		CodecServiceConfig cfg;
+		for (auto g : guests) {
+			ASSERT_TRUE(hv->createDomain(g, "guest" + std::to_string(g)));
+			CodecGuest cg;
+			cg.name = "guest" + std::to_string(g);
+			cg.domid = g;
+			cg.maxBuffers = maxBuffers;
+			cfg.guests.push_back(cg);
+		}
+		auto p = hv->open(0);
+		ASSERT_TRUE(p);
+		dom0 = std::move(*p);
+		for (auto g : guests) {
+			auto gp = hv->open(g);
+			ASSERT_TRUE(gp);
+			guest[g] = std::move(*gp);
+		}
+		svc = std::make_unique<CodecService>(*dom0, loop, probeGstCodecs());
+		Status s = svc->start(cfg);
+		ASSERT_TRUE(s) << s.error().message;
+		thread = std::thread([this] {
+			while (!stop)
+				loop.dispatch(20);
+		});
+	}
+
+	template<typename Fn>
+	void onService(Fn fn)
+	{
+		std::atomic<bool> done{ false };
+		loop.defer([&] {
+			fn();
+			done = true;
+		});
+		while (!done)
+			std::this_thread::sleep_for(2ms);
+	}
+
+	std::vector<CodecDeviceReport> report()
+	{
+		std::vector<CodecDeviceReport> r;
+		onService([&] { r = svc->report(); });
+		return r;
+	}
+
+	bool waitFor(const std::function<bool()> &cond, std::chrono::milliseconds t = 5000ms)
+	{
+		auto end = std::chrono::steady_clock::now() + t;
+		while (std::chrono::steady_clock::now() < end) {
+			if (cond())
+				return true;
+			std::this_thread::sleep_for(10ms);
+		}
+		return cond();
+	}
+
+	void TearDown() override
+	{
+		if (svc)
+			onService([&] { svc->stop(); });
+		stop = true;
+		if (thread.joinable())
+			thread.join();
+	}
+
+	service::EventLoop loop;
+	std::shared_ptr<xen::LoopbackXen> hv;
+	std::unique_ptr<xen::Platform> dom0;
+	std::map<xen::DomId, std::unique_ptr<xen::Platform>> guest;
+	std::unique_ptr<CodecService> svc;
+	std::thread thread;
+	std::atomic<bool> stop{ false };
+};
+
+/* Decode an IVF file with GStreamer into tightly packed I420 frames. */
+std::vector<std::vector<uint8_t>> decodeIvf(const std::string &path, const char *decoder, uint32_t w,
+					    uint32_t h)
+{
+	initGstreamer();
+	std::string desc = "filesrc location=" + path + " ! ivfparse ! " + decoder +
+			   " ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false";
+	GError *err = nullptr;
+	GstElement *pl = gst_parse_launch(desc.c_str(), &err);
+	EXPECT_TRUE(pl && !err);
+	if (err)
+		g_clear_error(&err);
+	GstElement *sink = gst_bin_get_by_name(GST_BIN(pl), "sink");
+	gst_element_set_state(pl, GST_STATE_PLAYING);
+	std::vector<std::vector<uint8_t>> frames;
+	while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
+		GstVideoInfo info;
+		gst_video_info_from_caps(&info, gst_sample_get_caps(s));
+		GstVideoFrame vf;
+		if (gst_video_frame_map(&vf, &info, gst_sample_get_buffer(s), GST_MAP_READ)) {
+			std::vector<uint8_t> out;
+			for (unsigned p = 0; p < 3; p++) {
+				uint32_t pw = p ? w / 2 : w, ph = p ? h / 2 : h;
+				const uint8_t *src = static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&vf, p));
+				int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&vf, p);
+				for (uint32_t y = 0; y < ph; y++)
+					out.insert(out.end(), src + y * stride, src + y * stride + pw);
+			}
+			gst_video_frame_unmap(&vf);
+			frames.push_back(std::move(out));
+		}
+		gst_sample_unref(s);
+	}
+	gst_element_set_state(pl, GST_STATE_NULL);
+	gst_object_unref(sink);
+	gst_object_unref(pl);
+	return frames;
+}
+
+double psnr(const std::vector<uint8_t> &a, const std::vector<uint8_t> &b)
+{
+	double se = 0;
+	size_t n = std::min(a.size(), b.size());
+	for (size_t i = 0; i < n; i++) {
+		double d = double(a[i]) - double(b[i]);
+		se += d * d;
+	}
+	double mse = se / n;
+	return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
+}
+
+} /* namespace */
+
+TEST_F(VcodecServiceTest, PublishesCapabilities)
+{
+	start({ 1 });
+	auto caps = CodecFrontend::describe(*guest[1], 0);
+	ASSERT_TRUE(caps) << caps.error().message;
+	ASSERT_TRUE(caps->find(XENVCODEC_CODEC_VP8));
+	EXPECT_EQ(caps->maxBuffers, 8);
+	const auto *vp8 = caps->find(XENVCODEC_CODEC_VP8);
+	EXPECT_NE(std::find(vp8->rawFormats.begin(), vp8->rawFormats.end(), kYU12), vp8->rawFormats.end());
+}
+
+TEST_F(VcodecServiceTest, Vp8EndToEndDecodesAbovePsnrThreshold)
+{
+	start({ 1 });
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	EncodeOptions opt;
+	opt.codec = "vp8";
+	opt.width = 320;
+	opt.height = 240;
+	opt.frames = 30;
+	opt.bitrate = 4000000;
+	opt.output = ::testing::TempDir() + "vcodec_e2e.ivf";
+	auto r = runEncode(fe, opt);
+	ASSERT_TRUE(r) << r.error().message;
+	EXPECT_TRUE(r->drained);
+	EXPECT_EQ(r->frames.size(), 30u);
+	EXPECT_EQ(r->errors, 0u);
+
+	auto rep = report();
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
+	EXPECT_EQ(rep[0].stats.compressedBytesCopied, r->bytes);
+	EXPECT_EQ(rep[0].stats.framesIn, 30u);
+
+	auto decoded = decodeIvf(opt.output, "vp8dec", opt.width, opt.height);
+	ASSERT_EQ(decoded.size(), 30u);
+	double minPsnr = 1e9, sum = 0;
+	for (uint32_t n = 0; n < decoded.size(); n++) {
+		auto ref = test_pattern::frame(kYU12, opt.width, opt.height, n);
+		double p = psnr(decoded[n], ref);
+		minPsnr = std::min(minPsnr, p);
+		sum += p;
+	}
+	std::printf("vp8 320x240 @ 4 Mbit/s: PSNR min %.2f dB, mean %.2f dB (threshold %.0f)\n", minPsnr,
+		    sum / decoded.size(), kMinPsnr);
+	EXPECT_GT(minPsnr, kMinPsnr);
+
+	fe.disconnect();
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }));
+}
+
+TEST_F(VcodecServiceTest, ForcedKeyFramesAreKeyFrames)
+{
+	start({ 1 });
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	EncodeOptions opt;
+	opt.width = 320;
+	opt.height = 240;
+	opt.frames = 24;
+	opt.gop = 1000; /* no automatic key frame after the first */
+	opt.keyFrames = { 7, 13 };
+	auto r = runEncode(fe, opt);
+	ASSERT_TRUE(r) << r.error().message;
+	ASSERT_EQ(r->frames.size(), 24u);
+	const uint64_t frameNs = 1000000000ull / 30;
+	for (const auto &f : r->frames) {
+		bool want = f.seq == 0 || f.seq == 7 || f.seq == 13;
+		EXPECT_EQ(f.key, want) << "frame " << f.seq;
+		EXPECT_EQ(f.timestamp, f.seq * frameNs); /* the guest's timestamp comes back */
+	}
+	/* FORCE_KEY (the request, not the flag) applies to the next queued frame.  runEncode
+	 * left every OUTPUT buffer queued and every INPUT buffer free. */
+	auto encodeOne = [&](uint8_t idx, uint64_t ts) -> std::optional<bool> {
+		if (!fe.queueRaw(idx, ts))
+			return std::nullopt;
+		for (int i = 0; i < 4; i++) {
+			auto e = fe.waitEvent();
+			if (!e)
+				return std::nullopt;
+			if (e->type == XENVCODEC_EVT_BITSTREAM_READY) {
+				EXPECT_TRUE(fe.queueOut(e->index));
+				return e->key;
+			}
+		}
+		return std::nullopt;
+	};
+	EXPECT_EQ(encodeOne(0, 100), std::optional<bool>(true)); /* first after the drain's restart */
+	EXPECT_EQ(encodeOne(1, 101), std::optional<bool>(false));
+	ASSERT_TRUE(fe.forceKeyFrame());
+	EXPECT_EQ(encodeOne(2, 102), std::optional<bool>(true));
+	EXPECT_EQ(encodeOne(3, 103), std::optional<bool>(false));
+	fe.disconnect();
+}
+
+TEST_F(VcodecServiceTest, BitrateChangeMidStreamIsApplied)
+{
+	start({ 1 });
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	EncodeOptions opt;
+	opt.width = 320;
+	opt.height = 240;
+	opt.frames = 60;
+	opt.rc = "cbr";
+	opt.bitrate = 150000;
+	opt.bitrateAt = std::pair<uint32_t, uint32_t>(30, 3000000);
+	auto r = runEncode(fe, opt);
+	ASSERT_TRUE(r) << r.error().message;
+	ASSERT_EQ(r->frames.size(), 60u);
+	uint64_t first = 0, second = 0;
+	for (const auto &f : r->frames)
+		(f.seq < 30 ? first : second) += f.bytes;
+	std::printf("bitrate 150 kbit/s -> 3 Mbit/s at frame 30: %llu bytes before, %llu after\n",
+		    (unsigned long long)first, (unsigned long long)second);
+	EXPECT_GT(second, first * 2); /* 20x the bitrate; rate control ramps, so only 2x is asserted */
+	fe.disconnect();
+}
+
+TEST_F(VcodecServiceTest, DrainReturnsAllPendingBitstream)
+{
+	start({ 1 });
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	xenvcodec_config cfg{};
+	cfg.codec = XENVCODEC_CODEC_VP8;
+	cfg.raw_fourcc = kYU12;
+	cfg.width = 160;
+	cfg.height = 120;
+	cfg.frame_rate_numer = 30;
+	cfg.frame_rate_denom = 1;
+	cfg.bitrate = 500000;
+	ASSERT_TRUE(fe.open(cfg));
+	ASSERT_TRUE(fe.createBuffers(4, 2));
+	auto layout = *fe.layout();
+	/* Four frames in, no OUTPUT buffer queued: Dom0 must hold the bitstream. */
+	for (uint8_t i = 0; i < 4; i++) {
+		std::fill(fe.inputData(i).begin(), fe.inputData(i).end(), uint8_t(i * 40));
+		ASSERT_TRUE(fe.queueRaw(i, 1000 + i));
+	}
+	ASSERT_TRUE(fe.drain());
+	EXPECT_EQ(fe.drain().error().code, -XEN_EBUSY); /* one drain at a time */
+	unsigned inputsDone = 0, bitstreams = 0;
+	bool drained = false;
+	while (inputsDone < 4) {
+		auto e = fe.waitEvent();
+		ASSERT_TRUE(e) << e.error().message;
+		ASSERT_EQ(e->type, XENVCODEC_EVT_INPUT_DONE);
+		inputsDone++;
+	}
+	EXPECT_FALSE(fe.takeEvent()); /* nothing more until outputs are queued */
+	for (int round = 0; round < 2; round++) {
+		ASSERT_TRUE(fe.queueOut(0));
+		ASSERT_TRUE(fe.queueOut(1));
+		while (bitstreams < unsigned(2 * (round + 1))) {
+			auto e = fe.waitEvent();
+			ASSERT_TRUE(e) << e.error().message;
+			ASSERT_EQ(e->type, XENVCODEC_EVT_BITSTREAM_READY);
+			EXPECT_EQ(e->timestamp, 1000u + bitstreams);
+			EXPECT_GT(e->bytesUsed, 0u);
+			EXPECT_LE(e->bytesUsed, layout.outSize);
+			bitstreams++;
+		}
+	}
+	auto e = fe.waitEvent();
+	ASSERT_TRUE(e);
+	EXPECT_EQ(e->type, XENVCODEC_EVT_DRAINED);
+	drained = true;
+	EXPECT_TRUE(drained);
+	/* The session goes on after a drain. */
+	ASSERT_TRUE(fe.queueOut(0));
+	ASSERT_TRUE(fe.queueRaw(0, 5000));
+	bool gotBs = false;
+	for (int i = 0; i < 4 && !gotBs; i++) {
+		auto ev = fe.waitEvent();
+		ASSERT_TRUE(ev) << ev.error().message;
+		if (ev->type == XENVCODEC_EVT_BITSTREAM_READY) {
+			gotBs = true;
+			EXPECT_TRUE(ev->key); /* a restarted encoder begins with a key frame */
+			EXPECT_EQ(ev->timestamp, 5000u);
+		}
+	}
+	EXPECT_TRUE(gotBs);
+	fe.disconnect();
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }));
+}
+
+TEST_F(VcodecServiceTest, HostileRequestsAreRejectedAndTheSessionSurvives)
+{
+	start({ 1 }, 4);
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	auto status = [&](xenvcodec_req r) {
+		auto resp = fe.call(r);
+		EXPECT_TRUE(resp) << (resp ? "" : resp.error().message);
+		return resp ? resp->status : 1;
+	};
+	/* Before OPEN. */
+	EXPECT_EQ(status(proto::makeCodecRequest(0, XENVCODEC_OP_GET_LAYOUT)), -XEN_EINVAL);
+	EXPECT_EQ(status(proto::makeCodecRequest(0, XENVCODEC_OP_DRAIN)), -XEN_EINVAL);
+	EXPECT_EQ(status(proto::makeCodecRequest(0, 0x77)), -XEN_ENOSYS);
+
+	xenvcodec_config cfg{};
+	cfg.codec = XENVCODEC_CODEC_VP8;
+	cfg.raw_fourcc = kYU12;
+	cfg.width = 160;
+	cfg.height = 120;
+	cfg.frame_rate_numer = 30;
+	cfg.frame_rate_denom = 1;
+	cfg.bitrate = 500000;
+	auto badCfg = cfg;
+	badCfg.raw_fourcc = 0x34325241; /* AR24: not offered */
+	EXPECT_FALSE(fe.open(badCfg));
+	badCfg = cfg;
+	badCfg.width = 8; /* below min-size */
+	EXPECT_FALSE(fe.open(badCfg));
+	ASSERT_TRUE(fe.open(cfg));
+	auto layout = fe.getLayout();
+	ASSERT_TRUE(layout);
+	EXPECT_EQ(layout->maxBuffers, 4);
+
+	ASSERT_TRUE(fe.createBuffer(XENVCODEC_BUF_INPUT, 0));
+	ASSERT_TRUE(fe.createBuffer(XENVCODEC_BUF_OUTPUT, 0));
+	auto dirRef = [&] {
+		/* A valid directory for a buffer we will describe wrongly. */
+		return fe.bufferRefs(XENVCODEC_BUF_INPUT, 0).at(0);
+	};
+	xenvcodec_req bc = proto::makeCodecRequest(0, XENVCODEC_OP_BUF_CREATE);
+	bc.req.buf_create.type = XENVCODEC_BUF_INPUT;
+	bc.req.buf_create.index = 1;
+	bc.req.buf_create.size = layout->rawSize + 4096; /* size that does not match the layout */
+	bc.req.buf_create.gref_directory = dirRef();
+	for (unsigned p = 0; p < layout->numPlanes; p++)
+		bc.req.buf_create.plane_offset[p] = layout->planeOffset[p];
+	EXPECT_EQ(status(bc), -XEN_EINVAL);
+	bc.req.buf_create.size = layout->rawSize;
+	bc.req.buf_create.plane_offset[1] += 64; /* plane offset not the layout's */
+	EXPECT_EQ(status(bc), -XEN_EINVAL);
+	bc.req.buf_create.plane_offset[1] -= 64;
+	bc.req.buf_create.index = 0; /* already created */
+	EXPECT_EQ(status(bc), -XEN_EINVAL);
+	bc.req.buf_create.index = 4; /* >= max-buffers */
+	EXPECT_EQ(status(bc), -XEN_EINVAL);
+	bc.req.buf_create.index = 1;
+	bc.req.buf_create.gref_directory = 4000; /* a ref the guest never granted */
+	EXPECT_NE(status(bc), 0);
+	xenvcodec_req ob = bc;
+	ob.req.buf_create.type = XENVCODEC_BUF_OUTPUT;
+	std::memset(ob.req.buf_create.plane_offset, 0, sizeof(ob.req.buf_create.plane_offset));
+	ob.req.buf_create.size = layout->outSize - 1;
+	EXPECT_EQ(status(ob), -XEN_EINVAL);
+
+	xenvcodec_req q = proto::makeCodecRequest(0, XENVCODEC_OP_QUEUE_RAW);
+	q.req.queue_raw.index = 2; /* not created */
+	EXPECT_EQ(status(q), -XEN_EINVAL);
+	q.req.queue_raw.index = 31; /* beyond max-buffers */
+	EXPECT_EQ(status(q), -XEN_EINVAL);
+	q.req.queue_raw.index = 200; /* beyond the protocol */
+	EXPECT_EQ(status(q), -XEN_EINVAL);
+	xenvcodec_req qo = proto::makeCodecRequest(0, XENVCODEC_OP_QUEUE_OUT);
+	qo.req.buf_index.type = XENVCODEC_BUF_OUTPUT;
+	qo.req.buf_index.index = 3;
+	EXPECT_EQ(status(qo), -XEN_EINVAL);
+	xenvcodec_req br = proto::makeCodecRequest(0, XENVCODEC_OP_SET_BITRATE);
+	br.req.bitrate.bitrate = 999999999; /* above max-bitrate */
+	EXPECT_EQ(status(br), -XEN_EINVAL);
+	/* OPEN with another layout while buffers exist. */
+	auto other = cfg;
+	other.width = 320;
+	EXPECT_EQ(fe.open(other).error().code, -XEN_EBUSY);
+
+	/* Still serving: one frame through. */
+	ASSERT_TRUE(fe.queueOut(0));
+	ASSERT_TRUE(fe.queueRaw(0, 42));
+	EXPECT_EQ(fe.queueRaw(0, 43).error().code, -XEN_EINVAL); /* already in the encoder */
+	bool got = false;
+	for (int i = 0; i < 3 && !got; i++) {
+		auto e = fe.waitEvent();
+		ASSERT_TRUE(e) << e.error().message;
+		got = e->type == XENVCODEC_EVT_BITSTREAM_READY;
+	}
+	EXPECT_TRUE(got);
+	ASSERT_EQ(report().at(0).connected, true);
+	fe.disconnect();
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }));
+}
+
+TEST_F(VcodecServiceTest, GuestDestroyedMidEncodeReleasesEverythingOthersUnaffected)
+{
+	start({ 1, 2 });
+	CodecFrontend victim(*guest[1]);
+	ASSERT_TRUE(victim.connect(0));
+	xenvcodec_config cfg{};
+	cfg.codec = XENVCODEC_CODEC_VP8;
+	cfg.raw_fourcc = kYU12;
+	cfg.width = 640;
+	cfg.height = 480;
+	cfg.frame_rate_numer = 30;
+	cfg.frame_rate_denom = 1;
+	cfg.bitrate = 2000000;
+	ASSERT_TRUE(victim.open(cfg));
+	ASSERT_TRUE(victim.createBuffers(8, 2));
+	for (uint8_t i = 0; i < 8; i++)
+		ASSERT_TRUE(victim.queueRaw(i, i)); /* frames in the encoder, outputs never queued */
+	EXPECT_GT(hv->mappedGrants(1), 0u);
+
+	/* The other guest encodes meanwhile. */
+	CodecFrontend other(*guest[2]);
+	ASSERT_TRUE(other.connect(0));
+	EncodeOptions opt;
+	opt.width = 320;
+	opt.height = 240;
+	opt.frames = 40;
+	std::atomic<bool> killed{ false };
+	std::thread killer([&] {
+		std::this_thread::sleep_for(30ms);
+		(void)hv->destroyDomain(1);
+		killed = true;
+	});
+	auto r = runEncode(other, opt);
+	killer.join();
+	ASSERT_TRUE(r) << r.error().message;
+	EXPECT_EQ(r->frames.size(), 40u);
+	EXPECT_TRUE(r->drained);
+
+	EXPECT_TRUE(waitFor([&] {
+		auto rep = report();
+		return !rep.at(0).connected && hv->mappedGrants(1) == 0;
+	})) << "mapped grants of the dead guest: " << hv->mappedGrants(1);
+	EXPECT_TRUE(report().at(1).connected);
+	other.disconnect();
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(2) == 0; }));
+}
+
+TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
+{
+	start({ 1 });
+	auto caps = CodecFrontend::describe(*guest[1], 0);
+	ASSERT_TRUE(caps);
+	struct Case { const char *codec, *ext, *check; };
+	const Case cases[] = {
+		{ "vp9", "ivf", "ivfparse ! vp9dec" },
+		{ "h264", "h264", "h264parse ! openh264dec" },
+		{ "jpeg", "mjpeg", "jpegparse ! jpegdec" },
+	};
+	for (const auto &c : cases) {
+		if (!caps->find(*proto::codecFromName(c.codec))) {
+			std::printf("%s: not installed, skipped\n", c.codec);
+			continue;
+		}
+		CodecFrontend fe(*guest[1]);
+		ASSERT_TRUE(fe.connect(0)) << c.codec;
+		EncodeOptions opt;
+		opt.codec = c.codec;
+		opt.rc = opt.codec == "h264" ? "cbr" : opt.codec == "jpeg" ? "cqp" : "vbr";
+		opt.width = 320;
+		opt.height = 240;
+		opt.frames = 10;
+		opt.output = ::testing::TempDir() + "vcodec_out." + c.ext;
+		auto r = runEncode(fe, opt);
+		ASSERT_TRUE(r) << c.codec << ": " << r.error().message;
+		EXPECT_EQ(r->frames.size(), 10u) << c.codec;
+		fe.disconnect();
+		std::string desc = "filesrc location=" + opt.output + " ! " + c.check + " ! fakesink name=s";
+		GstElement *pl = gst_parse_launch(desc.c_str(), nullptr);
+		ASSERT_TRUE(pl);
+		gst_element_set_state(pl, GST_STATE_PLAYING);
+		GstBus *bus = gst_element_get_bus(pl);
+		GstMessage *m = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
+							   GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+		ASSERT_TRUE(m) << c.codec;
+		EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS) << c.codec << " does not decode";
+		gst_message_unref(m);
+		gst_object_unref(bus);
+		gst_element_set_state(pl, GST_STATE_NULL);
+		gst_object_unref(pl);
+	}
+}
