@@ -183,6 +183,17 @@ DmaBufSupport GrantTable::probeDmaBuf()
 	return *dmabuf_;
 }
 
+ForeignMapSupport GrantTable::probeForeignMaps()
+{
+	std::lock_guard<std::mutex> l(lock_);
+	if (!foreignMaps_) {
+		foreignMaps_ = backend_->probeForeignMaps();
+		XMB_LOG(logGrant, Info, "foreign mappings: driver vmap %s (%s)",
+			foreignMaps_->driverVmap ? "yes" : "no", foreignMaps_->detail.c_str());
+	}
+	return *foreignMaps_;
+}
+
 Result<ForeignDmaBuf> GrantTable::dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable)
 {
 	auto fd = backend_->dmabufExportFromRefs(dom, refs, writable);

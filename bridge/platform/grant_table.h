@@ -32,6 +32,22 @@ struct DmaBufSupport {
 	std::string detail;          /**< what the probe saw, for logs ("ENOTTY: no ...") */
 };
 
+/**
+ * \brief Whether a kernel driver may reach our mappings of foreign pages.
+ *
+ * A V4L2 driver given a USERPTR pins the pages; a vb2-vmalloc driver
+ * (vivid, uvcvideo) then vmaps them to write the frame.  In an x86 PV
+ * domain gntdev installs a foreign frame only in the user PTEs and the
+ * kernel's linear map: a second kernel mapping of it gets no PTE and the
+ * driver faults (an oops in vivid's capture thread, seen on Xen 4.17 with
+ * Linux 6.1).  Auto-translated domains (PVH, HVM, Arm) map foreign frames
+ * into their physmap, where any mapping works.
+ */
+struct ForeignMapSupport {
+	bool driverVmap = true; /**< drivers may vmap pinned pages of a foreign mapping */
+	std::string detail;     /**< what the probe saw, for logs */
+};
+
 /** Error of a batch map: per-element status says which refs failed. */
 struct MapFailure {
 	int code = 0;
@@ -63,6 +79,7 @@ public:
 	virtual int endShare(void *addr, size_t pages, uint64_t handle, bool deferIfBusy) = 0;
 
 	virtual DmaBufSupport probeDmaBuf() = 0;
+	virtual ForeignMapSupport probeForeignMaps() = 0;
 	virtual Result<UniqueFD> dmabufExportFromRefs(DomId dom, std::span<const Gref> refs,
 						      bool writable) = 0;
 	virtual int dmabufWaitReleased(int fd, unsigned timeoutMs) = 0;
@@ -176,6 +193,8 @@ public:
 	Result<GrantShare> share(DomId dom, size_t pages, bool writable);
 
 	DmaBufSupport probeDmaBuf();
+	/** Probed once, logged once; see ForeignMapSupport. */
+	ForeignMapSupport probeForeignMaps();
 	Result<ForeignDmaBuf> dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable);
 	Result<DmaBufGrant> refsFromDmabuf(DomId dom, int fd, size_t pages);
 
@@ -197,6 +216,7 @@ private:
 	std::map<DomId, size_t> mapped_;
 	size_t defaultLimit_ = 65536; /* 256 MiB per domain */
 	std::optional<DmaBufSupport> dmabuf_;
+	std::optional<ForeignMapSupport> foreignMaps_;
 };
 
 } /* namespace xmb::xen */

@@ -130,16 +130,23 @@ Status CameraHub::startStream(HubClient *client)
 	if (std::find(streaming_.begin(), streaming_.end(), client) != streaming_.end())
 		return Error{ -EBUSY, "already streaming" };
 	streaming_.push_back(client);
-	if (running_)
+	if (running_ && !(copyMode_ && pickLeader()))
 		return {}; /* a follower: frames are copied to it */
+	if (running_) {
+		/* Copying to everyone, and this frontend can take frames directly: it leads. */
+		stopSource();
+		XMB_LOG(logHub, Info, "camera %s: %s can take frames without a copy: restarting",
+			name_.c_str(), client->label().c_str());
+	}
 
-	bool canZeroCopy = hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr);
-	copyMode_ = options_.forceCopy || !canZeroCopy;
-	leader_ = copyMode_ ? nullptr : client;
+	leader_ = pickLeader();
+	copyMode_ = leader_ == nullptr;
 	Status s = startSource();
 	if (!s) {
 		streaming_.pop_back();
 		leader_ = nullptr;
+		if (!streaming_.empty())
+			pickLeaderAndRestart(); /* the others were streaming before this one came */
 	}
 	return s;
 }
@@ -167,7 +174,7 @@ Status CameraHub::startSource()
 		}
 		if (!loggedCopy_) {
 			XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
-				name_.c_str(), options_.forceCopy ? "forced by config" : "source cannot fill caller memory");
+				name_.c_str(), copyReason().c_str());
 			loggedCopy_ = true;
 		}
 	} else {
@@ -261,10 +268,35 @@ void CameraHub::stopStream(HubClient *client)
 		pickLeaderAndRestart();
 }
 
+/*
+ * The streaming frontend the camera can capture into directly, first in
+ * start order; nullptr: copy mode.
+ */
+HubClient *CameraHub::pickLeader() const
+{
+	if (options_.forceCopy || !hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
+		return nullptr;
+	for (HubClient *c : streaming_)
+		if (options_.foreignUserPtr || !c->buffersAreForeign())
+			return c;
+	return nullptr;
+}
+
+std::string CameraHub::copyReason() const
+{
+	if (options_.forceCopy)
+		return "forced by config";
+	if (!hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
+		return "source cannot fill caller memory";
+	return "the guest buffers are foreign mappings the camera driver may not reach: " +
+	       options_.foreignDetail + "; 'foreign-userptr = yes' if the driver only DMAs";
+}
+
 /* The leader left while others stream: the next one in line leads. */
 void CameraHub::pickLeaderAndRestart()
 {
-	leader_ = copyMode_ ? nullptr : streaming_.front();
+	leader_ = pickLeader();
+	copyMode_ = leader_ == nullptr;
 	Status s = startSource();
 	if (!s)
 		failAll(s.error().message);

@@ -41,6 +41,8 @@ public:
 	/** Buffers the guest has queued, not yet given to the camera. */
 	virtual std::vector<unsigned> queuedBuffers() = 0;
 	virtual CallerBuffer bufferMemory(unsigned index) = 0;
+	/** The buffers are guest pages mapped here (not Dom0 pages granted out). */
+	[[nodiscard]] virtual bool buffersAreForeign() const = 0;
 	/** The camera now owns / no longer owns buffer \a index. */
 	virtual void setInCamera(unsigned index, bool inCamera) = 0;
 	/** Buffer \a index holds a frame: tell the guest. */
@@ -58,6 +60,13 @@ public:
 struct HubOptions {
 	bool forceCopy = false;		   /**< benchmark: copy every frame */
 	std::vector<uint32_t> allowedFormats; /**< empty: all the source has */
+	/**
+	 * The camera may capture into guest pages mapped here (USERPTR).
+	 * Off on an x86 PV Dom0 for drivers that vmap USERPTR pages (see
+	 * xen::ForeignMapSupport): such frontends then get copies.
+	 */
+	bool foreignUserPtr = true;
+	std::string foreignDetail; /**< why not, for the log */
 };
 
 class CameraHub
@@ -99,6 +108,8 @@ private:
 	Status startSource();
 	void stopSource();
 	void pickLeaderAndRestart();
+	[[nodiscard]] HubClient *pickLeader() const;
+	[[nodiscard]] std::string copyReason() const;
 	void failAll(const std::string &why);
 
 	std::string name_;

@@ -33,6 +33,14 @@ Status CameraService::openCameras(const ServiceConfig &config, const SourceFacto
 			return src.error();
 		HubOptions o;
 		o.forceCopy = c.forceCopy;
+		if (c.foreignUserPtr) {
+			o.foreignUserPtr = *c.foreignUserPtr;
+			o.foreignDetail = "foreign-userptr = no in the configuration";
+		} else {
+			xen::ForeignMapSupport fm = dom0_.grants->probeForeignMaps();
+			o.foreignUserPtr = fm.driverVmap;
+			o.foreignDetail = fm.detail;
+		}
 		o.allowedFormats = c.formats;
 		XMB_LOG(logService, Info, "camera %s: %s", c.name.c_str(), (*src)->description().c_str());
 		hubs_[c.name] = std::make_unique<CameraHub>(c.name, std::move(*src), loop_, o);

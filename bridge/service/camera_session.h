@@ -59,6 +59,7 @@ public:
 	[[nodiscard]] unsigned bufferCount() const override { return numBufs_; }
 	std::vector<unsigned> queuedBuffers() override;
 	CallerBuffer bufferMemory(unsigned index) override;
+	[[nodiscard]] bool buffersAreForeign() const override { return !cfg_.beAlloc; }
 	void setInCamera(unsigned index, bool inCamera) override;
 	void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied) override;
 	bool takeBufferForCopy(unsigned &index) override;

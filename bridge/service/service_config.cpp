@@ -80,7 +80,10 @@ Result<ServiceConfig> parseServiceConfig(std::string_view text, const std::strin
 			if (kind == "camera") {
 				if (cfg.camera(name))
 					return err("camera '" + name + "' defined twice");
-				cfg.cameras.push_back({ name, "", false, {}, lineNo });
+				CameraEntry c;
+				c.name = name;
+				c.line = lineNo;
+				cfg.cameras.push_back(std::move(c));
 				section = Camera;
 			} else if (kind == "guest") {
 				GuestEntry g;
@@ -112,6 +115,15 @@ Result<ServiceConfig> parseServiceConfig(std::string_view text, const std::strin
 				if (value != "auto" && value != "force")
 					return bad("expected auto or force");
 				c.forceCopy = value == "force";
+			} else if (key == "foreign-userptr") {
+				if (value == "auto") {
+					c.foreignUserPtr.reset();
+				} else {
+					auto b = boolean(value);
+					if (!b)
+						return bad("expected auto, yes or no");
+					c.foreignUserPtr = *b;
+				}
 			} else if (key == "formats") {
 				for (const auto &f : list(value)) {
 					auto fourcc = proto::parseFourccLabel(key, f);

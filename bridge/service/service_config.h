@@ -8,6 +8,8 @@
  *   source = test-pattern          # or v4l2:/dev/video0, v4l2-card:<card>, libcamera:<id>
  *   formats = NV12, YUYV           # optional allow-list
  *   copy = auto                    # or "force" (benchmarks: copy every frame)
+ *   foreign-userptr = auto         # capture into mapped guest pages: auto (not on
+ *                                  # an x86 PV Dom0), yes (driver only DMAs), no
  *
  *   [guest kitchen]                # a guest device
  *   domain = guest1                # domain name, or a domid
@@ -36,6 +38,8 @@ struct CameraEntry {
 	std::string name;
 	std::string source;
 	bool forceCopy = false;
+	/** Capture into guest pages mapped in Dom0; unset: ask the platform. */
+	std::optional<bool> foreignUserPtr;
 	std::vector<uint32_t> formats;
 	int line = 0;
 };

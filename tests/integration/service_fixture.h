@@ -23,6 +23,7 @@ protected:
 	void startService(const std::string &configText, std::vector<xen::DomId> guests)
 	{
 		hv = xen::LoopbackXen::create();
+		hv->emulatePvForeignMaps(pvDom0);
 		for (auto g : guests)
 			ASSERT_TRUE(hv->createDomain(g, "guest" + std::to_string(g)));
 		auto p = hv->open(0);
@@ -73,6 +74,8 @@ protected:
 			svc->stop();
 	}
 
+	/* Set before startService(): Dom0 reports what an x86 PV Dom0 does. */
+	bool pvDom0 = false;
 	service::EventLoop loop;
 	std::shared_ptr<xen::LoopbackXen> hv;
 	std::unique_ptr<xen::Platform> dom0;

@@ -184,6 +184,14 @@ public:
 			 "loopback platform: no gntdev dma-buf (as Debian's x86 Dom0 kernel)" };
 	}
 
+	ForeignMapSupport probeForeignMaps() override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		if (hv_->pvForeignMaps)
+			return { false, "loopback platform emulating an x86 PV Dom0" };
+		return { true, "loopback platform: mappings are ordinary shared memory" };
+	}
+
 	Result<UniqueFD> dmabufExportFromRefs(DomId, std::span<const Gref>, bool) override
 	{
 		return Error{ -ENOTTY, "loopback platform: no dma-buf export" };

@@ -104,6 +104,11 @@ public:
 	size_t grantEntries(DomId granter) const override;
 	size_t mappedGrants(DomId granter) const override;
 	void setGrantTableSize(DomId dom, size_t entries) override;
+	void emulatePvForeignMaps(bool on) override
+	{
+		std::lock_guard<std::mutex> l(lock);
+		pvForeignMaps = on;
+	}
 
 	/* Everything below is used by the per-domain backends, under lock. */
 	mutable std::mutex lock;
@@ -112,6 +117,7 @@ public:
 	std::map<void *, ShareRecord> shares;
 
 	uint64_t nextHandle = 1;
+	bool pvForeignMaps = false;
 
 	Node root;
 	uint64_t generation = 1;

@@ -51,6 +51,11 @@ public:
 	virtual size_t grantEntries(DomId granter) const = 0;
 	virtual size_t mappedGrants(DomId granter) const = 0;
 	virtual void setGrantTableSize(DomId dom, size_t entries) = 0;
+	/**
+	 * Report what an x86 PV Dom0 reports for foreign mappings (drivers
+	 * may not vmap them: ForeignMapSupport), for the service's tier choice.
+	 */
+	virtual void emulatePvForeignMaps(bool on) = 0;
 };
 
 } /* namespace xmb::xen */

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -128,6 +129,29 @@ public:
 		s.exportFromRefs = true;
 		s.detail = "gntdev dma-buf present";
 #endif
+		return s;
+	}
+
+	/* The domain type says whether foreign frames live in our physmap. */
+	ForeignMapSupport probeForeignMaps() override
+	{
+		ForeignMapSupport s;
+		char type[16] = {};
+		int fd = ::open("/sys/hypervisor/guest_type", O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : ::read(fd, type, sizeof(type) - 1);
+		if (fd >= 0)
+			::close(fd);
+		std::string t = n > 0 ? std::string(type, static_cast<size_t>(n)) : "";
+		while (!t.empty() && (t.back() == '\n' || t.back() == ' '))
+			t.pop_back();
+		if (t == "PV" || t.empty()) {
+			s.driverVmap = false;
+			s.detail = t.empty() ? "/sys/hypervisor/guest_type unreadable: assuming PV"
+					     : "x86 PV domain: foreign frames are only in gntdev's user "
+					       "and linear-map PTEs, a driver's vmap of them faults";
+		} else {
+			s.detail = t + " domain: foreign frames are in the physmap";
+		}
 		return s;
 	}
 
