@@ -223,6 +223,21 @@ static GstStructure *make_stats(GstXmbCameraSink *self)
 				 "tier", G_TYPE_STRING, tier.c_str(), nullptr);
 }
 
+/*
+ * Upstream elements write into the pool's buffers through this process's
+ * mapping of the guest pages, which works on every Dom0 kind (an x86 PV
+ * Dom0 only breaks kernel drivers that vmap USERPTR pages: keep v4l2src
+ * io-mode=userptr of such a driver away from this sink there, see
+ * docs/gstreamer.md).  So the pipeline camera captures into guest pages
+ * unless the configuration file says otherwise.
+ */
+static void pipeline_writes_from_user_space(service::ServiceConfig &cfg)
+{
+	for (auto &c : cfg.cameras)
+		if (c.source == kPipelineSource && !c.foreignUserPtr)
+			c.foreignUserPtr = true;
+}
+
 /* The service configuration: the file, or one guest section from the properties. */
 static gboolean build_config(GstXmbCameraSink *self)
 {
@@ -252,6 +267,7 @@ static gboolean build_config(GstXmbCameraSink *self)
 					  (nullptr));
 			return FALSE;
 		}
+		pipeline_writes_from_user_space(*cfg);
 		st.config = std::move(*cfg);
 		st.guestLabel = "the guests of " + path;
 		return TRUE;
@@ -276,6 +292,7 @@ static gboolean build_config(GstXmbCameraSink *self)
 				  ("%s", cfg.error().message.c_str()));
 		return FALSE;
 	}
+	pipeline_writes_from_user_space(*cfg);
 	st.config = std::move(*cfg);
 	st.guestLabel = "guest " + guest + " (vcamera " + std::to_string(device) + ")";
 	return TRUE;

@@ -3,6 +3,7 @@
 #   1. cross-domain platform tests: Dom0 <-> a PV DomU peer (grants, events, XenStore)
 #   2. V4L2 against vivid in Dom0
 #   3. the camera service: vivid -> two PV DomUs, one destroyed mid-stream
+#   4. the codec service: a PV DomU encodes through Dom0; the stream decodes
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-xen-suite.sh BUILD_DIR}
@@ -24,5 +25,8 @@ if [ -x "$build/tests/v4l2/test_v4l2_vivid" ]; then
 	part "v4l2 on vivid" "$build/tests/v4l2/test_v4l2_vivid"
 fi
 part "camera service: vivid to two DomUs" "$(dirname "$0")/camera-service-xen.sh" "$build"
+if [ -x "$build/bridge/vcodec/xmb-codec-service" ]; then
+	part "codec service: a DomU encodes through Dom0" "$(dirname "$0")/codec-service-xen.sh" "$build"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
