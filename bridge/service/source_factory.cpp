@@ -5,9 +5,12 @@
 #include <cstring>
 
 #include "v4l2/test_pattern_camera.h"
+#include "xmb_config.h"
+#if XMB_HAVE_LIBCAMERA
+#include "v4l2/libcamera_source.h"
+#endif
 #include "v4l2/v4l2_camera_source.h"
 #include "v4l2/v4l2_video_device.h"
-#include "xmb_config.h"
 
 namespace xmb::service {
 
@@ -37,7 +40,16 @@ Result<std::unique_ptr<CameraSource>> openSource(const CameraEntry &camera)
 			return Error{ -ENODEV, where + "no matching V4L2 capture device in /dev" };
 		path = node->path;
 	} else if (s.rfind("libcamera:", 0) == 0) {
-		return Error{ -ENOTSUP, where + "libcamera sources are not wired into the service yet" };
+#if XMB_HAVE_LIBCAMERA
+		auto src = std::make_unique<LibcameraSource>();
+		int ret = src->open(s.substr(10));
+		if (ret < 0)
+			return Error{ ret, where + "libcamera camera '" + s.substr(10) + "': " +
+						   std::strerror(-ret) };
+		return std::unique_ptr<CameraSource>(std::move(src));
+#else
+		return Error{ -ENOTSUP, where + "this build has no libcamera (meson -Dlibcamera=enabled)" };
+#endif
 	} else {
 		return Error{ -EINVAL, where + "unknown source kind (test-pattern, v4l2:, v4l2-card:, "
 					       "v4l2-driver:, libcamera:)" };
