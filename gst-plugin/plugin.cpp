@@ -7,6 +7,7 @@
 
 #include "gstxmbcamerasink.h"
 #include "gstxmbcamerasrc.h"
+#include "gstxmbencoder.h"
 #include "xmb_config.h"
 
 static gboolean plugin_init(GstPlugin *plugin)
@@ -14,6 +15,7 @@ static gboolean plugin_init(GstPlugin *plugin)
 	gboolean ok = FALSE;
 	ok |= GST_ELEMENT_REGISTER(xmbcamerasink, plugin);
 	ok |= GST_ELEMENT_REGISTER(xmbcamerasrc, plugin);
+	ok |= GST_ELEMENT_REGISTER(xmbencoder, plugin);
 	return ok;
 }
 

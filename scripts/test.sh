@@ -54,8 +54,10 @@ if ((!quick)); then
 	[ -f "$asan/build.ninja" ] || meson setup "$asan" "$src" -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dbuildtype=debug -Dvm_tests=false >/dev/null
 	if ninja -C "$asan"; then
-		# tests/lsan.supp: third-party allocations kept for the process's life (GLib, plugins).
-		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		# tests/lsan.supp: third-party allocations kept for the process's life (GLib, plugins);
+		# full stacks (fast_unwind_on_malloc=0) so those match by where they were made.
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
 			LSAN_OPTIONS="suppressions=$src/tests/lsan.supp:print_suppressions=0" \
 			meson test -C "$asan" --suite unit --print-errorlogs --num-processes 2 \
 			--timeout-multiplier 3

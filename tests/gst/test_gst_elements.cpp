@@ -515,4 +515,139 @@ TEST_F(E2E, VideotestsrcThroughGstLaunchStylePipelineUsesThePool)
 	EXPECT_GE(stat(sink, "frames-zero-copy"), 15u);
 }
 
+/* ---- xmbencoder (guest) ---------------------------------------------- */
+
+using Encoder = Gst;
+
+/* Run \a p to EOS (or fail); the pipeline's appsink "out" collects the output. */
+std::vector<GstBuffer *> runToEos(GstElement *p, const char *sinkName = "out")
+{
+	std::vector<GstBuffer *> out;
+	GstElement *sink = gst_bin_get_by_name(GST_BIN(p), sinkName);
+	EXPECT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	while (GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND)) {
+		out.push_back(gst_buffer_ref(gst_sample_get_buffer(smp)));
+		gst_sample_unref(smp);
+	}
+	gst_object_unref(sink);
+	return out;
+}
+
+void unrefAll(std::vector<GstBuffer *> &v)
+{
+	for (GstBuffer *b : v)
+		gst_buffer_unref(b);
+	v.clear();
+}
+
+/* Decode \a stream (VP8 frames) with vp8dec; the number of I420 frames out. */
+size_t decodeVp8(const std::vector<GstBuffer *> &stream, int w, int h)
+{
+	GstHarness *d = gst_harness_new("vp8dec");
+	gst_harness_set_src_caps_str(d, ("video/x-vp8,width=" + std::to_string(w) + ",height=" +
+					 std::to_string(h) + ",framerate=30/1").c_str());
+	for (GstBuffer *b : stream) {
+		GstFlowReturn r = gst_harness_push(d, gst_buffer_ref(b));
+		EXPECT_EQ(r, GST_FLOW_OK) << gst_flow_get_name(r);
+		if (r != GST_FLOW_OK)
+			break;
+	}
+	gst_harness_push_event(d, gst_event_new_eos());
+	size_t n = 0;
+	while (GstBuffer *o = gst_harness_try_pull(d)) {
+		EXPECT_EQ(gst_buffer_get_size(o), size_t(w) * h * 3 / 2);
+		gst_buffer_unref(o);
+		n++;
+	}
+	gst_harness_teardown(d);
+	return n;
+}
+
+TEST_F(Encoder, IsRegisteredWithDocumentedDefaults)
+{
+	GstElement *e = gst_element_factory_make("xmbencoder", nullptr);
+	ASSERT_NE(e, nullptr) << "GST_PLUGIN_PATH must point at build/gst-plugin";
+	guint device = 9, bitrate = 0, buffers = 0, keyInt = 9;
+	gint platform = -1;
+	g_object_get(e, "device", &device, "bitrate", &bitrate, "buffers", &buffers, "key-int-max", &keyInt,
+		     "platform", &platform, nullptr);
+	EXPECT_EQ(device, 0u);
+	EXPECT_EQ(bitrate, 2000000u);
+	EXPECT_EQ(buffers, 4u);
+	EXPECT_EQ(keyInt, 0u);
+	EXPECT_EQ(platform, 0) << "real Xen by default";
+	GstElementFactory *f = gst_element_get_factory(e);
+	EXPECT_STREQ(gst_element_factory_get_klass(f), "Codec/Encoder/Video");
+	gst_object_unref(e);
+}
+
+TEST_F(Encoder, LoopbackWithoutDomidFailsNamingTheProperty)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=1 ! xmbencoder platform=loopback ! fakesink");
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	EXPECT_NE(waitError(p, GST_SECOND).find("loopback-domid"), std::string::npos);
+}
+
+TEST_F(Encoder, VideotestsrcRendersIntoGrantedPagesAndTheStreamDecodes)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=30 ! video/x-raw,format=I420,width=320,height=240,"
+				 "framerate=30/1 ! xmbencoder name=enc platform=loopback loopback-domid=41 ! "
+				 "video/x-vp8 ! appsink name=out sync=false");
+	auto stream = runToEos(p);
+	ASSERT_EQ(stream.size(), 30u) << waitError(p, 0);
+	EXPECT_FALSE(GST_BUFFER_FLAG_IS_SET(stream[0], GST_BUFFER_FLAG_DELTA_UNIT)) << "starts with a key frame";
+	EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(stream[1], GST_BUFFER_FLAG_DELTA_UNIT));
+	EXPECT_EQ(decodeVp8(stream, 320, 240), 30u);
+	GstElement *enc = byName(p, "enc");
+	EXPECT_EQ(stat(enc, "frames-in"), 30u);
+	EXPECT_EQ(stat(enc, "zero-copy-frames"), 30u) << "videotestsrc allocates from the element's pool";
+	EXPECT_EQ(stat(enc, "raw-bytes-copied"), 0u);
+	unrefAll(stream);
+}
+
+TEST_F(Encoder, SystemMemoryIsCopiedCountedAndStillEncoded)
+{
+	GstHarness *h = gst_harness_new_parse("xmbencoder platform=loopback loopback-domid=42 ! capsfilter caps=video/x-vp8");
+	gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=160,height=120,framerate=30/1");
+	const size_t size = 160 * 120 * 3 / 2;
+	for (int i = 0; i < 10; i++) {
+		GstBuffer *b = gst_buffer_new_allocate(nullptr, size, nullptr);
+		gst_buffer_memset(b, 0, static_cast<guint8>(16 + i * 10), size);
+		GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+		GST_BUFFER_DURATION(b) = GST_SECOND / 30;
+		if (i == 5) /* GstForceKeyUnit for the next frame */
+			gst_harness_push_event(h, gst_video_event_new_downstream_force_key_unit(
+							  GST_BUFFER_PTS(b), GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE,
+							  TRUE, 1));
+		ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+	}
+	ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+	std::vector<GstBuffer *> stream;
+	while (GstBuffer *o = gst_harness_try_pull(h))
+		stream.push_back(o);
+	ASSERT_EQ(stream.size(), 10u) << "EOS drains every frame";
+	for (size_t i = 0; i < stream.size(); i++)
+		EXPECT_EQ(!GST_BUFFER_FLAG_IS_SET(stream[i], GST_BUFFER_FLAG_DELTA_UNIT), i == 0 || i == 5)
+			<< "frame " << i << ": key frames are the first and the forced one";
+	EXPECT_EQ(decodeVp8(stream, 160, 120), 10u);
+	GstElement *enc = gst_harness_find_element(h, "xmbencoder");
+	ASSERT_NE(enc, nullptr);
+	EXPECT_EQ(stat(enc, "zero-copy-frames"), 0u);
+	EXPECT_EQ(stat(enc, "raw-bytes-copied"), 10u * size) << "each copy counted";
+	gst_object_unref(enc);
+	unrefAll(stream);
+	gst_harness_teardown(h);
+}
+
+TEST_F(Encoder, H264ThroughParseAndMp4muxAsInTheExample)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+				 "xmbencoder name=enc platform=loopback loopback-domid=43 ! h264parse ! "
+				 "video/x-h264,stream-format=avc ! appsink name=out sync=false");
+	auto stream = runToEos(p);
+	EXPECT_EQ(stream.size(), 20u) << waitError(p, 0);
+	EXPECT_EQ(stat(byName(p, "enc"), "raw-bytes-copied"), 0u);
+	unrefAll(stream);
+}
+
 } /* namespace */
