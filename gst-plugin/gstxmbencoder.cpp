@@ -483,6 +483,14 @@ static gboolean gst_xmb_encoder_stop(GstVideoEncoder *enc)
 {
 	auto *self = GST_XMB_ENCODER(enc);
 	EncoderState &st = *self->state;
+	if (st.conn) {
+		GST_OBJECT_LOCK(self);
+		GST_INFO_OBJECT(self,
+				"%" G_GUINT64_FORMAT " frames in, %" G_GUINT64_FORMAT " zero-copy, %" G_GUINT64_FORMAT
+				" raw bytes copied, %" G_GUINT64_FORMAT " bitstream bytes, %" G_GUINT64_FORMAT " key frames",
+				st.framesIn, st.zeroCopyFrames, st.rawBytesCopied, st.bitstreamBytes, st.keyFrames);
+		GST_OBJECT_UNLOCK(self);
+	}
 	close_session(self);
 	if (st.input) {
 		gst_video_codec_state_unref(st.input);

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <thread>
 
 extern "C" {
 #include <xen/errno.h>
@@ -313,12 +314,25 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 	backendState_ = 0;
 	stats_ = {};
 
+	/*
+	 * The toolstack part (the Dom0 service) may create the device after
+	 * this guest started: wait for its nodes until the deadline, as a
+	 * kernel frontend waits for xenbus to probe it.
+	 */
 	auto d = describe(pf_, devid);
+	Result<std::string> versions = Error{ -ENOENT, "" };
+	while (true) {
+		if (d)
+			versions = pf_.store->read(d->backendPath + "/" XENCAMERA_FIELD_BE_VERSIONS);
+		bool missing = d ? !versions && versions.error().code == -ENOENT : d.error().code == -ENOENT;
+		if (!missing || Clock::now() >= deadline)
+			break;
+		std::this_thread::sleep_for(Millis(50));
+		d = describe(pf_, devid);
+	}
 	if (!d)
 		return err(d.error().code, "connect: " + d.error().message);
 	dev_ = std::move(d).value();
-
-	auto versions = pf_.store->read(dev_.backendPath + "/" XENCAMERA_FIELD_BE_VERSIONS);
 	if (!versions)
 		return err(versions.error().code, "connect: " + dev_.backendPath +
 							  "/versions: " + versions.error().message);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <thread>
 
 extern "C" {
 #include <xen/io/xenbus.h>
@@ -91,6 +92,12 @@ Status CodecFrontend::connect(uint32_t devid, Millis timeout)
 	fePath_ = fePathOf(pf_, devid);
 	auto be = pf_.store->read(fePath_ + "/backend");
 	auto beId = pf_.store->read(fePath_ + "/backend-id");
+	/* The Dom0 service may create the device after this guest started: wait for it. */
+	while ((!be || !beId) && Clock::now() < deadline) {
+		std::this_thread::sleep_for(Millis(50));
+		be = pf_.store->read(fePath_ + "/backend");
+		beId = pf_.store->read(fePath_ + "/backend-id");
+	}
 	if (!be || !beId)
 		return Error{ -ENOENT, "connect: " + fePath_ + ": no backend/backend-id" };
 	if (be->empty() || (*be)[0] != '/' || be->size() > 256)

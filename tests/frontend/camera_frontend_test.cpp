@@ -85,6 +85,43 @@ TEST_F(FrontendTest, ReconnectsAfterDisconnect)
 	ASSERT_TRUE(c) << c.error().message;
 }
 
+/* A guest may boot before the Dom0 service creates its device: connect waits for it. */
+TEST_F(FrontendTest, ConnectWaitsForTheDeviceToBeCreated)
+{
+	hv = xen::LoopbackXen::create();
+	ASSERT_TRUE(hv->createDomain(1, "guest"));
+	auto p0 = hv->open(0), p1 = hv->open(1);
+	ASSERT_TRUE(p0 && p1);
+	dom0 = std::move(*p0);
+	guest = std::move(*p1);
+	fe = makeFrontend();
+	std::thread late([&] {
+		std::this_thread::sleep_for(300ms);
+		backend = std::make_unique<FakeBackend>(*dom0, FakeBackendOptions{});
+		backend->publish();
+		backend->start();
+	});
+	Status s = fe->connect(0, 3000ms);
+	late.join();
+	ASSERT_TRUE(s) << s.error().message;
+	EXPECT_TRUE(fe->connected());
+}
+
+TEST_F(FrontendTest, ConnectWithoutADeviceFailsAtTheDeadline)
+{
+	hv = xen::LoopbackXen::create();
+	ASSERT_TRUE(hv->createDomain(1, "guest"));
+	auto p1 = hv->open(1);
+	ASSERT_TRUE(p1);
+	guest = std::move(*p1);
+	fe = makeFrontend();
+	auto t0 = std::chrono::steady_clock::now();
+	Status s = fe->connect(0, 200ms);
+	ASSERT_FALSE(s);
+	EXPECT_EQ(s.error().code, -ENOENT) << s.error().message;
+	EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+}
+
 TEST_F(FrontendTest, ConnectTimesOutWithoutBackend)
 {
 	startBackend();
