@@ -4,6 +4,7 @@
 #   2. V4L2 against vivid in Dom0
 #   3. the camera service: vivid -> two PV DomUs, one destroyed mid-stream
 #   4. the codec service: a PV DomU encodes through Dom0; the stream decodes
+#   5. GStreamer: a Dom0 pipeline serves a DomU; a DomU pipeline encodes through Dom0
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-xen-suite.sh BUILD_DIR}
@@ -27,6 +28,9 @@ fi
 part "camera service: vivid to two DomUs" "$(dirname "$0")/camera-service-xen.sh" "$build"
 if [ -x "$build/bridge/vcodec/xmb-codec-service" ]; then
 	part "codec service: a DomU encodes through Dom0" "$(dirname "$0")/codec-service-xen.sh" "$build"
+fi
+if [ -f "$build/gst-plugin/libgstxmb.so" ] && [ -x "$build/bridge/vcodec/xmb-codec-service" ]; then
+	part "GStreamer elements across domains" "$(dirname "$0")/gst-xen.sh" "$build"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
