@@ -473,7 +473,9 @@ static gboolean gst_xmb_encoder_start(GstVideoEncoder *enc)
 				  ("%s (is xmb-codec-service serving this guest?)", s.error().message.c_str()));
 		return FALSE;
 	}
+	GST_OBJECT_LOCK(self); /* getcaps reads it from other threads */
 	st.conn = std::move(conn);
+	GST_OBJECT_UNLOCK(self);
 	st.downstream = GST_FLOW_OK;
 	GST_INFO_OBJECT(self, "connected to vcodec device %u", device);
 	return TRUE;
@@ -496,7 +498,11 @@ static gboolean gst_xmb_encoder_stop(GstVideoEncoder *enc)
 		gst_video_codec_state_unref(st.input);
 		st.input = nullptr;
 	}
-	st.conn.reset(); /* the device closes once upstream has let go of every pool buffer */
+	std::shared_ptr<Connection> last;
+	GST_OBJECT_LOCK(self);
+	last.swap(st.conn);
+	GST_OBJECT_UNLOCK(self);
+	last.reset(); /* the device closes once upstream has let go of every pool buffer */
 #if XMB_HAVE_VCODEC_BACKEND
 	st.loopDom0.reset();
 #endif
@@ -634,9 +640,13 @@ static GstCaps *gst_xmb_encoder_getcaps(GstVideoEncoder *enc, GstCaps *filter)
 {
 	auto *self = GST_XMB_ENCODER(enc);
 	EncoderState &st = *self->state;
-	if (!st.conn)
+	/* Any thread may ask: hold our own reference to the connection. */
+	GST_OBJECT_LOCK(self);
+	std::shared_ptr<Connection> conn = st.conn;
+	GST_OBJECT_UNLOCK(self);
+	if (!conn)
 		return gst_video_encoder_proxy_getcaps(enc, nullptr, filter);
-	const proto::VcodecConfig &caps = st.conn->fe->caps();
+	const proto::VcodecConfig &caps = conn->fe->caps();
 	GstCaps *peer = gst_pad_peer_query_caps(GST_VIDEO_ENCODER_SRC_PAD(enc), nullptr);
 	std::vector<GstVideoFormat> formats;
 	for (GstVideoFormat f : { GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12, GST_VIDEO_FORMAT_YUY2 }) {
