@@ -324,7 +324,11 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 	while (true) {
 		if (d)
 			versions = pf_.store->read(d->backendPath + "/" XENCAMERA_FIELD_BE_VERSIONS);
-		bool missing = d ? !versions && versions.error().code == -ENOENT : d.error().code == -ENOENT;
+		/* Not yet readable counts as not yet there: a toolstack that does not
+		 * create nodes and permissions in one transaction shows them briefly
+		 * with its own permissions.  At the deadline the error is reported. */
+		auto notYet = [](int code) { return code == -ENOENT || code == -EACCES; };
+		bool missing = d ? !versions && notYet(versions.error().code) : notYet(d.error().code);
 		if (!missing || Clock::now() >= deadline)
 			break;
 		std::this_thread::sleep_for(Millis(50));

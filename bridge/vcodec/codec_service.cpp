@@ -324,7 +324,7 @@ void CodecService::teardown(Device &d, const char *why)
 {
 	if (!d.session)
 		return;
-	const CodecStats &st = d.session->stats();
+	const CodecStats st = d.session->stats();
 	XMB_LOG(logSvc, Info,
 		"dom%u vcodec/%u: closing (%s): %lu frames in, %lu bitstreams, %lu raw bytes copied, "
 		"%lu compressed bytes copied",

@@ -308,6 +308,8 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 		return -XEN_EBUSY; /* buffers of another layout exist: destroy them first */
 	}
 	stopEncoder();
+	if (encoder_)
+		rawCopiedBefore_ += encoder_->rawBytesCopied();
 	encoder_ = std::move(*enc);
 	encGen_ = newGen;
 	params_ = p;
@@ -504,6 +506,13 @@ int32_t CodecSession::opStop()
 			return xenStatus(s.error().code);
 	}
 	return 0;
+}
+
+CodecStats CodecSession::stats() const
+{
+	CodecStats st = stats_;
+	st.rawBytesCopied += rawCopiedBefore_ + (encoder_ ? encoder_->rawBytesCopied() : 0);
+	return st;
 }
 
 void CodecSession::stopEncoder()

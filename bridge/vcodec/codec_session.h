@@ -81,7 +81,8 @@ public:
 	void onRequestNotify();
 	void onEventNotify();
 
-	[[nodiscard]] const CodecStats &stats() const { return stats_; }
+	/** Statistics; rawBytesCopied includes what the encoders copied. */
+	[[nodiscard]] CodecStats stats() const;
 	[[nodiscard]] std::string encoderDescription() const;
 	[[nodiscard]] const std::string &label() const { return label_; }
 
@@ -171,6 +172,7 @@ private:
 
 	bool failed_ = false;
 	CodecStats stats_;
+	uint64_t rawCopiedBefore_ = 0; /**< by encoders this session replaced */
 };
 
 } /* namespace xmb::vcodec */

@@ -84,6 +84,11 @@ public:
 	virtual void stop() = 0;
 	/** Ready for frames again (after drained or stop). */
 	virtual Status restart() = 0;
+	/**
+	 * Raw frame bytes this encoder copied (a device that cannot read the
+	 * guest's pages in place); 0 on the zero-copy paths.
+	 */
+	[[nodiscard]] virtual uint64_t rawBytesCopied() const { return 0; }
 };
 
 } /* namespace xmb::vcodec */

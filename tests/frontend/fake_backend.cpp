@@ -38,12 +38,13 @@ proto::XsView view(xen::XenStore &xs, const std::string &dir)
 	return v;
 }
 
-void chmodTree(xen::XenStore &xs, const std::string &path, const std::vector<xen::XsPerm> &perms)
+void chmodTree(xen::XenStore &xs, xen::TxId tx, const std::string &path,
+	       const std::vector<xen::XsPerm> &perms)
 {
-	(void)xs.setPermissions(xen::kNoTx, path, perms);
-	if (auto kids = xs.list(path))
+	(void)xs.setPermissions(tx, path, perms);
+	if (auto kids = xs.list(tx, path))
 		for (const auto &k : *kids)
-			chmodTree(xs, path + "/" + k, perms);
+			chmodTree(xs, tx, path + "/" + k, perms);
 }
 
 } /* namespace */
@@ -70,17 +71,22 @@ void FakeBackend::publish()
 	cfg.formats.push_back({ opts_.fourcc, { { opts_.width, opts_.height, { { 30, 1 }, { 15, 1 } } } } });
 	cfg.formats.push_back({ V4L2_PIX_FMT_YUYV, { { opts_.width, opts_.height, { { 30, 1 } } } } });
 	const std::string &fe = paths.frontend, &be = paths.backend;
-	for (const auto &[k, v] : proto::formatVcameraConfig(cfg))
-		(void)xs.write(fe + "/" + k, v);
-	(void)xs.write(fe + "/backend-id", "0");
-	(void)xs.write(fe + "/backend", be);
-	(void)xs.write(fe + "/state", "1");
-	chmodTree(xs, fe, { { opts_.frontend, xen::XsPerm::None }, { 0, xen::XsPerm::Read } });
-	(void)xs.write(be + "/frontend-id", std::to_string(opts_.frontend));
-	(void)xs.write(be + "/frontend", fe);
-	(void)xs.write(be + "/versions", "1");
-	(void)xs.write(be + "/state", std::to_string(XenbusStateInitWait));
-	chmodTree(xs, be, { { 0, xen::XsPerm::None }, { opts_.frontend, xen::XsPerm::Read } });
+	/* One transaction, as the real toolstack does: a frontend never sees the
+	 * nodes before their permissions. */
+	(void)xen::runTransaction(xs, [&](xen::TxId tx) -> Status {
+		for (const auto &[k, v] : proto::formatVcameraConfig(cfg))
+			(void)xs.write(tx, fe + "/" + k, v);
+		(void)xs.write(tx, fe + "/backend-id", "0");
+		(void)xs.write(tx, fe + "/backend", be);
+		(void)xs.write(tx, fe + "/state", "1");
+		chmodTree(xs, tx, fe, { { opts_.frontend, xen::XsPerm::None }, { 0, xen::XsPerm::Read } });
+		(void)xs.write(tx, be + "/frontend-id", std::to_string(opts_.frontend));
+		(void)xs.write(tx, be + "/frontend", fe);
+		(void)xs.write(tx, be + "/versions", "1");
+		(void)xs.write(tx, be + "/state", std::to_string(XenbusStateInitWait));
+		chmodTree(xs, tx, be, { { 0, xen::XsPerm::None }, { opts_.frontend, xen::XsPerm::Read } });
+		return {};
+	});
 }
 
 void FakeBackend::start()

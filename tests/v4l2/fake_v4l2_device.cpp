@@ -554,8 +554,10 @@ int FakeV4L2Device::doReqBufs(v4l2_requestbuffers *r)
 	if (r->memory != V4L2_MEMORY_MMAP && r->memory != V4L2_MEMORY_USERPTR &&
 	    r->memory != V4L2_MEMORY_DMABUF)
 		return -EINVAL;
-	r->capabilities = V4L2_BUF_CAP_SUPPORTS_MMAP | V4L2_BUF_CAP_SUPPORTS_USERPTR |
-			  V4L2_BUF_CAP_SUPPORTS_DMABUF;
+	if (r->memory == V4L2_MEMORY_USERPTR && !userPtr_)
+		return -EINVAL;
+	r->capabilities = V4L2_BUF_CAP_SUPPORTS_MMAP | V4L2_BUF_CAP_SUPPORTS_DMABUF |
+			  (userPtr_ ? V4L2_BUF_CAP_SUPPORTS_USERPTR : 0);
 	if (q->streaming)
 		return -EBUSY;
 	freeBuffers(*q);

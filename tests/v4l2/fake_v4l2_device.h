@@ -51,6 +51,8 @@ public:
 	/** Fail the (skip+1)-th next mmap with -\a error. */
 	void failMmap(int error, unsigned skip = 0);
 	void setEncoderCommandsSupported(bool on) { encoderCommands_ = on; }
+	/** Like a dma-contig driver: no USERPTR (REQBUFS refuses it, caps omit it). */
+	void setUserPtrSupported(bool on) { userPtr_ = on; }
 
 	/* --- stimuli --- */
 	/** Capture: fill the oldest queued buffer with frame data; false = dropped. */
@@ -150,6 +152,7 @@ private:
 	std::map<unsigned long, unsigned> ioctlCounts_;
 	std::deque<std::pair<unsigned, int>> mmapFailures_;
 	bool encoderCommands_ = true;
+	bool userPtr_ = true;
 	bool stopPending_ = false;
 	bool lastSent_ = false;
 	bool forceKey_ = false;
