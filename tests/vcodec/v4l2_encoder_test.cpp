@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vcodec V4L2 M2M encoder adapter against the fake stateful encoder at
+ * the DeviceIO seam (no M2M encoder exists in Debian's kernel or on our
+ * machines): frames in place (USERPTR), bitstream buffers held until the
+ * session copied them, key frames, drain with and without encoder
+ * commands, stop, the copy fallback for drivers without USERPTR, refusals;
+ * and the whole vcodec service over it on the loopback hypervisor.
+ *
+ * The fake encoder writes "FAKE<I|P> seq=<n> first=<byte>" as the
+ * bitstream, where <byte> is the first byte it read from the raw frame: so
+ * a test sees which frame memory the device read.
+ */
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bridge/platform/loopback/loopback_xen.h"
+#include "bridge/vcodec/codec_frontend.h"
+#include "bridge/vcodec/codec_service.h"
+#include "bridge/vcodec/encode_app.h"
+#include "bridge/vcodec/v4l2_encoder.h"
+#include "tests/v4l2/fake_v4l2_device.h"
+
+using namespace xmb;
+using namespace xmb::vcodec;
+using namespace std::chrono_literals;
+using Kind = xmb::testing::FakeV4L2Device::Kind;
+
+namespace {
+
+constexpr const char *kPath = "/dev/fake-video0";
+
+class V4L2EncoderTest : public ::testing::TestWithParam<Kind>
+{
+protected:
+	void SetUp() override { fake = std::make_unique<xmb::testing::FakeV4L2Device>(GetParam(), kPath); }
+
+	EncodeParams params(uint32_t w = 320, uint32_t h = 240)
+	{
+		EncodeParams p;
+		p.codec = XENVCODEC_CODEC_H264;
+		p.rawFourcc = V4L2_PIX_FMT_NV12;
+		p.width = w;
+		p.height = h;
+		p.bitrate = 1000000;
+		return p;
+	}
+
+	EncoderSink sink()
+	{
+		EncoderSink s;
+		s.bitstream = [this](Bitstream b) { out.push_back(std::move(b)); };
+		s.drained = [this] { drained++; };
+		s.error = [this](const std::string &w) { errors.push_back(w); };
+		return s;
+	}
+
+	std::unique_ptr<V4L2Encoder> create(const EncodeParams &p)
+	{
+		auto e = V4L2Encoder::create(p, loop, kPath, sink(), *fake);
+		EXPECT_TRUE(e) << (e ? "" : e.error().message);
+		return e ? std::move(*e) : nullptr;
+	}
+
+	/* A guest frame: every byte \a fill. */
+	std::vector<uint8_t> &frame(size_t n, uint8_t fill, size_t size)
+	{
+		if (frames.size() <= n)
+			frames.resize(n + 1);
+		frames[n].assign(size, fill);
+		return frames[n];
+	}
+
+	Status encode(V4L2Encoder &e, uint64_t seq, uint8_t fill, bool key = false)
+	{
+		auto &f = frame(seq, fill, e.layout().size);
+		return e.encode(f.data(), seq, key, [this] { released++; });
+	}
+
+	/* Run the loop until \a cond or 2 s. */
+	bool pump(const std::function<bool()> &cond)
+	{
+		auto end = std::chrono::steady_clock::now() + 2s;
+		while (!cond() && std::chrono::steady_clock::now() < end)
+			loop.dispatch(10);
+		return cond();
+	}
+
+	static std::string text(const Bitstream &b)
+	{
+		return std::string(reinterpret_cast<const char *>(b.data), b.size);
+	}
+
+	service::EventLoop loop;
+	std::unique_ptr<xmb::testing::FakeV4L2Device> fake;
+	std::deque<Bitstream> out;
+	std::vector<std::vector<uint8_t>> frames;
+	std::vector<std::string> errors;
+	int drained = 0;
+	int released = 0;
+};
+
+TEST_P(V4L2EncoderTest, ProbeReportsCodecsAndRawFormatsInVcodecTerms)
+{
+	auto caps = probeV4L2Codecs(kPath, *fake);
+	ASSERT_EQ(caps.size(), 1u); /* the fake encodes H264 (and HEVC, which vcodec lacks) */
+	EXPECT_EQ(caps[0].codec, uint32_t(XENVCODEC_CODEC_H264));
+	EXPECT_EQ(caps[0].rawFormats, (std::vector<uint32_t>{ V4L2_PIX_FMT_NV12, V4L2_PIX_FMT_YUV420 }));
+	EXPECT_EQ(caps[0].rcModes, (std::vector<uint8_t>{ XENVCODEC_RC_VBR, XENVCODEC_RC_CBR }));
+	EXPECT_EQ(fake->openCount(), 0u);
+	EXPECT_TRUE(probeV4L2Codecs("/dev/nonexistent", *fake).empty());
+}
+
+TEST_P(V4L2EncoderTest, LayoutIsTheDriversAndParametersAreApplied)
+{
+	EncodeParams p = params();
+	p.rcMode = XENVCODEC_RC_CBR;
+	p.bitrate = 3000000;
+	p.gop = 10;
+	auto e = create(p);
+	ASSERT_TRUE(e);
+	EXPECT_EQ(e->layout().size, 320u * 240 * 3 / 2);
+	EXPECT_EQ(e->layout().numPlanes, 2);
+	EXPECT_EQ(e->layout().offset[1], 320u * 240);
+	EXPECT_EQ(e->layout().stride[0], 320u);
+	EXPECT_EQ(fake->controlValue(V4L2_CID_MPEG_VIDEO_BITRATE), 3000000);
+	EXPECT_EQ(fake->controlValue(V4L2_CID_MPEG_VIDEO_BITRATE_MODE), V4L2_MPEG_VIDEO_BITRATE_MODE_CBR);
+	EXPECT_EQ(fake->controlValue(V4L2_CID_MPEG_VIDEO_GOP_SIZE), 10);
+	EXPECT_TRUE(e->zeroCopy());
+	EXPECT_NE(e->description().find("USERPTR zero-copy"), std::string::npos) << e->description();
+}
+
+TEST_P(V4L2EncoderTest, GuestFramesAreReadInPlaceAndBitstreamsCarryTheirSeq)
+{
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	for (uint64_t s = 0; s < 3; s++)
+		ASSERT_TRUE(encode(*e, s, uint8_t(0xa0 + s)));
+	ASSERT_TRUE(pump([&] { return out.size() == 3 && released == 3; }));
+	for (uint64_t s = 0; s < 3; s++) {
+		EXPECT_EQ(out[s].seq, s);
+		char want[64];
+		std::snprintf(want, sizeof(want), "FAKE%s seq=%u first=%02x", s ? "P" : "I", unsigned(s),
+			      unsigned(0xa0 + s));
+		EXPECT_EQ(text(out[s]), want);
+		EXPECT_EQ(out[s].key, s == 0);
+	}
+	EXPECT_EQ(e->rawBytesCopied(), 0u);
+	EXPECT_TRUE(errors.empty());
+}
+
+TEST_P(V4L2EncoderTest, HeldBitstreamBuffersThrottleTheEncoder)
+{
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	for (uint64_t s = 0; s < 6; s++)
+		ASSERT_TRUE(encode(*e, s, uint8_t(s)));
+	/* Four CAPTURE buffers: while the session holds them, nothing more comes out. */
+	ASSERT_TRUE(pump([&] { return out.size() == 4; }));
+	for (int i = 0; i < 5; i++)
+		loop.dispatch(5);
+	EXPECT_EQ(out.size(), 4u);
+	EXPECT_EQ(e->framesInFlight(), 2u);
+	out.pop_front(); /* the session copied one: its buffer goes back to the driver */
+	out.pop_front();
+	ASSERT_TRUE(pump([&] { return out.size() == 4 && released == 6; }));
+	EXPECT_EQ(out.back().seq, 5u);
+	EXPECT_EQ(e->framesInFlight(), 0u);
+}
+
+TEST_P(V4L2EncoderTest, ForcedFrameIsAKeyFrame)
+{
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	ASSERT_TRUE(encode(*e, 0, 1));
+	ASSERT_TRUE(encode(*e, 1, 2));
+	ASSERT_TRUE(encode(*e, 2, 3, true));
+	ASSERT_TRUE(pump([&] { return out.size() == 3; }));
+	EXPECT_TRUE(out[0].key);
+	EXPECT_FALSE(out[1].key);
+	EXPECT_TRUE(out[2].key);
+}
+
+TEST_P(V4L2EncoderTest, DrainEndsAfterEveryFrameAndRestartBeginsWithAKeyFrame)
+{
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	for (uint64_t s = 0; s < 3; s++)
+		ASSERT_TRUE(encode(*e, s, uint8_t(s)));
+	ASSERT_TRUE(e->drain());
+	EXPECT_EQ(e->drain().error().code, -EBUSY);
+	ASSERT_TRUE(pump([&] { return drained == 1; }));
+	EXPECT_EQ(out.size(), 3u);
+	EXPECT_EQ(released, 3);
+	out.clear();
+	ASSERT_TRUE(e->restart());
+	ASSERT_TRUE(encode(*e, 3, 9));
+	ASSERT_TRUE(pump([&] { return out.size() == 1; }));
+	EXPECT_TRUE(out[0].key);
+	EXPECT_EQ(out[0].seq, 3u);
+}
+
+TEST_P(V4L2EncoderTest, DrainWithoutEncoderCommandsWaitsForTheQueuesToEmpty)
+{
+	fake->setEncoderCommandsSupported(false);
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	for (uint64_t s = 0; s < 2; s++)
+		ASSERT_TRUE(encode(*e, s, uint8_t(s)));
+	ASSERT_TRUE(e->drain());
+	ASSERT_TRUE(pump([&] { return drained == 1; }));
+	EXPECT_EQ(out.size(), 2u);
+	EXPECT_EQ(released, 2);
+	ASSERT_TRUE(e->restart());
+	ASSERT_TRUE(encode(*e, 2, 7));
+	ASSERT_TRUE(pump([&] { return out.size() == 3; }));
+	EXPECT_TRUE(out[2].key);
+}
+
+TEST_P(V4L2EncoderTest, StopReleasesEveryFrameAndTheEncoderRestarts)
+{
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	for (uint64_t s = 0; s < 7; s++)
+		ASSERT_TRUE(encode(*e, s, uint8_t(s)));
+	ASSERT_TRUE(pump([&] { return out.size() == 4; })); /* three stuck behind held buffers */
+	EXPECT_LT(released, 7);
+	e->stop();
+	EXPECT_EQ(released, 7); /* on return, as the session relies on */
+	EXPECT_EQ(e->framesInFlight(), 0u);
+	out.clear(); /* old holds do not requeue into the stopped stream */
+	ASSERT_TRUE(e->restart());
+	ASSERT_TRUE(encode(*e, 7, 0x42));
+	ASSERT_TRUE(pump([&] { return out.size() == 1; }));
+	EXPECT_EQ(out[0].seq, 7u);
+	EXPECT_TRUE(out[0].key);
+}
+
+TEST_P(V4L2EncoderTest, DriverWithoutUserPtrGetsCountedCopies)
+{
+	fake->setUserPtrSupported(false);
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	EXPECT_FALSE(e->zeroCopy());
+	EXPECT_NE(e->description().find("copied"), std::string::npos);
+	ASSERT_TRUE(encode(*e, 0, 0x5a));
+	EXPECT_EQ(released, 1); /* copied at queue time: the guest has its frame back */
+	ASSERT_TRUE(encode(*e, 1, 0x5b));
+	ASSERT_TRUE(pump([&] { return out.size() == 2; }));
+	EXPECT_EQ(text(out[1]), "FAKEP seq=1 first=5b");
+	EXPECT_EQ(e->rawBytesCopied(), 2ull * e->layout().size);
+}
+
+TEST_P(V4L2EncoderTest, RefusalsNameTheDeviceAndTheReason)
+{
+	auto aligned = V4L2Encoder::create(params(100, 100), loop, kPath, sink(), *fake);
+	ASSERT_FALSE(aligned);
+	EXPECT_EQ(aligned.error().code, -EINVAL);
+	EXPECT_NE(aligned.error().message.find("96x96"), std::string::npos) << aligned.error().message;
+	EXPECT_NE(aligned.error().message.find(kPath), std::string::npos);
+
+	EncodeParams cqp = params();
+	cqp.rcMode = XENVCODEC_RC_CQP;
+	auto c = V4L2Encoder::create(cqp, loop, kPath, sink(), *fake);
+	ASSERT_FALSE(c);
+	EXPECT_EQ(c.error().code, -ENOTSUP);
+
+	EncodeParams vp8 = params();
+	vp8.codec = XENVCODEC_CODEC_VP8;
+	EXPECT_FALSE(V4L2Encoder::create(vp8, loop, kPath, sink(), *fake));
+
+	auto none = V4L2Encoder::create(params(), loop, "/dev/nonexistent", sink(), *fake);
+	ASSERT_FALSE(none);
+	EXPECT_EQ(none.error().code, -ENODEV);
+	EXPECT_EQ(fake->openCount(), 0u); /* nothing left open by any refusal */
+	EXPECT_EQ(fake->allocatedBuffers(), 0u);
+}
+
+TEST_P(V4L2EncoderTest, QueueFailureIsReportedAndReleasesTheFrame)
+{
+	auto e = create(params());
+	ASSERT_TRUE(e);
+	fake->failIoctl(VIDIOC_QBUF, EFAULT);
+	ASSERT_TRUE(encode(*e, 0, 1));
+	EXPECT_EQ(released, 1);
+	ASSERT_EQ(errors.size(), 1u);
+	EXPECT_NE(errors[0].find("Bad address"), std::string::npos) << errors[0];
+	EXPECT_FALSE(encode(*e, 1, 2)); /* failed until restarted */
+	EXPECT_EQ(released, 2);
+}
+
+TEST_P(V4L2EncoderTest, DestroyedEncoderLeavesNothingBehind)
+{
+	{
+		auto e = create(params());
+		ASSERT_TRUE(e);
+		for (uint64_t s = 0; s < 6; s++)
+			ASSERT_TRUE(encode(*e, s, uint8_t(s)));
+		ASSERT_TRUE(pump([&] { return out.size() == 4; }));
+	}
+	EXPECT_EQ(released, 6);
+	out.clear(); /* holds outliving the encoder are harmless */
+	EXPECT_EQ(fake->openCount(), 0u);
+	EXPECT_EQ(fake->liveMappings(), 0u);
+	EXPECT_EQ(fake->allocatedBuffers(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fake, V4L2EncoderTest, ::testing::Values(Kind::Encoder, Kind::EncoderMplane),
+			 [](const auto &p) {
+				 return p.param == Kind::Encoder ? std::string("SinglePlane")
+								    : std::string("MultiPlane");
+			 });
+
+/* ---- The vcodec service with the V4L2 encoder, guest on the loopback hypervisor ---- */
+
+class V4L2ServiceTest : public ::testing::Test
+{
+protected:
+	void start(bool userptr)
+	{
+		fake.setUserPtrSupported(userptr);
+		hv = xen::LoopbackXen::create();
+		ASSERT_TRUE(hv->createDomain(1, "guest1"));
+		auto p = hv->open(0), g = hv->open(1);
+		ASSERT_TRUE(p && g);
+		dom0 = std::move(*p);
+		guest = std::move(*g);
+		auto caps = probeV4L2Codecs(kPath, fake);
+		ASSERT_EQ(caps.size(), 1u);
+		svc = std::make_unique<CodecService>(*dom0, loop, caps, v4l2EncoderFactory(loop, kPath, fake));
+		CodecServiceConfig cfg;
+		CodecGuest cg;
+		cg.name = "guest1";
+		cg.domid = 1;
+		cfg.guests.push_back(cg);
+		Status s = svc->start(cfg);
+		ASSERT_TRUE(s) << s.error().message;
+		thread = std::thread([this] {
+			while (!stop)
+				loop.dispatch(20);
+		});
+	}
+
+	std::vector<CodecDeviceReport> report()
+	{
+		std::vector<CodecDeviceReport> r;
+		std::atomic<bool> done{ false };
+		loop.defer([&] {
+			r = svc->report();
+			done = true;
+		});
+		while (!done)
+			std::this_thread::sleep_for(2ms);
+		return r;
+	}
+
+	void TearDown() override
+	{
+		if (svc) {
+			std::atomic<bool> done{ false };
+			loop.defer([&] {
+				svc->stop();
+				done = true;
+			});
+			while (!done)
+				std::this_thread::sleep_for(2ms);
+		}
+		stop = true;
+		if (thread.joinable())
+			thread.join();
+		svc.reset();
+	}
+
+	Result<EncodeResult> encode(std::string &stream, uint32_t frames)
+	{
+		CodecFrontend fe(*guest);
+		if (Status s = fe.connect(0); !s)
+			return s.error();
+		EncodeOptions opt;
+		opt.codec = "h264";
+		opt.rawFourcc = V4L2_PIX_FMT_NV12;
+		opt.width = 320;
+		opt.height = 240;
+		opt.frames = frames;
+		opt.keyFrames = { 5 };
+		auto r = runEncode(fe, opt, [&](std::span<const uint8_t> bs, const EncodedInfo &) {
+			stream.append(reinterpret_cast<const char *>(bs.data()), bs.size());
+			stream += '\n';
+		});
+		rep = report(); /* while connected: the device's stats */
+		fe.disconnect();
+		return r;
+	}
+
+	xmb::testing::FakeV4L2Device fake{ Kind::EncoderMplane, kPath };
+	service::EventLoop loop;
+	std::shared_ptr<xen::LoopbackXen> hv;
+	std::unique_ptr<xen::Platform> dom0, guest;
+	std::unique_ptr<CodecService> svc;
+	std::thread thread;
+	std::atomic<bool> stop{ false };
+	std::vector<CodecDeviceReport> rep;
+};
+
+TEST_F(V4L2ServiceTest, GuestEncodesThroughTheM2MEncoderWithNoRawCopy)
+{
+	start(true);
+	std::string stream;
+	auto r = encode(stream, 12);
+	ASSERT_TRUE(r) << r.error().message;
+	EXPECT_TRUE(r->drained);
+	ASSERT_EQ(r->frames.size(), 12u);
+	EXPECT_EQ(r->errors, 0u);
+	/* The device read each frame from the guest's own pages, in order. */
+	for (uint32_t n = 0; n < 12; n++) {
+		EXPECT_EQ(r->frames[n].seq, n);
+		EXPECT_EQ(r->frames[n].key, n == 0 || n == 5) << n;
+		EXPECT_NE(stream.find("seq=" + std::to_string(n) + " "), std::string::npos) << stream;
+	}
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
+	EXPECT_EQ(rep[0].stats.framesIn, 12u);
+	EXPECT_NE(rep[0].encoder.find("USERPTR zero-copy"), std::string::npos) << rep[0].encoder;
+	EXPECT_EQ(fake.framesEncoded(), 12u);
+}
+
+TEST_F(V4L2ServiceTest, DriverWithoutUserPtrIsCountedInTheServiceStats)
+{
+	start(false);
+	std::string stream;
+	auto r = encode(stream, 4);
+	ASSERT_TRUE(r) << r.error().message;
+	EXPECT_EQ(r->frames.size(), 4u);
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 4ull * 320 * 240 * 3 / 2);
+}
+
+} /* namespace */
