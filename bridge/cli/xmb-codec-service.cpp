@@ -4,8 +4,9 @@
  *
  *   xmb-codec-service --guest domid=3,device=0 [--guest domain=vm2,codecs=vp8:jpeg]
  *
- * Encoders: the GStreamer software encoders installed (vp8enc, vp9enc,
- * openh264enc, jpegenc).  SIGTERM/SIGINT stop it (sessions closed, pages
+ * Encoders (--encoder): a V4L2 stateful M2M encoder found by capability
+ * (guest frames queued as USERPTR), else the GStreamer software encoders
+ * installed (vp8enc, vp9enc, openh264enc, jpegenc).  SIGTERM/SIGINT stop it (sessions closed, pages
  * unmapped, device nodes removed); SIGUSR1 prints per-guest statistics.
  */
 #include <csignal>
@@ -20,6 +21,7 @@
 #include "bridge/platform/platform.h"
 #include "bridge/vcodec/codec_service.h"
 #include "bridge/vcodec/gst_encoder.h"
+#include "bridge/vcodec/v4l2_encoder.h"
 
 using namespace xmb;
 
@@ -32,6 +34,8 @@ void usage(FILE *f)
 		     "Serve Dom0 video encoders to Xen guests over the vcodec protocol.\n\n"
 		     "  -g, --guest SPEC   domid=N|domain=NAME[,device=0][,max-buffers=8][,max-pages=16384]\n"
 		     "                     [,codecs=vp8:vp9:h264:jpeg][,name=LABEL]\n"
+		     "  -e, --encoder KIND auto (default: a V4L2 M2M encoder if the host has one, else\n"
+		     "                     GStreamer), gst, v4l2 (the first found) or v4l2:/dev/videoN\n"
 		     "      --caps         print the encoders found and exit\n"
 		     "  -v, --verbose      debug logging\n");
 }
@@ -54,15 +58,17 @@ int main(int argc, char **argv)
 {
 	vcodec::CodecServiceConfig config;
 	bool capsOnly = false;
+	std::string encoder = "auto";
 	static const option opts[] = {
 		{ "guest", required_argument, nullptr, 'g' },
 		{ "caps", no_argument, nullptr, 'C' },
+		{ "encoder", required_argument, nullptr, 'e' },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "g:vh", opts, nullptr)) != -1) {
+	while ((c = getopt_long(argc, argv, "g:e:vh", opts, nullptr)) != -1) {
 		switch (c) {
 		case 'g': {
 			auto g = vcodec::parseGuestSpec(optarg);
@@ -74,12 +80,42 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'C': capsOnly = true; break;
+		case 'e': encoder = optarg; break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	auto codecs = vcodec::probeGstCodecs();
+	/* Which encoder: a V4L2 device path, or "" for the GStreamer ones. */
+	std::string v4l2Path;
+	if (encoder == "auto" || encoder == "v4l2") {
+		v4l2Path = vcodec::findV4L2Encoder();
+		if (v4l2Path.empty() && encoder == "v4l2") {
+			std::fprintf(stderr, "xmb-codec-service: --encoder v4l2: no V4L2 M2M encoder under /dev\n");
+			return 1;
+		}
+	} else if (encoder.rfind("v4l2:", 0) == 0) {
+		v4l2Path = encoder.substr(5);
+	} else if (encoder != "gst") {
+		std::fprintf(stderr, "xmb-codec-service: --encoder %s: use auto, gst, v4l2 or v4l2:PATH\n",
+			     encoder.c_str());
+		return 2;
+	}
+	std::vector<proto::CodecCaps> codecs;
+	if (!v4l2Path.empty()) {
+		codecs = vcodec::probeV4L2Codecs(v4l2Path);
+		if (codecs.empty()) {
+			std::fprintf(stderr,
+				     "xmb-codec-service: %s: not a V4L2 M2M encoder of a vcodec codec "
+				     "(VP8, VP9, H264, JPEG) from YU12/NV12/YUYV\n",
+				     v4l2Path.c_str());
+			return 1;
+		}
+		std::fprintf(stderr, "xmb-codec-service: encoder: V4L2 %s\n", v4l2Path.c_str());
+	} else {
+		codecs = vcodec::probeGstCodecs();
+		std::fprintf(stderr, "xmb-codec-service: encoder: GStreamer software encoders\n");
+	}
 	if (capsOnly) {
 		proto::VcodecConfig vc;
 		vc.codecs = codecs;
@@ -105,7 +141,9 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, nullptr);
 	UniqueFD sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 	service::EventLoop loop;
-	vcodec::CodecService svc(**platform, loop, codecs);
+	vcodec::CodecService svc(**platform, loop, codecs,
+				 v4l2Path.empty() ? vcodec::gstEncoderFactory()
+						  : vcodec::v4l2EncoderFactory(loop, v4l2Path));
 	(void)loop.addFd(sigfd.get(), [&](uint32_t) {
 		signalfd_siginfo si;
 		while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {
