@@ -42,7 +42,13 @@ extern "C" {
 #define XENVCODEC_CODEC_VP9 2
 #define XENVCODEC_CODEC_H264 3
 #define XENVCODEC_CODEC_JPEG 4 /* one baseline JFIF image per frame */
-#define XENVCODEC_CODEC_MAX 4
+/*
+ * No bitstream: the raw frames are consumed in Dom0 (a Dom0 GStreamer
+ * pipeline, xmbguestsrc).  OUTPUT buffers are never filled; DRAINED comes
+ * once every frame queued before DRAIN was handed over; rc/bitrate ignored.
+ */
+#define XENVCODEC_CODEC_RAW 5
+#define XENVCODEC_CODEC_MAX 5
 
 /* Rate-control modes. */
 #define XENVCODEC_RC_VBR 0 /* target bitrate, variable */

@@ -452,7 +452,7 @@ int32_t CodecSession::opQueueRaw(const proto::CodecRequest::QueueRaw &q)
 		pages.reset(); /* the last reference unmaps, if the session let go already */
 		postTo(mb, loop, self, InputDoneMsg{ encGen, index, gen });
 	};
-	Status s = encoder_->encode(b.map->data(), seq, key, std::move(release));
+	Status s = encoder_->encode(b.map->data(), seq, q.timestamp, key, std::move(release));
 	if (!s) {
 		XMB_LOG(logCodec, Debug, "%s: QUEUE_RAW: %s", label_.c_str(), s.error().message.c_str());
 		return xenStatus(s.error().code);

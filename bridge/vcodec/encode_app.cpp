@@ -118,7 +118,10 @@ Result<EncodeResult> runEncode(CodecFrontend &fe, const EncodeOptions &opt,
 {
 	auto codec = proto::codecFromName(opt.codec);
 	if (!codec)
-		return Error{ -EINVAL, "unknown codec '" + opt.codec + "' (vp8, vp9, h264, jpeg)" };
+		return Error{ -EINVAL, "unknown codec '" + opt.codec + "' (vp8, vp9, h264, jpeg, raw)" };
+	if (*codec == XENVCODEC_CODEC_RAW && !opt.output.empty())
+		return Error{ -EINVAL, "codec raw: the frames stay in Dom0, no bitstream comes back to write to " +
+					       opt.output };
 	auto rc = proto::rcModeFromName(opt.rc);
 	if (!rc)
 		return Error{ -EINVAL, "unknown rate control '" + opt.rc + "' (vbr, cbr, cqp)" };
@@ -237,7 +240,9 @@ Result<EncodeResult> runEncode(CodecFrontend &fe, const EncodeOptions &opt,
 		}
 	}
 	res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-	res.fps = res.seconds > 0 ? res.frames.size() / res.seconds : 0;
+	/* raw: frames handed to Dom0 (no bitstream comes back) */
+	size_t done = *codec == XENVCODEC_CODEC_RAW ? res.framesIn : res.frames.size();
+	res.fps = res.seconds > 0 ? done / res.seconds : 0;
 	if (!opt.output.empty())
 		if (Status s = out.close(); !s)
 			return s.error();

@@ -72,10 +72,12 @@ public:
 
 	/**
 	 * Encode the frame at \a data (layout().size bytes), read in place.
+	 * \a seq numbers frames from 0 since OPEN; \a timestamp is the guest's
+	 * (opaque to encoders, nanoseconds to a Dom0 pipeline).
 	 * \a release is called exactly once (any thread) when the encoder no
 	 * longer reads the memory, also when the frame is dropped or stop()ped.
 	 */
-	virtual Status encode(const uint8_t *data, uint64_t seq, bool forceKey,
+	virtual Status encode(const uint8_t *data, uint64_t seq, uint64_t timestamp, bool forceKey,
 			      std::function<void()> release) = 0;
 	virtual Status setBitrate(uint32_t bitsPerSecond) = 0;
 	/** Finish every frame queued; sink.drained() afterwards, then restart() to go on. */

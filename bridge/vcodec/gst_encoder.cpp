@@ -90,7 +90,10 @@ std::vector<proto::CodecCaps> probeGstCodecs()
 	initGstreamer();
 	std::vector<proto::CodecCaps> out;
 	for (uint32_t codec = 1; codec <= XENVCODEC_CODEC_MAX; codec++) {
-		GstElementFactory *f = gst_element_factory_find(gstEncoderElement(codec));
+		const char *element = gstEncoderElement(codec);
+		if (!element)
+			continue; /* raw: no encoder */
+		GstElementFactory *f = gst_element_factory_find(element);
 		if (!f)
 			continue;
 		proto::CodecCaps cc;
@@ -379,7 +382,7 @@ std::string GstEncoder::description() const
 	return s + ", guest pages wrapped: no raw copy)";
 }
 
-Status GstEncoder::encode(const uint8_t *data, uint64_t seq, bool forceKey,
+Status GstEncoder::encode(const uint8_t *data, uint64_t seq, uint64_t /*timestamp*/, bool forceKey,
 			  std::function<void()> release)
 {
 	Impl &im = *impl_;

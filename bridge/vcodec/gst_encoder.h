@@ -45,7 +45,7 @@ public:
 
 	[[nodiscard]] std::string description() const override;
 	[[nodiscard]] const RawLayout &layout() const override { return layout_; }
-	Status encode(const uint8_t *data, uint64_t seq, bool forceKey,
+	Status encode(const uint8_t *data, uint64_t seq, uint64_t timestamp, bool forceKey,
 		      std::function<void()> release) override;
 	Status setBitrate(uint32_t bitsPerSecond) override;
 	Status drain() override;

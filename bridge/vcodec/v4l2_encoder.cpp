@@ -470,7 +470,7 @@ std::string V4L2Encoder::description() const
 	       (s.userptr ? "USERPTR zero-copy" : "copied into MMAP") + ")";
 }
 
-Status V4L2Encoder::encode(const uint8_t *data, uint64_t seq, bool forceKey,
+Status V4L2Encoder::encode(const uint8_t *data, uint64_t seq, uint64_t /*timestamp*/, bool forceKey,
 			   std::function<void()> release)
 {
 	Impl &s = *impl_;

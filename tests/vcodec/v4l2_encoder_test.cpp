@@ -80,7 +80,7 @@ protected:
 	Status encode(V4L2Encoder &e, uint64_t seq, uint8_t fill, bool key = false)
 	{
 		auto &f = frame(seq, fill, e.layout().size);
-		return e.encode(f.data(), seq, key, [this] { released++; });
+		return e.encode(f.data(), seq, seq * 1000, key, [this] { released++; });
 	}
 
 	/* Run the loop until \a cond or 2 s. */
