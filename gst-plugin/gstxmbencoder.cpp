@@ -33,6 +33,7 @@
 #include <gst/video/video.h>
 
 #include "bridge/vcodec/codec_frontend.h"
+#include "gstxmbinputpool.h"
 #include "xmb_common.h"
 #include "xmb_config.h"
 #if XMB_HAVE_VCODEC_BACKEND
@@ -67,20 +68,7 @@ enum {
 	PROP_STATS,
 };
 
-/*
- * The frontend and its granted pages.  Every pool buffer holds a
- * reference: the pages stay granted (and the device connected) until the
- * last buffer that wraps them is gone, even after the element stopped.
- */
-struct Connection {
-	std::unique_ptr<xen::Platform> platform;
-	std::unique_ptr<vcodec::CodecFrontend> fe;
-	~Connection()
-	{
-		fe.reset();
-		platform.reset();
-	}
-};
+using Connection = VcodecConnection;
 
 #if XMB_HAVE_VCODEC_BACKEND
 /* platform=loopback: a Dom0 codec service in this process, serving our domain. */
@@ -141,111 +129,6 @@ struct _GstXmbEncoder {
 
 G_DEFINE_TYPE(GstXmbEncoder, gst_xmb_encoder, GST_TYPE_VIDEO_ENCODER)
 GST_ELEMENT_REGISTER_DEFINE(xmbencoder, "xmbencoder", GST_RANK_NONE, GST_TYPE_XMB_ENCODER)
-
-/* ---- the INPUT buffer pool ------------------------------------------- */
-
-/*
- * Buffers are made once per INPUT index (max = min = the INPUT count) and
- * recycled by GstBufferPool; the index rides along as qdata.
- */
-#define GST_TYPE_XMB_INPUT_POOL (gst_xmb_input_pool_get_type())
-G_DECLARE_FINAL_TYPE(GstXmbInputPool, gst_xmb_input_pool, GST, XMB_INPUT_POOL, GstBufferPool)
-
-struct InputPoolState {
-	std::shared_ptr<Connection> conn;
-	GstVideoInfo info{};
-	guint next = 0;
-	guint count = 0;
-};
-
-struct _GstXmbInputPool {
-	GstBufferPool parent;
-	InputPoolState *state;
-};
-
-G_DEFINE_TYPE(GstXmbInputPool, gst_xmb_input_pool, GST_TYPE_BUFFER_POOL)
-
-static GQuark input_index_quark()
-{
-	static GQuark q = g_quark_from_static_string("xmb-input-index");
-	return q;
-}
-
-static const gchar **gst_xmb_input_pool_get_options(GstBufferPool *)
-{
-	static const gchar *options[] = { GST_BUFFER_POOL_OPTION_VIDEO_META, nullptr };
-	return options;
-}
-
-static gboolean gst_xmb_input_pool_set_config(GstBufferPool *pool, GstStructure *config)
-{
-	auto *self = GST_XMB_INPUT_POOL(pool);
-	/* Our layout and count, whatever was asked: the buffers are the granted pages. */
-	GstCaps *caps = nullptr;
-	guint size, min, max;
-	gst_buffer_pool_config_get_params(config, &caps, &size, &min, &max);
-	gst_buffer_pool_config_set_params(config, caps, GST_VIDEO_INFO_SIZE(&self->state->info),
-					  self->state->count, self->state->count);
-	return GST_BUFFER_POOL_CLASS(gst_xmb_input_pool_parent_class)->set_config(pool, config);
-}
-
-struct WrapRef {
-	std::shared_ptr<Connection> conn;
-};
-
-static GstFlowReturn gst_xmb_input_pool_alloc(GstBufferPool *pool, GstBuffer **out,
-					      GstBufferPoolAcquireParams *)
-{
-	auto *self = GST_XMB_INPUT_POOL(pool);
-	InputPoolState &st = *self->state;
-	if (st.next >= st.count)
-		return GST_FLOW_EOS;
-	guint index = st.next++;
-	auto mem = st.conn->fe->inputData(static_cast<uint8_t>(index));
-	auto *ref = new WrapRef{ st.conn };
-	GstBuffer *buf = gst_buffer_new_wrapped_full(
-		static_cast<GstMemoryFlags>(0), mem.data(), mem.size(), 0, GST_VIDEO_INFO_SIZE(&st.info),
-		ref, [](gpointer p) { delete static_cast<WrapRef *>(p); });
-	GstVideoInfo &vi = st.info;
-	GstVideoMeta *meta = gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE,
-							    GST_VIDEO_INFO_FORMAT(&vi), GST_VIDEO_INFO_WIDTH(&vi),
-							    GST_VIDEO_INFO_HEIGHT(&vi), GST_VIDEO_INFO_N_PLANES(&vi),
-							    vi.offset, vi.stride);
-	meta->meta.flags = static_cast<GstMetaFlags>(meta->meta.flags | GST_META_FLAG_POOLED);
-	gst_mini_object_set_qdata(GST_MINI_OBJECT(buf), input_index_quark(), GUINT_TO_POINTER(index + 1),
-				  nullptr);
-	*out = buf;
-	return GST_FLOW_OK;
-}
-
-static void gst_xmb_input_pool_finalize(GObject *object)
-{
-	delete GST_XMB_INPUT_POOL(object)->state;
-	G_OBJECT_CLASS(gst_xmb_input_pool_parent_class)->finalize(object);
-}
-
-static void gst_xmb_input_pool_class_init(GstXmbInputPoolClass *klass)
-{
-	G_OBJECT_CLASS(klass)->finalize = gst_xmb_input_pool_finalize;
-	auto *pc = GST_BUFFER_POOL_CLASS(klass);
-	pc->get_options = gst_xmb_input_pool_get_options;
-	pc->set_config = gst_xmb_input_pool_set_config;
-	pc->alloc_buffer = gst_xmb_input_pool_alloc;
-}
-
-static void gst_xmb_input_pool_init(GstXmbInputPool *self)
-{
-	self->state = new InputPoolState();
-}
-
-/* The INPUT index of a buffer from \a pool, or -1. */
-static int input_index(GstBufferPool *pool, GstBuffer *buf)
-{
-	if (!pool || buf->pool != pool)
-		return -1;
-	gpointer v = gst_mini_object_get_qdata(GST_MINI_OBJECT(buf), input_index_quark());
-	return v ? static_cast<int>(GPOINTER_TO_UINT(v)) - 1 : -1;
-}
 
 /* ---- codec choice ----------------------------------------------------- */
 
@@ -600,19 +483,8 @@ static gboolean gst_xmb_encoder_set_format(GstVideoEncoder *enc, GstVideoCodecSt
 	st.numIn = n;
 	st.inDom0.assign(n, nullptr);
 
-	GstBufferPool *pool = GST_BUFFER_POOL(g_object_new(GST_TYPE_XMB_INPUT_POOL, nullptr));
-	auto *ps = GST_XMB_INPUT_POOL(pool)->state;
-	ps->conn = st.conn;
-	ps->info = st.rawInfo;
-	ps->count = n;
-	GstStructure *pc = gst_buffer_pool_get_config(pool);
-	GstCaps *rawCaps = gst_video_info_to_caps(&st.rawInfo);
-	gst_buffer_pool_config_set_params(pc, rawCaps, layout->rawSize, n, n);
-	gst_buffer_pool_config_add_option(pc, GST_BUFFER_POOL_OPTION_VIDEO_META);
-	gst_caps_unref(rawCaps);
-	/* Left inactive: upstream configures and activates it (or handle_frame does). */
-	if (!gst_buffer_pool_set_config(pool, pc)) {
-		gst_object_unref(pool);
+	GstBufferPool *pool = inputPoolNew(st.conn, st.rawInfo, n);
+	if (!pool) {
 		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot configure the input buffer pool"), (nullptr));
 		return FALSE;
 	}
@@ -703,7 +575,7 @@ static GstFlowReturn gst_xmb_encoder_handle_frame(GstVideoEncoder *enc, GstVideo
 	vcodec::CodecFrontend &fe = *st.conn->fe;
 
 	GstBuffer *buf = nullptr;
-	int index = input_index(st.pool, frame->input_buffer);
+	int index = inputPoolIndex(st.pool, frame->input_buffer);
 	if (index >= 0 && index < st.numIn && !st.inDom0[index]) {
 		buf = gst_buffer_ref(frame->input_buffer); /* upstream rendered into granted pages */
 		count(self, &EncoderState::zeroCopyFrames);
@@ -716,7 +588,7 @@ static GstFlowReturn gst_xmb_encoder_handle_frame(GstVideoEncoder *enc, GstVideo
 		}
 		GstFlowReturn r;
 		while ((r = gst_buffer_pool_acquire_buffer(st.pool, &buf, nullptr)) == GST_FLOW_OK) {
-			index = input_index(st.pool, buf);
+			index = inputPoolIndex(st.pool, buf);
 			break;
 		}
 		if (r != GST_FLOW_OK || index < 0) {

@@ -143,9 +143,11 @@ Result<EncodeResult> runEncode(CodecFrontend &fe, const EncodeOptions &opt,
 	if (!layout)
 		return layout.error();
 	uint8_t nbuf = std::min<uint8_t>(opt.buffers, layout->maxBuffers);
-	if (Status s = fe.createBuffers(nbuf, nbuf); !s)
+	/* raw: nothing comes back, so no OUTPUT buffers */
+	uint8_t nout = *codec == XENVCODEC_CODEC_RAW ? 0 : nbuf;
+	if (Status s = fe.createBuffers(nbuf, nout); !s)
 		return s.error();
-	for (uint8_t i = 0; i < nbuf; i++)
+	for (uint8_t i = 0; i < nout; i++)
 		if (Status s = fe.queueOut(i); !s)
 			return s.error();
 
