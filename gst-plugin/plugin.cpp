@@ -9,6 +9,10 @@
 #include "gstxmbcamerasrc.h"
 #include "gstxmbencoder.h"
 #include "xmb_config.h"
+#if XMB_HAVE_VCODEC_BACKEND
+#include "gstxmbguestsrc.h"
+#endif
+#include "xmb_config.h"
 
 static gboolean plugin_init(GstPlugin *plugin)
 {
@@ -16,6 +20,9 @@ static gboolean plugin_init(GstPlugin *plugin)
 	ok |= GST_ELEMENT_REGISTER(xmbcamerasink, plugin);
 	ok |= GST_ELEMENT_REGISTER(xmbcamerasrc, plugin);
 	ok |= GST_ELEMENT_REGISTER(xmbencoder, plugin);
+#if XMB_HAVE_VCODEC_BACKEND
+	ok |= GST_ELEMENT_REGISTER(xmbguestsrc, plugin);
+#endif
 	return ok;
 }
 
