@@ -8,6 +8,7 @@
 #include "gstxmbcamerasink.h"
 #include "gstxmbcamerasrc.h"
 #include "gstxmbencoder.h"
+#include "gstxmbguestsink.h"
 #include "xmb_config.h"
 #if XMB_HAVE_VCODEC_BACKEND
 #include "gstxmbguestsrc.h"
@@ -20,6 +21,7 @@ static gboolean plugin_init(GstPlugin *plugin)
 	ok |= GST_ELEMENT_REGISTER(xmbcamerasink, plugin);
 	ok |= GST_ELEMENT_REGISTER(xmbcamerasrc, plugin);
 	ok |= GST_ELEMENT_REGISTER(xmbencoder, plugin);
+	ok |= GST_ELEMENT_REGISTER(xmbguestsink, plugin);
 #if XMB_HAVE_VCODEC_BACKEND
 	ok |= GST_ELEMENT_REGISTER(xmbguestsrc, plugin);
 #endif

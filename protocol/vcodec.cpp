@@ -73,7 +73,9 @@ Result<CodecRequest> decodeCodecRequest(const xenvcodec_req &raw)
 						   std::to_string(c.frame_rate_denom) + " outside (0, 1000]");
 		if (c.rc_mode > XENVCODEC_RC_MAX)
 			return invalid(op, "unknown rate-control mode " + std::to_string(c.rc_mode));
-		if (c.rc_mode != XENVCODEC_RC_CQP && (c.bitrate < 1000 || c.bitrate > 1000000000u))
+		/* raw: no encoder, so no rate control to check */
+		if (c.codec != XENVCODEC_CODEC_RAW && c.rc_mode != XENVCODEC_RC_CQP &&
+		    (c.bitrate < 1000 || c.bitrate > 1000000000u))
 			return invalid(op, "bitrate " + std::to_string(c.bitrate) + " outside 1000..10^9");
 		if (c.rc_mode == XENVCODEC_RC_CQP && c.qp > 100)
 			return invalid(op, "qp " + std::to_string(c.qp) + " > 100");
