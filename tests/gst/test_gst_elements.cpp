@@ -8,6 +8,7 @@
  * vs copy statistics.
  */
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -15,6 +16,7 @@
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
+#include <gst/base/gstbasesrc.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
@@ -648,6 +650,239 @@ TEST_F(Encoder, H264ThroughParseAndMp4muxAsInTheExample)
 	EXPECT_EQ(stream.size(), 20u) << waitError(p, 0);
 	EXPECT_EQ(stat(byName(p, "enc"), "raw-bytes-copied"), 0u);
 	unrefAll(stream);
+}
+
+/* ---- xmbguestsrc (Dom0) and xmbguestsink (guest): guest frames into a Dom0 pipeline ---- */
+
+using GuestSrc = Gst;
+using GuestSink = Gst;
+using GuestFrames = Gst;
+
+TEST_F(GuestSrc, IsRegisteredLiveWithDocumentedDefaults)
+{
+	GstElement *e = gst_element_factory_make("xmbguestsrc", nullptr);
+	ASSERT_NE(e, nullptr) << "GST_PLUGIN_PATH must point at build/gst-plugin";
+	guint device = 9, maxBuffers = 0, loopDom = 9;
+	gboolean eos = TRUE;
+	gint platform = -1;
+	gchar *guest = nullptr;
+	g_object_get(e, "device", &device, "max-buffers", &maxBuffers, "eos-on-drain", &eos, "platform",
+		     &platform, "loopback-guest-domid", &loopDom, "guest", &guest, nullptr);
+	EXPECT_EQ(device, 0u);
+	EXPECT_EQ(maxBuffers, 8u);
+	EXPECT_FALSE(eos);
+	EXPECT_EQ(platform, 0) << "real Xen by default";
+	EXPECT_EQ(loopDom, 0u);
+	EXPECT_EQ(guest, nullptr);
+	EXPECT_TRUE(gst_base_src_is_live(GST_BASE_SRC(e)));
+	EXPECT_STREQ(gst_element_factory_get_klass(gst_element_get_factory(e)), "Source/Video");
+	EXPECT_EQ(stat(e, "raw-bytes-copied"), 0u);
+	gst_object_unref(e);
+}
+
+TEST_F(GuestSrc, WithoutAGuestFailsNamingTheProperty)
+{
+	GstElement *p = pipeline("xmbguestsrc platform=loopback ! fakesink");
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	EXPECT_NE(waitError(p, GST_SECOND).find("guest=<domain name or domid>"), std::string::npos);
+}
+
+TEST_F(GuestSrc, RealXenPlatformErrorSaysWhatToDo)
+{
+	GstElement *p = pipeline("xmbguestsrc guest=1 ! fakesink");
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	EXPECT_NE(waitError(p, GST_SECOND).find("platform=loopback"), std::string::npos);
+}
+
+TEST_F(GuestSrc, WaitsForAGuestAndStopsCleanly)
+{
+	GstElement *p = pipeline("xmbguestsrc platform=loopback loopback-guest-domid=70 ! fakesink");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::this_thread::sleep_for(200ms);
+	auto t0 = std::chrono::steady_clock::now();
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+	EXPECT_EQ(waitError(p, 0), "");
+}
+
+TEST_F(GuestSink, LoopbackWithoutDomidFailsNamingTheProperty)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=1 ! xmbguestsink platform=loopback");
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	EXPECT_NE(waitError(p, GST_SECOND).find("loopback-domid"), std::string::npos);
+}
+
+TEST_F(GuestSink, NoDom0PipelineTimesOutNamingTheDevice)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=1 ! video/x-raw,format=NV12 ! "
+				 "xmbguestsink platform=loopback loopback-domid=71 device=3 timeout=300");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::string err = waitError(p, 5 * GST_SECOND);
+	EXPECT_NE(err.find("vcodec device 3"), std::string::npos) << err;
+	EXPECT_NE(err.find("xmbguestsrc"), std::string::npos) << err;
+}
+
+/* The same frames a reference videotestsrc makes, byte for byte. */
+static std::vector<std::vector<uint8_t>> referenceFrames(const std::string &caps, int n)
+{
+	GError *err = nullptr;
+	GstElement *p = gst_parse_launch(("videotestsrc num-buffers=" + std::to_string(n) + " ! " + caps +
+					  " ! appsink name=out sync=false")
+						 .c_str(),
+					 &err);
+	EXPECT_EQ(err, nullptr);
+	auto bufs = runToEos(p);
+	std::vector<std::vector<uint8_t>> out;
+	for (GstBuffer *b : bufs) {
+		GstMapInfo m;
+		gst_buffer_map(b, &m, GST_MAP_READ);
+		out.emplace_back(m.data, m.data + m.size);
+		gst_buffer_unmap(b, &m);
+	}
+	unrefAll(bufs);
+	gst_element_set_state(p, GST_STATE_NULL);
+	gst_object_unref(p);
+	return out;
+}
+
+TEST_F(GuestFrames, GuestPipelineFramesReachTheDom0PipelineInPlaceWithTheirTimestamps)
+{
+	const std::string caps = "video/x-raw,format=NV12,width=320,height=240,framerate=30/1";
+	GstElement *p = pipeline("videotestsrc num-buffers=30 ! " + caps +
+				 " ! xmbguestsink name=gsink platform=loopback loopback-domid=72 sync=false "
+				 "xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=72 eos-on-drain=true ! "
+				 "appsink name=out sync=false enable-last-sample=false");
+	GstElement *sink = byName(p, "out");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	/* Each frame is checked and let go at once: the guest has only 4 granted buffers. */
+	std::vector<std::vector<uint8_t>> got;
+	std::vector<GstClockTime> pts;
+	while (GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND)) {
+		GstBuffer *b = gst_sample_get_buffer(smp);
+		EXPECT_TRUE(GST_MEMORY_IS_READONLY(gst_buffer_peek_memory(b, 0)))
+			<< "guest pages are handed over read-only";
+		GstMapInfo m;
+		EXPECT_TRUE(gst_buffer_map(b, &m, GST_MAP_READ));
+		got.emplace_back(m.data, m.data + m.size);
+		gst_buffer_unmap(b, &m);
+		pts.push_back(GST_BUFFER_PTS(b));
+		if (got.size() == 1) {
+			GstCaps *c = gst_sample_get_caps(smp);
+			GstCaps *want = gst_caps_from_string(caps.c_str());
+			EXPECT_TRUE(c && gst_caps_is_subset(c, want)) << (c ? gst_caps_to_string(c) : "no caps");
+			gst_caps_unref(want);
+		}
+		gst_sample_unref(smp);
+	}
+	ASSERT_EQ(got.size(), 30u) << waitError(p, 0);
+	auto ref = referenceFrames(caps, 30);
+	ASSERT_EQ(ref.size(), 30u);
+	for (size_t i = 0; i < got.size(); i++) {
+		ASSERT_GE(got[i].size(), ref[i].size());
+		EXPECT_EQ(std::memcmp(got[i].data(), ref[i].data(), ref[i].size()), 0) << "frame " << i;
+		/* The guest's timestamps: 1/30 s apart, whatever the arrival times were. */
+		EXPECT_EQ(pts[i] - pts[0], gst_util_uint64_scale(i, GST_SECOND, 30)) << i;
+	}
+	EXPECT_EQ(stat(byName(p, "gsink"), "zero-copy-frames"), 30u) << "videotestsrc renders into granted pages";
+	EXPECT_EQ(stat(byName(p, "gsink"), "raw-bytes-copied"), 0u);
+	EXPECT_EQ(stat(byName(p, "gsrc"), "frames-in"), 30u);
+	EXPECT_EQ(stat(byName(p, "gsrc"), "frames-pushed"), 30u);
+	/* Freed frames went back to the guest; appsink caches its last sample (1.22). */
+	EXPECT_LE(stat(byName(p, "gsrc"), "frames-in-pipeline"), 1u);
+	EXPECT_EQ(waitError(p, 0), "");
+}
+
+TEST_F(GuestFrames, FramesHeldInDom0ThrottleTheGuestUntilFreed)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=10 ! video/x-raw,format=I420,width=160,height=120 ! "
+				 "xmbguestsink name=gsink buffers=2 platform=loopback loopback-domid=75 sync=false "
+				 "xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=75 eos-on-drain=true ! "
+				 "appsink name=out sync=false enable-last-sample=false");
+	GstElement *sink = byName(p, "out");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::vector<GstBuffer *> held;
+	for (int i = 0; i < 2; i++) {
+		GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND);
+		ASSERT_NE(smp, nullptr);
+		held.push_back(gst_buffer_ref(gst_sample_get_buffer(smp)));
+		gst_sample_unref(smp);
+	}
+	std::this_thread::sleep_for(300ms);
+	EXPECT_EQ(stat(byName(p, "gsrc"), "frames-in"), 2u) << "both granted buffers are in use in Dom0";
+	EXPECT_EQ(stat(byName(p, "gsrc"), "frames-in-pipeline"), 2u);
+	unrefAll(held); /* INPUT_DONE: the guest goes on */
+	int rest = 0;
+	while (GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
+		gst_sample_unref(smp);
+		rest++;
+	}
+	EXPECT_EQ(rest, 8);
+	EXPECT_EQ(waitError(p, 0), "");
+}
+
+TEST_F(GuestFrames, SystemMemoryIsCopiedCountedAndPixelExact)
+{
+	GstElement *p = pipeline("appsrc name=src format=time caps=video/x-raw,format=NV12,width=160,height=120,"
+				 "framerate=30/1 ! xmbguestsink name=gsink platform=loopback loopback-domid=73 "
+				 "sync=false xmbguestsrc platform=loopback loopback-guest-domid=73 eos-on-drain=true ! "
+				 "appsink name=out sync=false");
+	GstElement *src = byName(p, "src");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	for (uint64_t n = 0; n < 8; n++) {
+		auto frame = test_pattern::frame(kNV12, 160, 120, n);
+		GstBuffer *b = gst_buffer_new_memdup(frame.data(), frame.size());
+		GST_BUFFER_PTS(b) = n * GST_SECOND / 30;
+		ASSERT_EQ(gst_app_src_push_buffer(GST_APP_SRC(src), b), GST_FLOW_OK);
+	}
+	gst_app_src_end_of_stream(GST_APP_SRC(src));
+	GstElement *sink = byName(p, "out");
+	int got = 0;
+	while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
+		GstMapInfo m;
+		GstBuffer *b = gst_sample_get_buffer(s);
+		ASSERT_TRUE(gst_buffer_map(b, &m, GST_MAP_READ));
+		auto bad = test_pattern::firstMismatch(kNV12, 160, 120, static_cast<uint64_t>(got), m.data, m.size);
+		EXPECT_FALSE(bad.has_value()) << "frame " << got << " differs at byte " << *bad;
+		gst_buffer_unmap(b, &m);
+		gst_sample_unref(s);
+		got++;
+	}
+	EXPECT_EQ(got, 8);
+	EXPECT_EQ(stat(byName(p, "gsink"), "raw-bytes-copied"), 8u * 160 * 120 * 3 / 2) << "each copy counted";
+	EXPECT_EQ(stat(byName(p, "gsink"), "zero-copy-frames"), 0u);
+}
+
+TEST_F(GuestFrames, ForceKeyUnitInTheGuestMakesTheDom0EncoderEmitAKeyFrame)
+{
+	GstElement *p = pipeline("appsrc name=src format=time caps=video/x-raw,format=I420,width=160,height=120,"
+				 "framerate=30/1 ! xmbguestsink platform=loopback loopback-domid=74 sync=false "
+				 "xmbguestsrc platform=loopback loopback-guest-domid=74 eos-on-drain=true ! "
+				 "vp8enc deadline=1 keyframe-max-dist=1000 ! appsink name=out sync=false");
+	GstElement *src = byName(p, "src");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	for (uint64_t n = 0; n < 10; n++) {
+		if (n == 6)
+			gst_element_send_event(src, gst_video_event_new_downstream_force_key_unit(
+							    n * GST_SECOND / 30, GST_CLOCK_TIME_NONE,
+							    GST_CLOCK_TIME_NONE, TRUE, 1));
+		auto frame = test_pattern::frame(0x32315559 /* YU12 */, 160, 120, n);
+		GstBuffer *b = gst_buffer_new_memdup(frame.data(), frame.size());
+		GST_BUFFER_PTS(b) = n * GST_SECOND / 30;
+		ASSERT_EQ(gst_app_src_push_buffer(GST_APP_SRC(src), b), GST_FLOW_OK);
+	}
+	gst_app_src_end_of_stream(GST_APP_SRC(src));
+	std::vector<GstBuffer *> out;
+	GstElement *sink = byName(p, "out");
+	while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
+		out.push_back(gst_buffer_ref(gst_sample_get_buffer(s)));
+		gst_sample_unref(s);
+	}
+	ASSERT_EQ(out.size(), 10u) << waitError(p, 0);
+	for (size_t i = 0; i < out.size(); i++)
+		EXPECT_EQ(!GST_BUFFER_FLAG_IS_SET(out[i], GST_BUFFER_FLAG_DELTA_UNIT), i == 0 || i == 6)
+			<< "frame " << i << ": key frames are the first and the one the guest asked for";
+	EXPECT_EQ(decodeVp8(out, 160, 120), 10u);
+	unrefAll(out);
 }
 
 } /* namespace */
