@@ -206,6 +206,14 @@ static gboolean gst_xmb_guest_sink_stop(GstBaseSink *sink)
 {
 	auto *self = GST_XMB_GUEST_SINK(sink);
 	GuestSinkState &st = *self->state;
+	if (st.open) {
+		GST_OBJECT_LOCK(self);
+		GST_INFO_OBJECT(self,
+				"%" G_GUINT64_FORMAT " frames sent, %" G_GUINT64_FORMAT " zero-copy, %" G_GUINT64_FORMAT
+				" raw bytes copied",
+				st.frames, st.zeroCopyFrames, st.rawBytesCopied);
+		GST_OBJECT_UNLOCK(self);
+	}
 	close_session(st);
 	st.connected = false;
 	/* The device closes once upstream has let go of every pool buffer. */
