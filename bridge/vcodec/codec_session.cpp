@@ -80,6 +80,10 @@ CodecSession::CodecSession(xen::Platform &dom0, service::EventLoop &loop, CodecS
 CodecSession::~CodecSession()
 {
 	mailbox_->alive = false;
+	{
+		std::lock_guard<std::mutex> l(mailbox_->lock);
+		mailbox_->closed = true;
+	}
 	stopEncoder();
 	encoder_.reset();
 	pending_.clear();
@@ -541,18 +545,18 @@ void CodecSession::post(Msg m)
 void CodecSession::postTo(const std::shared_ptr<Mailbox> &mb, service::EventLoop &loop,
 			  CodecSession *self, Msg m)
 {
-	bool schedule = false;
-	{
-		std::lock_guard<std::mutex> l(mb->lock);
-		mb->items.push_back(std::move(m));
-		if (!mb->scheduled)
-			schedule = mb->scheduled = true;
-	}
-	if (schedule)
-		loop.defer([mb, self] {
-			if (mb->alive)
-				self->drainMailbox();
-		});
+	/* defer() under the lock: the destructor's close waits for it, so the loop is alive. */
+	std::lock_guard<std::mutex> l(mb->lock);
+	if (mb->closed)
+		return;
+	mb->items.push_back(std::move(m));
+	if (mb->scheduled)
+		return;
+	mb->scheduled = true;
+	loop.defer([mb, self] {
+		if (mb->alive)
+			self->drainMailbox();
+	});
 }
 
 void CodecSession::drainMailbox()

@@ -107,7 +107,13 @@ private:
 		std::mutex lock;
 		std::deque<Msg> items;
 		bool scheduled = false;
-		bool alive = true; /* loop thread only */
+		bool alive = true;   /* loop thread only */
+		/*
+		 * Under lock: the session is gone, and its loop may be too.  A
+		 * frame released later (a Dom0 pipeline may hold one past the
+		 * session, xmbguestsrc) must not touch the loop.
+		 */
+		bool closed = false;
 	};
 
 	xenvcodec_resp handle(const proto::CodecRequest &req);

@@ -549,3 +549,93 @@ TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
 		gst_object_unref(pl);
 	}
 }
+
+namespace {
+
+/* An encoder that keeps every frame until the test lets go (a Dom0 pipeline holding buffers). */
+class HoldingEncoder final : public Encoder
+{
+public:
+	HoldingEncoder(RawLayout l, std::shared_ptr<std::vector<std::function<void()>>> held)
+		: layout_(l), held_(std::move(held))
+	{
+	}
+	std::string description() const override { return "holding"; }
+	const RawLayout &layout() const override { return layout_; }
+	Status encode(const uint8_t *, uint64_t, uint64_t, bool, std::function<void()> release) override
+	{
+		held_->push_back(std::move(release));
+		return {};
+	}
+	Status setBitrate(uint32_t) override { return {}; }
+	Status drain() override { return {}; }
+	void stop() override {} /* frames stay held: the release owns the mapping */
+	Status restart() override { return {}; }
+
+private:
+	RawLayout layout_;
+	std::shared_ptr<std::vector<std::function<void()>>> held_;
+};
+
+} /* namespace */
+
+TEST(VcodecLifetime, FrameReleasedAfterTheServiceAndItsLoopAreGoneUnmapsAndTouchesNothing)
+{
+	auto hv = xen::LoopbackXen::create();
+	ASSERT_TRUE(hv->createDomain(1, "guest1"));
+	auto dom0 = std::move(hv->open(0).value());
+	auto guest = std::move(hv->open(1).value());
+	auto loop = std::make_unique<service::EventLoop>();
+	auto held = std::make_shared<std::vector<std::function<void()>>>();
+	auto caps = probeGstCodecs();
+	ASSERT_FALSE(caps.empty());
+	EncoderFactory factory = [held](const EncodeParams &p, const proto::CodecCaps &,
+					EncoderSink) -> Result<std::unique_ptr<Encoder>> {
+		return std::unique_ptr<Encoder>(
+			std::make_unique<HoldingEncoder>(*gstRawLayout(p.rawFourcc, p.width, p.height), held));
+	};
+	auto svc = std::make_unique<CodecService>(*dom0, *loop, caps, factory);
+	CodecGuest g;
+	g.domid = 1;
+	ASSERT_TRUE(svc->start({ { g } }));
+	std::atomic<bool> stop{ false };
+	std::thread t([&] {
+		while (!stop)
+			loop->dispatch(20);
+	});
+	{
+		CodecFrontend fe(*guest);
+		ASSERT_TRUE(fe.connect(0));
+		xenvcodec_config cfg{};
+		cfg.codec = caps[0].codec;
+		cfg.raw_fourcc = caps[0].rawFormats[0];
+		cfg.width = 64;
+		cfg.height = 48;
+		cfg.frame_rate_numer = 30;
+		cfg.frame_rate_denom = 1;
+		cfg.rc_mode = caps[0].rcModes[0];
+		cfg.bitrate = 100000;
+		cfg.qp = 50;
+		ASSERT_TRUE(fe.open(cfg));
+		ASSERT_TRUE(fe.createBuffers(1, 1));
+		ASSERT_TRUE(fe.queueRaw(0, 1234));
+		for (int i = 0; i < 200 && held->empty(); i++)
+			std::this_thread::sleep_for(10ms);
+		ASSERT_EQ(held->size(), 1u);
+		std::atomic<bool> done{ false };
+		loop->defer([&] {
+			svc->stop();
+			done = true;
+		});
+		while (!done)
+			std::this_thread::sleep_for(2ms);
+	}
+	stop = true;
+	t.join();
+	svc.reset();
+	loop.reset();
+	/* The frame's pages stay mapped for as long as the encoder can read them... */
+	EXPECT_GT(hv->mappedGrants(1), 0u);
+	(*held)[0](); /* ...and its release, with the service and loop gone, only unmaps. */
+	EXPECT_EQ(hv->mappedGrants(1), 0u);
+}
