@@ -635,18 +635,7 @@ static void gst_xmb_camera_src_class_init(GstXmbCameraSrcClass *klass)
 		object_class, PROP_DEVICE,
 		g_param_spec_uint("device", "Device", "vcamera device index of this domain", 0, 255,
 				  kDefaultDevice, rw));
-	g_object_class_install_property(
-		object_class, PROP_PLATFORM,
-		g_param_spec_enum("platform", "Platform",
-				  "Xen platform: real Xen, or the in-process loopback hypervisor "
-				  "(tests and demos: Dom0 and guest elements in one process)",
-				  platformEnumType(), XMB_PLATFORM_XEN, rw));
-	g_object_class_install_property(
-		object_class, PROP_LOOPBACK_DOMID,
-		g_param_spec_uint("loopback-domid", "Loopback domid",
-				  "platform=loopback: the guest domain this element runs in (started "
-				  "if it does not run yet)",
-				  0, 0x7fef, 0, rw));
+	installPlatformProperties(object_class, PROP_PLATFORM, PROP_LOOPBACK_DOMID, false);
 	g_object_class_install_property(
 		object_class, PROP_BUFFERS,
 		g_param_spec_uint("buffers", "Buffers",

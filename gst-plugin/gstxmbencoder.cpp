@@ -474,12 +474,7 @@ static gboolean gst_xmb_encoder_set_format(GstVideoEncoder *enc, GstVideoCodecSt
 		}
 
 	/* The granted INPUT buffers as GStreamer sees them: Dom0's offsets and strides. */
-	st.rawInfo = in;
-	for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(&in) && p < XENVCODEC_MAX_PLANE; p++) {
-		st.rawInfo.offset[p] = layout->planeOffset[p];
-		st.rawInfo.stride[p] = static_cast<gint>(layout->planeStride[p]);
-	}
-	st.rawInfo.size = layout->rawSize;
+	st.rawInfo = inputInfoFromLayout(in, *layout);
 	st.numIn = n;
 	st.inDom0.assign(n, nullptr);
 
@@ -776,14 +771,7 @@ static void gst_xmb_encoder_class_init(GstXmbEncoderClass *klass)
 	g_object_class_install_property(oc, PROP_TIMEOUT,
 		g_param_spec_uint("timeout", "Timeout", "Milliseconds to wait for Dom0 (connect, each event)",
 				  100, 600000, kDefaultTimeoutMs, rw));
-	g_object_class_install_property(oc, PROP_PLATFORM,
-		g_param_spec_enum("platform", "Platform",
-				  "Xen platform: real Xen, or the in-process loopback hypervisor (with a "
-				  "Dom0 codec service of its own, for tests and demos)",
-				  platformEnumType(), XMB_PLATFORM_XEN, rw));
-	g_object_class_install_property(oc, PROP_LOOPBACK_DOMID,
-		g_param_spec_uint("loopback-domid", "Loopback domid",
-				  "platform=loopback: the guest domain this element runs in", 0, 32751, 0, rw));
+	installPlatformProperties(oc, PROP_PLATFORM, PROP_LOOPBACK_DOMID, false);
 	g_object_class_install_property(oc, PROP_STATS,
 		g_param_spec_boxed("stats", "Statistics",
 				   "frames-in, zero-copy-frames, raw-bytes-copied (0 when upstream renders "

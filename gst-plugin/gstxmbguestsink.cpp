@@ -291,12 +291,7 @@ static gboolean gst_xmb_guest_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 		return FALSE;
 	}
 	/* The granted INPUT buffers as GStreamer sees them: Dom0's offsets and strides. */
-	st.rawInfo = in;
-	for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(&in) && p < XENVCODEC_MAX_PLANE; p++) {
-		st.rawInfo.offset[p] = layout->planeOffset[p];
-		st.rawInfo.stride[p] = static_cast<gint>(layout->planeStride[p]);
-	}
-	st.rawInfo.size = layout->rawSize;
+	st.rawInfo = inputInfoFromLayout(in, *layout);
 	st.pool = inputPoolNew(st.conn, st.rawInfo, n);
 	if (!st.pool) {
 		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot configure the granted buffer pool"), (nullptr));
@@ -503,16 +498,7 @@ static void gst_xmb_guest_sink_class_init(GstXmbGuestSinkClass *klass)
 				  "Milliseconds to wait for Dom0 to serve the device, and for it to give a "
 				  "frame back, before an error",
 				  1, G_MAXUINT, kDefaultTimeoutMs, rw));
-	g_object_class_install_property(
-		object_class, PROP_PLATFORM,
-		g_param_spec_enum("platform", "Platform",
-				  "Xen platform: real Xen, or the in-process loopback hypervisor "
-				  "(tests and demos: Dom0 and guest elements in one process)",
-				  platformEnumType(), XMB_PLATFORM_XEN, rw));
-	g_object_class_install_property(
-		object_class, PROP_LOOPBACK_DOMID,
-		g_param_spec_uint("loopback-domid", "Loopback domid",
-				  "platform=loopback: the guest domain this element runs in", 0, 0x7fef, 0, rw));
+	installPlatformProperties(object_class, PROP_PLATFORM, PROP_LOOPBACK_DOMID, false);
 	g_object_class_install_property(
 		object_class, PROP_STATS,
 		g_param_spec_boxed("stats", "Statistics",

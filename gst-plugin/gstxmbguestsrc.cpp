@@ -472,17 +472,7 @@ static void gst_xmb_guest_src_class_init(GstXmbGuestSrcClass *klass)
 				     "End the stream (EOS) when the guest drains, e.g. at the end of its "
 				     "stream, so muxers finish their files",
 				     FALSE, rw));
-	g_object_class_install_property(
-		object_class, PROP_PLATFORM,
-		g_param_spec_enum("platform", "Platform",
-				  "Xen platform: real Xen, or the in-process loopback hypervisor "
-				  "(tests and demos: Dom0 and guest elements in one process)",
-				  platformEnumType(), XMB_PLATFORM_XEN, rw));
-	g_object_class_install_property(
-		object_class, PROP_LOOPBACK_GUEST_DOMID,
-		g_param_spec_uint("loopback-guest-domid", "Loopback guest domid",
-				  "platform=loopback: start this guest domain and serve it when guest is unset",
-				  0, 0x7fef, 0, rw));
+	installPlatformProperties(object_class, PROP_PLATFORM, PROP_LOOPBACK_GUEST_DOMID, true);
 	g_object_class_install_property(
 		object_class, PROP_STATS,
 		g_param_spec_boxed("stats", "Statistics",

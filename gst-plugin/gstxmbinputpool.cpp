@@ -122,6 +122,17 @@ GstBufferPool *inputPoolNew(std::shared_ptr<VcodecConnection> conn, const GstVid
 	return pool;
 }
 
+GstVideoInfo inputInfoFromLayout(const GstVideoInfo &in, const vcodec::CodecLayout &layout)
+{
+	GstVideoInfo info = in;
+	for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(&in) && p < XENVCODEC_MAX_PLANE; p++) {
+		info.offset[p] = layout.planeOffset[p];
+		info.stride[p] = static_cast<gint>(layout.planeStride[p]);
+	}
+	info.size = layout.rawSize;
+	return info;
+}
+
 int inputPoolIndex(GstBufferPool *pool, GstBuffer *buf)
 {
 	if (!pool || buf->pool != pool)

@@ -41,6 +41,9 @@ struct VcodecConnection {
  */
 GstBufferPool *inputPoolNew(std::shared_ptr<VcodecConnection> conn, const GstVideoInfo &info, guint count);
 
+/** \a in (the negotiated format) with the INPUT layout Dom0 chose: its offsets, strides, size. */
+GstVideoInfo inputInfoFromLayout(const GstVideoInfo &in, const vcodec::CodecLayout &layout);
+
 /** The INPUT index of \a buf if it came from \a pool, else -1. */
 int inputPoolIndex(GstBufferPool *pool, GstBuffer *buf);
 

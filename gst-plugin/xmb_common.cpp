@@ -62,6 +62,32 @@ uint32_t fourccFromVideoFormat(GstVideoFormat format)
 	return 0;
 }
 
+void installPlatformProperties(GObjectClass *klass, guint platformId, guint domidId, bool dom0Side)
+{
+	const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+						 GST_PARAM_MUTABLE_READY);
+	g_object_class_install_property(
+		klass, platformId,
+		g_param_spec_enum("platform", "Platform",
+				  "Xen platform: real Xen, or the in-process loopback hypervisor "
+				  "(tests and demos: Dom0 and guest elements in one process)",
+				  platformEnumType(), XMB_PLATFORM_XEN, rw));
+	if (dom0Side)
+		g_object_class_install_property(
+			klass, domidId,
+			g_param_spec_uint("loopback-guest-domid", "Loopback guest domid",
+					  "platform=loopback: start this guest domain (named guest<ID>) and "
+					  "serve it when no guest is set",
+					  0, 0x7fef, 0, rw));
+	else
+		g_object_class_install_property(
+			klass, domidId,
+			g_param_spec_uint("loopback-domid", "Loopback domid",
+					  "platform=loopback: the guest domain this element runs in (started "
+					  "if it does not run yet)",
+					  0, 0x7fef, 0, rw));
+}
+
 GstVideoFormat videoFormatFromFourcc(uint32_t fourcc)
 {
 	for (const auto &f : kFormats)

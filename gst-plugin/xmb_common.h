@@ -29,6 +29,15 @@ enum PlatformKind {
 /** GEnum "GstXmbPlatform": xen | loopback. */
 GType platformEnumType();
 
+/**
+ * Install the properties every xmb element has for its platform: "platform"
+ * (xen | loopback) as \a platformId, and as \a domidId either
+ * "loopback-domid" (guest elements: the loopback domain they run in) or,
+ * with \a dom0Side, "loopback-guest-domid" (Dom0 elements: the loopback
+ * guest to start and serve).  READY-mutable, like the rest.
+ */
+void installPlatformProperties(GObjectClass *klass, guint platformId, guint domidId, bool dom0Side);
+
 /** V4L2/cameraif FOURCC of \a format, 0 if the bridge has none. */
 uint32_t fourccFromVideoFormat(GstVideoFormat format);
 /** Inverse; GST_VIDEO_FORMAT_UNKNOWN if not mapped. */
