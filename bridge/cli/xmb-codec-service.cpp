@@ -36,6 +36,10 @@ void usage(FILE *f)
 		     "                     [,codecs=vp8:vp9:h264:jpeg][,name=LABEL]\n"
 		     "  -e, --encoder KIND auto (default: a V4L2 M2M encoder if the host has one, else\n"
 		     "                     GStreamer), gst, v4l2 (the first found) or v4l2:/dev/videoN\n"
+		     "      --foreign-userptr auto|yes|no\n"
+		     "                     V4L2 encoder: queue guest pages to the driver as USERPTR\n"
+		     "                     (auto: not on an x86 PV Dom0, where vmalloc drivers oops;\n"
+		     "                     then each frame is copied, counted)\n"
 		     "      --caps         print the encoders found and exit\n"
 		     "  -v, --verbose      debug logging\n");
 }
@@ -59,10 +63,12 @@ int main(int argc, char **argv)
 	vcodec::CodecServiceConfig config;
 	bool capsOnly = false;
 	std::string encoder = "auto";
+	std::string foreignUserPtr = "auto";
 	static const option opts[] = {
 		{ "guest", required_argument, nullptr, 'g' },
 		{ "caps", no_argument, nullptr, 'C' },
 		{ "encoder", required_argument, nullptr, 'e' },
+		{ "foreign-userptr", required_argument, nullptr, 'F' },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{},
@@ -81,6 +87,14 @@ int main(int argc, char **argv)
 		}
 		case 'C': capsOnly = true; break;
 		case 'e': encoder = optarg; break;
+		case 'F':
+			foreignUserPtr = optarg;
+			if (foreignUserPtr != "auto" && foreignUserPtr != "yes" && foreignUserPtr != "no") {
+				std::fprintf(stderr, "xmb-codec-service: --foreign-userptr %s: use auto, yes or no\n",
+					     optarg);
+				return 2;
+			}
+			break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -141,9 +155,11 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, nullptr);
 	UniqueFD sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 	service::EventLoop loop;
+	bool userptr = foreignUserPtr == "yes" ||
+		       (foreignUserPtr == "auto" && (*platform)->grants->probeForeignMaps().driverVmap);
 	vcodec::CodecService svc(**platform, loop, codecs,
 				 v4l2Path.empty() ? vcodec::gstEncoderFactory()
-						  : vcodec::v4l2EncoderFactory(loop, v4l2Path));
+						  : vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr));
 	(void)loop.addFd(sigfd.get(), [&](uint32_t) {
 		signalfd_siginfo si;
 		while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {

@@ -357,7 +357,7 @@ V4L2Encoder::~V4L2Encoder()
 Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 							  service::EventLoop &loop,
 							  const std::string &path, EncoderSink sink,
-							  DeviceIO &io)
+							  bool foreignUserPtr, DeviceIO &io)
 {
 	auto impl = std::make_shared<Impl>(loop, io, std::move(sink));
 	impl->params = p;
@@ -419,7 +419,12 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 		return err(-ENOTSUP, "has no bitrate-mode control: CBR is not available");
 
 	/* USERPTR: the encoder reads the guest's pages where they are mapped. */
-	s.userptr = dev.output().supportsMemory(V4L2Memory::UserPtr);
+	s.userptr = foreignUserPtr && dev.output().supportsMemory(V4L2Memory::UserPtr);
+	if (!foreignUserPtr)
+		XMB_LOG(logV4L2Enc, Info,
+			"%s: guest pages are not given to drivers on this Dom0 (x86 PV: a vmalloc "
+			"driver would vmap foreign pages): MMAP and a copy per frame",
+			path.c_str());
 	int r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS,
 				    s.userptr ? V4L2Memory::UserPtr : V4L2Memory::Mmap, kCodedBuffers);
 	if (r < 0 && s.userptr) {
@@ -560,11 +565,13 @@ bool V4L2Encoder::zeroCopy() const
 	return impl_->userptr;
 }
 
-EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, DeviceIO &io)
+EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bool foreignUserPtr,
+				  DeviceIO &io)
 {
-	return [&loop, path = std::move(path), &io](const EncodeParams &p, const proto::CodecCaps &,
-						   EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
-		auto e = V4L2Encoder::create(p, loop, path, std::move(sink), io);
+	return [&loop, path = std::move(path), foreignUserPtr, &io](
+		       const EncodeParams &p, const proto::CodecCaps &,
+		       EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
+		auto e = V4L2Encoder::create(p, loop, path, std::move(sink), foreignUserPtr, io);
 		if (!e)
 			return e.error();
 		return std::unique_ptr<Encoder>(std::move(*e));

@@ -7,8 +7,11 @@
  * Raw frames: the guest's mapped INPUT pages are queued on the encoder's
  * OUTPUT queue as USERPTR (no copy).  A driver that cannot take USERPTR
  * gets MMAP OUTPUT buffers and each frame is copied into one: logged once,
- * counted in rawBytesCopied().  (gntdev dma-buf import would be the DMABUF
- * path; Linux refuses to export foreign refs on x86, docs/xen-vm.md.)
+ * counted in rawBytesCopied().  So does a Dom0 whose drivers must not be
+ * handed foreign-mapped pages (\a foreignUserPtr false: an x86 PV Dom0,
+ * where a vb2-vmalloc driver's vmap of them oopses, docs/media-memory.md).
+ * (gntdev dma-buf import would be the DMABUF path; Linux refuses to export
+ * foreign refs on x86, docs/xen-vm.md.)
  *
  * Bitstream: CAPTURE buffers are MMAP; a Bitstream's hold keeps its buffer
  * out of the driver until the session has copied it into the guest's
@@ -53,6 +56,7 @@ public:
 	static Result<std::unique_ptr<V4L2Encoder>> create(const EncodeParams &params,
 							   service::EventLoop &loop,
 							   const std::string &path, EncoderSink sink,
+							   bool foreignUserPtr = true,
 							   DeviceIO &io = DeviceIO::system());
 	~V4L2Encoder() override;
 
@@ -79,8 +83,11 @@ private:
 	RawLayout layout_;
 };
 
-/** Sessions get a V4L2Encoder on \a path, driven by \a loop. */
-EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path,
+/**
+ * Sessions get a V4L2Encoder on \a path, driven by \a loop; guest pages go
+ * to the driver as USERPTR only if \a foreignUserPtr.
+ */
+EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bool foreignUserPtr = true,
 				  DeviceIO &io = DeviceIO::system());
 
 } /* namespace xmb::vcodec */

@@ -63,7 +63,7 @@ protected:
 
 	std::unique_ptr<V4L2Encoder> create(const EncodeParams &p)
 	{
-		auto e = V4L2Encoder::create(p, loop, kPath, sink(), *fake);
+		auto e = V4L2Encoder::create(p, loop, kPath, sink(), true, *fake);
 		EXPECT_TRUE(e) << (e ? "" : e.error().message);
 		return e ? std::move(*e) : nullptr;
 	}
@@ -257,9 +257,23 @@ TEST_P(V4L2EncoderTest, DriverWithoutUserPtrGetsCountedCopies)
 	EXPECT_EQ(e->rawBytesCopied(), 2ull * e->layout().size);
 }
 
+TEST_P(V4L2EncoderTest, Dom0ThatMustNotHandForeignPagesToDriversCopies)
+{
+	/* An x86 PV Dom0: the driver could take USERPTR, but must not get guest pages. */
+	auto made = V4L2Encoder::create(params(), loop, kPath, sink(), false, *fake);
+	ASSERT_TRUE(made) << made.error().message;
+	auto &e = *made;
+	EXPECT_FALSE(e->zeroCopy());
+	ASSERT_TRUE(encode(*e, 0, 0x77));
+	EXPECT_EQ(released, 1);
+	ASSERT_TRUE(pump([&] { return out.size() == 1; }));
+	EXPECT_EQ(text(out[0]), "FAKEI seq=0 first=77");
+	EXPECT_EQ(e->rawBytesCopied(), uint64_t(e->layout().size));
+}
+
 TEST_P(V4L2EncoderTest, RefusalsNameTheDeviceAndTheReason)
 {
-	auto aligned = V4L2Encoder::create(params(100, 100), loop, kPath, sink(), *fake);
+	auto aligned = V4L2Encoder::create(params(100, 100), loop, kPath, sink(), true, *fake);
 	ASSERT_FALSE(aligned);
 	EXPECT_EQ(aligned.error().code, -EINVAL);
 	EXPECT_NE(aligned.error().message.find("96x96"), std::string::npos) << aligned.error().message;
@@ -267,15 +281,15 @@ TEST_P(V4L2EncoderTest, RefusalsNameTheDeviceAndTheReason)
 
 	EncodeParams cqp = params();
 	cqp.rcMode = XENVCODEC_RC_CQP;
-	auto c = V4L2Encoder::create(cqp, loop, kPath, sink(), *fake);
+	auto c = V4L2Encoder::create(cqp, loop, kPath, sink(), true, *fake);
 	ASSERT_FALSE(c);
 	EXPECT_EQ(c.error().code, -ENOTSUP);
 
 	EncodeParams vp8 = params();
 	vp8.codec = XENVCODEC_CODEC_VP8;
-	EXPECT_FALSE(V4L2Encoder::create(vp8, loop, kPath, sink(), *fake));
+	EXPECT_FALSE(V4L2Encoder::create(vp8, loop, kPath, sink(), true, *fake));
 
-	auto none = V4L2Encoder::create(params(), loop, "/dev/nonexistent", sink(), *fake);
+	auto none = V4L2Encoder::create(params(), loop, "/dev/nonexistent", sink(), true, *fake);
 	ASSERT_FALSE(none);
 	EXPECT_EQ(none.error().code, -ENODEV);
 	EXPECT_EQ(fake->openCount(), 0u); /* nothing left open by any refusal */
@@ -333,7 +347,7 @@ protected:
 		guest = std::move(*g);
 		auto caps = probeV4L2Codecs(kPath, fake);
 		ASSERT_EQ(caps.size(), 1u);
-		svc = std::make_unique<CodecService>(*dom0, loop, caps, v4l2EncoderFactory(loop, kPath, fake));
+		svc = std::make_unique<CodecService>(*dom0, loop, caps, v4l2EncoderFactory(loop, kPath, true, fake));
 		CodecServiceConfig cfg;
 		CodecGuest cg;
 		cg.name = "guest1";
