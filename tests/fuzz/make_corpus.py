@@ -218,12 +218,67 @@ def event_seeds():
     }
 
 
+# ---- vcodec (protocol/vcodec.h): [mode u8] + payload ----
+VOPS = {"OPEN": 0, "GET_LAYOUT": 1, "BUF_CREATE": 2, "BUF_DESTROY": 3, "QUEUE_RAW": 4,
+        "QUEUE_OUT": 5, "FORCE_KEY": 6, "SET_BITRATE": 7, "DRAIN": 8, "STOP": 9}
+YU12 = 0x32315559
+
+
+def vreq(rid, op, body=b"", reserved=b"\0" * 5):
+    """One 64-octet xenvcodec_req."""
+    return (struct.pack("<HB", rid, op) + reserved + body).ljust(64, b"\0")
+
+
+def vopen(codec, w=640, h=480, bitrate=1000000, rc=0):
+    return struct.pack("<IIIIIIIIBBBB", codec, YU12, w, h, 30, 1, bitrate, 0, rc, 0, 0, 0)
+
+
+def vcodec_seeds():
+    session = b"".join([
+        vreq(1, VOPS["OPEN"], vopen(1)),
+        vreq(2, VOPS["GET_LAYOUT"]),
+        vreq(3, VOPS["BUF_CREATE"], struct.pack("<BBxxII", 0, 0, 460800, 8)),
+        vreq(4, VOPS["QUEUE_RAW"], struct.pack("<BB6xQ", 0, 1, 1234)),
+        vreq(5, VOPS["QUEUE_OUT"], struct.pack("<BB", 1, 0)),
+        vreq(6, VOPS["SET_BITRATE"], struct.pack("<I", 500000)),
+        vreq(7, VOPS["DRAIN"]),
+        vreq(8, VOPS["STOP"]),
+    ])
+    hostile = b"".join([
+        vreq(1, VOPS["OPEN"], vopen(9)),                       # unknown codec
+        vreq(2, VOPS["OPEN"], vopen(1, 641, 480)),             # odd width
+        vreq(3, VOPS["OPEN"], vopen(1, bitrate=0)),            # no bitrate
+        vreq(4, 0x7F),                                         # unknown op
+        vreq(5, VOPS["GET_LAYOUT"], reserved=b"\1\0\0\0\0"),  # reserved bytes
+        vreq(6, VOPS["BUF_CREATE"], struct.pack("<BBxxII", 0, 200, 4096, 8)),
+        vreq(7, VOPS["QUEUE_RAW"], struct.pack("<BB6xQ", 0, 0xFE, 0)),
+    ])
+    raw = vreq(1, VOPS["OPEN"], vopen(5, bitrate=0))         # codec raw: no bitrate needed
+    schema = "\n".join([
+        "codecs=vp8,raw", "codec/vp8/raw-formats=YU12,NV12", "codec/vp8/rc-modes=vbr,cbr",
+        "codec/vp8/profiles=0", "codec/vp8/levels=0", "codec/raw/raw-formats=YU12",
+        "codec/raw/rc-modes=vbr", "codec/raw/profiles=raw", "codec/raw/levels=0",
+        "min-size=16x16", "max-size=4096x4096", "max-buffers=8", "max-bitrate=100000000",
+        "version=1", "req-ring-ref=8", "req-event-channel=3", "evt-page-ref=9",
+        "evt-event-channel=4",
+    ]).encode()
+    bad_schema = b"codecs=vp8,mpeg2\ncodec/vp8/raw-formats=\nmax-buffers=99\nversion=7\n"
+    return {
+        "requests_session": b"\0" + session,
+        "requests_hostile": b"\0" + hostile,
+        "requests_raw": b"\0" + raw,
+        "schema_valid": b"\1" + schema,
+        "schema_hostile": b"\1" + bad_schema,
+    }
+
+
 def main():
     targets = {
         "ring": ring_seeds(),
         "gref_directory": gref_seeds(),
         "xenstore_schema": xenstore_seeds(),
         "event_page": event_seeds(),
+        "vcodec": vcodec_seeds(),
     }
     for target, seeds in targets.items():
         d = os.path.join(CORPUS, target)
