@@ -123,6 +123,8 @@ static GstFlowReturn pump(GstXmbGuestSink *self, Done done)
 	bool drained = false;
 	while (!done(drained)) {
 		auto e = st.conn->fe->waitEvent(vcodec::Millis(timeoutMs));
+		if (!e && e.error().code == -EINTR)
+			return GST_FLOW_FLUSHING; /* unlock(): stopping or flushing */
 		if (!e) {
 			GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("The Dom0 pipeline stopped taking frames"),
 					  ("%s (is its xmbguestsrc still PLAYING?)", e.error().message.c_str()));
@@ -242,6 +244,8 @@ static gboolean gst_xmb_guest_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 	vcodec::CodecFrontend &fe = *st.conn->fe;
 	if (!st.connected) {
 		if (Status s = fe.connect(device, vcodec::Millis(timeoutMs)); !s) {
+			if (s.error().code == -EINTR)
+				return FALSE; /* unlock(): the element is stopping */
 			GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
 					  ("No Dom0 pipeline at vcodec device %u of dom%u", device,
 					   st.conn->platform->self),
@@ -302,6 +306,23 @@ static gboolean gst_xmb_guest_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 	st.open = true;
 	GST_INFO_OBJECT(self, "sending %s %ux%u to Dom0, %u granted buffers",
 			gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&in)), cfg.width, cfg.height, n);
+	return TRUE;
+}
+
+/* Another thread stops or flushes us: a wait for Dom0 returns at once. */
+static gboolean gst_xmb_guest_sink_unlock(GstBaseSink *sink)
+{
+	auto *self = GST_XMB_GUEST_SINK(sink);
+	if (self->state->conn)
+		self->state->conn->fe->interrupt();
+	return TRUE;
+}
+
+static gboolean gst_xmb_guest_sink_unlock_stop(GstBaseSink *sink)
+{
+	auto *self = GST_XMB_GUEST_SINK(sink);
+	if (self->state->conn)
+		self->state->conn->fe->clearInterrupt();
 	return TRUE;
 }
 
@@ -519,6 +540,8 @@ static void gst_xmb_guest_sink_class_init(GstXmbGuestSinkClass *klass)
 	basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_xmb_guest_sink_set_caps);
 	basesink_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_xmb_guest_sink_propose_allocation);
 	basesink_class->render = GST_DEBUG_FUNCPTR(gst_xmb_guest_sink_render);
+	basesink_class->unlock = GST_DEBUG_FUNCPTR(gst_xmb_guest_sink_unlock);
+	basesink_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_xmb_guest_sink_unlock_stop);
 	basesink_class->event = GST_DEBUG_FUNCPTR(gst_xmb_guest_sink_event);
 
 	GST_DEBUG_CATEGORY_INIT(xmb_guest_sink_debug, "xmbguestsink", 0, "Xen guest frame sink (guest)");

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <thread>
 
 extern "C" {
@@ -48,7 +50,26 @@ std::string fePathOf(xen::Platform &pf, uint32_t devid)
 
 } /* namespace */
 
-CodecFrontend::CodecFrontend(xen::Platform &platform) : pf_(platform) {}
+CodecFrontend::CodecFrontend(xen::Platform &platform)
+	: pf_(platform), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+{
+}
+
+void CodecFrontend::interrupt()
+{
+	interrupted_ = true;
+	uint64_t one = 1;
+	if (wake_)
+		(void)!::write(wake_.get(), &one, sizeof(one));
+}
+
+void CodecFrontend::clearInterrupt()
+{
+	interrupted_ = false;
+	uint64_t n;
+	if (wake_)
+		(void)!::read(wake_.get(), &n, sizeof(n));
+}
 
 CodecFrontend::~CodecFrontend()
 {
@@ -93,11 +114,13 @@ Status CodecFrontend::connect(uint32_t devid, Millis timeout)
 	auto be = pf_.store->read(fePath_ + "/backend");
 	auto beId = pf_.store->read(fePath_ + "/backend-id");
 	/* The Dom0 service may create the device after this guest started: wait for it. */
-	while ((!be || !beId) && Clock::now() < deadline) {
+	while ((!be || !beId) && Clock::now() < deadline && !interrupted_) {
 		std::this_thread::sleep_for(Millis(50));
 		be = pf_.store->read(fePath_ + "/backend");
 		beId = pf_.store->read(fePath_ + "/backend-id");
 	}
+	if (interrupted_)
+		return Error{ -EINTR, "connect: interrupted" };
 	if (!be || !beId)
 		return Error{ -ENOENT, "connect: " + fePath_ + ": no backend/backend-id" };
 	if (be->empty() || (*be)[0] != '/' || be->size() > 256)
@@ -334,12 +357,15 @@ Status CodecFrontend::waitUntil(const std::function<bool()> &done, Clock::time_p
 			return {};
 		if (broken_)
 			return Error{ broken_->code, what + ": " + broken_->message };
+		if (interrupted_)
+			return Error{ -EINTR, what + ": interrupted" };
 		auto now = Clock::now();
 		if (now >= deadline)
 			return Error{ -ETIMEDOUT, what + ": timed out" };
 		auto left = std::chrono::ceil<Millis>(deadline - now).count();
-		pollfd p[2] = { { pf_.events->fd(), POLLIN, 0 }, { pf_.store->fd(), POLLIN, 0 } };
-		if (::poll(p, 2, static_cast<int>(std::min<int64_t>(left, 1000))) < 0 && errno != EINTR)
+		pollfd p[3] = { { pf_.events->fd(), POLLIN, 0 }, { pf_.store->fd(), POLLIN, 0 },
+				{ wake_.get(), POLLIN, 0 } };
+		if (::poll(p, wake_ ? 3 : 2, static_cast<int>(std::min<int64_t>(left, 1000))) < 0 && errno != EINTR)
 			return Error{ -errno, what + ": poll" };
 	}
 }

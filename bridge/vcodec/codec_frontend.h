@@ -19,6 +19,7 @@
  * One CodecFrontend per Platform.  Not thread-safe.
  */
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/base/unique_fd.h"
 #include "bridge/platform/platform.h"
 #include "protocol/result.h"
 #include "protocol/vcodec.h"
@@ -80,6 +82,13 @@ public:
 	[[nodiscard]] const std::optional<Error> &broken() const { return broken_; }
 	[[nodiscard]] const proto::VcodecConfig &caps() const { return caps_; }
 	void setTimeout(Millis t) { timeout_ = t; }
+	/**
+	 * From any thread: make a wait in connect(), a request or waitEvent()
+	 * return -EINTR at once, and every later one until clearInterrupt()
+	 * (GstBaseSink unlock / unlock_stop).
+	 */
+	void interrupt();
+	void clearInterrupt();
 
 	/* ---- requests; Error.code is the backend's -XEN_E* status ---- */
 	Result<xenvcodec_config> open(const xenvcodec_config &config);
@@ -133,6 +142,8 @@ private:
 	std::string fePath_, bePath_, watchToken_;
 	proto::VcodecConfig caps_;
 	Millis timeout_ = Millis(5000);
+	std::atomic<bool> interrupted_{ false };
+	UniqueFD wake_; /* eventfd: interrupt() wakes a poll */
 	bool connected_ = false;
 	bool watching_ = false;
 	int backendState_ = 0;

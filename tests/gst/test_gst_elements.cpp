@@ -722,6 +722,19 @@ TEST_F(GuestSink, NoDom0PipelineTimesOutNamingTheDevice)
 	EXPECT_NE(err.find("xmbguestsrc"), std::string::npos) << err;
 }
 
+TEST_F(GuestSink, StoppingWhileWaitingForDom0IsPrompt)
+{
+	/* No Dom0 pipeline and a long timeout: stopping must not wait for it. */
+	GstElement *p = pipeline("videotestsrc ! video/x-raw,format=NV12 ! "
+				 "xmbguestsink platform=loopback loopback-domid=76 timeout=60000");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::this_thread::sleep_for(300ms);
+	auto t0 = std::chrono::steady_clock::now();
+	EXPECT_EQ(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+	EXPECT_EQ(waitError(p, 0), "") << "stopping is not an error";
+}
+
 /* The same frames a reference videotestsrc makes, byte for byte. */
 static std::vector<std::vector<uint8_t>> referenceFrames(const std::string &caps, int n)
 {
