@@ -639,3 +639,106 @@ TEST(VcodecLifetime, FrameReleasedAfterTheServiceAndItsLoopAreGoneUnmapsAndTouch
 	(*held)[0](); /* ...and its release, with the service and loop gone, only unmaps. */
 	EXPECT_EQ(hv->mappedGrants(1), 0u);
 }
+
+namespace {
+
+/* A Dom0 consumer of raw frames (what xmbguestsrc is), recording what arrives. */
+class RawConsumer final : public Encoder
+{
+public:
+	struct Seen {
+		std::vector<uint64_t> timestamps;
+		std::vector<bool> keys;
+		std::vector<uint8_t> firstBytes;
+	};
+	RawConsumer(RawLayout l, EncoderSink sink, std::shared_ptr<Seen> seen)
+		: layout_(l), sink_(std::move(sink)), seen_(std::move(seen))
+	{
+	}
+	std::string description() const override { return "raw consumer"; }
+	const RawLayout &layout() const override { return layout_; }
+	Status encode(const uint8_t *data, uint64_t, uint64_t ts, bool key, std::function<void()> release) override
+	{
+		seen_->timestamps.push_back(ts);
+		seen_->keys.push_back(key);
+		seen_->firstBytes.push_back(data[0]);
+		release();
+		return {};
+	}
+	Status setBitrate(uint32_t) override { return Error{ -ENOTSUP, "raw" }; }
+	Status drain() override
+	{
+		sink_.drained();
+		return {};
+	}
+	void stop() override {}
+	Status restart() override { return {}; }
+
+private:
+	RawLayout layout_;
+	EncoderSink sink_;
+	std::shared_ptr<Seen> seen_;
+};
+
+} /* namespace */
+
+TEST_F(VcodecServiceTest, RawCodecHandsGuestFramesAndTimestampsToADom0Consumer)
+{
+	hv = xen::LoopbackXen::create();
+	ASSERT_TRUE(hv->createDomain(1, "guest1"));
+	dom0 = std::move(hv->open(0).value());
+	guest[1] = std::move(hv->open(1).value());
+	auto seen = std::make_shared<RawConsumer::Seen>();
+	proto::CodecCaps raw;
+	raw.codec = XENVCODEC_CODEC_RAW;
+	raw.rawFormats = { kYU12 };
+	raw.rcModes = { XENVCODEC_RC_VBR };
+	raw.profiles = { "raw" };
+	raw.levels = { 0 };
+	EncoderFactory factory = [seen](const EncodeParams &p, const proto::CodecCaps &,
+					EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
+		return std::unique_ptr<Encoder>(std::make_unique<RawConsumer>(
+			*gstRawLayout(p.rawFourcc, p.width, p.height), std::move(sink), seen));
+	};
+	svc = std::make_unique<CodecService>(*dom0, loop, std::vector<proto::CodecCaps>{ raw }, factory);
+	CodecGuest g;
+	g.domid = 1;
+	ASSERT_TRUE(svc->start({ { g } }));
+	thread = std::thread([this] {
+		while (!stop)
+			loop.dispatch(20);
+	});
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	EXPECT_NE(fe.caps().find(XENVCODEC_CODEC_RAW), nullptr);
+	EncodeOptions opt;
+	opt.codec = "raw";
+	opt.width = 160;
+	opt.height = 120;
+	opt.frames = 10;
+	opt.keyFrames = { 4 };
+	opt.bitrate = 0; /* raw: no rate control */
+	opt.output = "/tmp/never-written.raw";
+	auto refused = runEncode(fe, opt);
+	ASSERT_FALSE(refused); /* nothing comes back to write */
+	EXPECT_NE(refused.error().message.find("no bitstream"), std::string::npos);
+	opt.output.clear();
+	auto r = runEncode(fe, opt);
+	ASSERT_TRUE(r) << r.error().message;
+	EXPECT_EQ(r->framesIn, 10u);
+	EXPECT_TRUE(r->frames.empty());
+	EXPECT_TRUE(r->drained);
+	ASSERT_EQ(seen->timestamps.size(), 10u);
+	for (size_t n = 0; n < 10; n++) {
+		EXPECT_EQ(seen->timestamps[n], n * (1000000000ull / 30)) << "the guest's timestamp, in ns";
+		EXPECT_EQ(seen->keys[n], n == 4);
+		auto ref = test_pattern::frame(kYU12, 160, 120, n);
+		EXPECT_EQ(seen->firstBytes[n], ref[0]) << "the frame Dom0 read is the guest's frame " << n;
+	}
+	auto rep = report();
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
+	EXPECT_EQ(fe.setBitrate(1000000).error().code, -XEN_EOPNOTSUPP);
+	fe.disconnect();
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }));
+}
