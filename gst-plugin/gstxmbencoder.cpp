@@ -138,6 +138,7 @@ struct CodecName {
 };
 constexpr CodecName kCodecs[] = {
 	{ XENVCODEC_CODEC_H264, "video/x-h264" },
+	{ XENVCODEC_CODEC_HEVC, "video/x-h265" },
 	{ XENVCODEC_CODEC_VP8, "video/x-vp8" },
 	{ XENVCODEC_CODEC_VP9, "video/x-vp9" },
 	{ XENVCODEC_CODEC_JPEG, "image/jpeg" },
@@ -148,6 +149,9 @@ static GstCaps *output_caps(uint32_t codec)
 	switch (codec) {
 	case XENVCODEC_CODEC_H264:
 		return gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING, "byte-stream",
+					   "alignment", G_TYPE_STRING, "au", nullptr);
+	case XENVCODEC_CODEC_HEVC:
+		return gst_caps_new_simple("video/x-h265", "stream-format", G_TYPE_STRING, "byte-stream",
 					   "alignment", G_TYPE_STRING, "au", nullptr);
 	case XENVCODEC_CODEC_VP8:
 		return gst_caps_new_empty_simple("video/x-vp8");
@@ -743,6 +747,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
 	"src", GST_PAD_SRC, GST_PAD_ALWAYS,
 	GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, alignment = (string) au; "
+			"video/x-h265, stream-format = (string) byte-stream, alignment = (string) au; "
 			"video/x-vp8; video/x-vp9; image/jpeg"));
 
 static void gst_xmb_encoder_class_init(GstXmbEncoderClass *klass)

@@ -29,7 +29,7 @@ Error invalid(uint8_t op, const std::string &what)
 	return { -XEN_EINVAL, codecOpName(op) + ": " + what };
 }
 
-constexpr const char *kCodecNames[] = { nullptr, "vp8", "vp9", "h264", "jpeg", "raw" };
+constexpr const char *kCodecNames[] = { nullptr, "vp8", "vp9", "h264", "jpeg", "raw", "hevc", "fwht" };
 constexpr const char *kRcNames[] = { "vbr", "cbr", "cqp" };
 
 } /* namespace */

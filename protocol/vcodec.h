@@ -48,7 +48,9 @@ extern "C" {
  * once every frame queued before DRAIN was handed over; rc/bitrate ignored.
  */
 #define XENVCODEC_CODEC_RAW 5
-#define XENVCODEC_CODEC_MAX 5
+#define XENVCODEC_CODEC_HEVC 6 /* H.265 Annex-B byte stream, one access unit per buffer */
+#define XENVCODEC_CODEC_FWHT 7 /* the kernel's FWHT (vicodec): one compressed frame per buffer */
+#define XENVCODEC_CODEC_MAX 7
 
 /* Rate-control modes. */
 #define XENVCODEC_RC_VBR 0 /* target bitrate, variable */

@@ -33,7 +33,8 @@ void usage(FILE *f)
 	std::fprintf(f,
 		     "Usage: xmb-encode-guest [options]\n"
 		     "  -d, --device N        vcodec device (default 0)\n"
-		     "  -c, --codec C         vp8 (default), vp9, h264, jpeg, or raw (the frames go to a\n"
+		     "  -c, --codec C         vp8 (default), vp9, h264, hevc, jpeg, fwht (what Dom0 offers),\n"
+		     "                        or raw (the frames go to a\n"
 		     "                        Dom0 pipeline, xmbguestsrc; no output file)\n"
 		     "  -s, --size WxH        frame size (default 640x480)\n"
 		     "  -r, --fps N           frame rate (default 30)\n"

@@ -118,7 +118,7 @@ Result<EncodeResult> runEncode(CodecFrontend &fe, const EncodeOptions &opt,
 {
 	auto codec = proto::codecFromName(opt.codec);
 	if (!codec)
-		return Error{ -EINVAL, "unknown codec '" + opt.codec + "' (vp8, vp9, h264, jpeg, raw)" };
+		return Error{ -EINVAL, "unknown codec '" + opt.codec + "' (vp8, vp9, h264, hevc, jpeg, fwht, raw)" };
 	if (*codec == XENVCODEC_CODEC_RAW && !opt.output.empty())
 		return Error{ -EINVAL, "codec raw: the frames stay in Dom0, no bitstream comes back to write to " +
 					       opt.output };

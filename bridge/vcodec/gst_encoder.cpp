@@ -81,6 +81,7 @@ const char *gstEncoderElement(uint32_t codec)
 	case XENVCODEC_CODEC_VP9: return "vp9enc";
 	case XENVCODEC_CODEC_H264: return "openh264enc";
 	case XENVCODEC_CODEC_JPEG: return "jpegenc";
+	case XENVCODEC_CODEC_HEVC: return "x265enc";
 	default: return nullptr;
 	}
 }
@@ -126,6 +127,10 @@ std::vector<proto::CodecCaps> probeGstCodecs()
 		case XENVCODEC_CODEC_JPEG:
 			cc.rcModes = { XENVCODEC_RC_CQP };
 			cc.profiles = { "baseline" };
+			break;
+		case XENVCODEC_CODEC_HEVC:
+			cc.rcModes = { XENVCODEC_RC_VBR }; /* x265 ABR */
+			cc.profiles = { "main" };
 			break;
 		}
 		cc.levels = { 0 };
@@ -200,7 +205,17 @@ struct GstEncoder::Impl {
 		b.data = info->data;
 		b.size = info->size;
 		b.key = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+		/*
+		 * The frame's own timestamp is its running time: encoders that may
+		 * reorder (x264enc, x265enc) shift PTS and segment by a min-pts of
+		 * 1000 h so that DTS never goes negative.
+		 */
 		GstClockTime pts = GST_BUFFER_PTS(buf);
+		if (const GstSegment *seg = gst_sample_get_segment(sample); seg && seg->format == GST_FORMAT_TIME) {
+			GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts);
+			if (GST_CLOCK_TIME_IS_VALID(rt))
+				pts = rt;
+		}
 		b.seq = self->seqOf(pts);
 		{
 			std::lock_guard<std::mutex> l(self->lock);
@@ -292,6 +307,8 @@ Result<std::unique_ptr<GstEncoder>> GstEncoder::create(const EncodeParams &p,
 	if (p.codec == XENVCODEC_CODEC_H264)
 		desc += "! video/x-h264,stream-format=byte-stream,alignment=au,profile=" +
 			caps.profiles[p.profile] + " ";
+	if (p.codec == XENVCODEC_CODEC_HEVC)
+		desc += "! video/x-h265,stream-format=byte-stream,alignment=au ";
 	desc += "! appsink name=sink";
 	GError *err = nullptr;
 	GstElement *pl = gst_parse_launch(desc.c_str(), &err);
@@ -347,6 +364,13 @@ Result<std::unique_ptr<GstEncoder>> GstEncoder::create(const EncodeParams &p,
 		break;
 	case XENVCODEC_CODEC_JPEG:
 		set("quality", std::to_string(p.qp));
+		break;
+	case XENVCODEC_CODEC_HEVC:
+		set("bitrate", std::to_string(std::max<uint32_t>(1, p.bitrate / 1000))); /* kbit/s */
+		set("speed-preset", "ultrafast");
+		set("tune", "zerolatency");
+		if (p.gop)
+			set("key-int-max", std::to_string(p.gop));
 		break;
 	}
 
@@ -428,6 +452,9 @@ Status GstEncoder::setBitrate(uint32_t bps)
 		break;
 	case XENVCODEC_CODEC_H264:
 		g_object_set(im.enc, "bitrate", guint(bps), nullptr);
+		break;
+	case XENVCODEC_CODEC_HEVC:
+		g_object_set(im.enc, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);
 		break;
 	default:
 		return Error{ -ENOTSUP, "jpeg has no bitrate" };

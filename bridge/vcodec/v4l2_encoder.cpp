@@ -57,6 +57,8 @@ uint32_t v4l2CodedFourcc(uint32_t codec)
 	case XENVCODEC_CODEC_VP9: return V4L2_PIX_FMT_VP9;
 	case XENVCODEC_CODEC_H264: return V4L2_PIX_FMT_H264;
 	case XENVCODEC_CODEC_JPEG: return V4L2_PIX_FMT_JPEG;
+	case XENVCODEC_CODEC_HEVC: return V4L2_PIX_FMT_HEVC;
+	case XENVCODEC_CODEC_FWHT: return V4L2_PIX_FMT_FWHT;
 	default: return 0;
 	}
 }

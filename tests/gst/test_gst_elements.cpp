@@ -652,6 +652,33 @@ TEST_F(Encoder, H264ThroughParseAndMp4muxAsInTheExample)
 	unrefAll(stream);
 }
 
+TEST_F(Encoder, H265DownstreamCapsChooseHevcAndTheStreamDecodes)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=12 ! video/x-raw,format=I420,width=320,height=240,"
+				 "framerate=30/1 ! xmbencoder name=enc platform=loopback loopback-domid=44 ! "
+				 "video/x-h265 ! appsink name=out sync=false");
+	auto stream = runToEos(p);
+	ASSERT_EQ(stream.size(), 12u) << waitError(p, 0);
+	EXPECT_EQ(stat(byName(p, "enc"), "raw-bytes-copied"), 0u);
+	GstHarness *d = gst_harness_new_parse("h265parse ! libde265dec");
+	gst_harness_set_src_caps_str(d, "video/x-h265,stream-format=byte-stream,alignment=au");
+	for (GstBuffer *b : stream)
+		ASSERT_EQ(gst_harness_push(d, gst_buffer_ref(b)), GST_FLOW_OK);
+	gst_harness_push_event(d, gst_event_new_eos());
+	size_t decoded = 0; /* libde265dec decodes on threads of its own: wait for them */
+	for (auto end = std::chrono::steady_clock::now() + 5s; decoded < 12 && std::chrono::steady_clock::now() < end;) {
+		if (GstBuffer *o = gst_harness_try_pull(d)) {
+			gst_buffer_unref(o);
+			decoded++;
+		} else {
+			std::this_thread::sleep_for(10ms);
+		}
+	}
+	EXPECT_EQ(decoded, 12u);
+	gst_harness_teardown(d);
+	unrefAll(stream);
+}
+
 /* ---- xmbguestsrc (Dom0) and xmbguestsink (guest): guest frames into a Dom0 pipeline ---- */
 
 using GuestSrc = Gst;

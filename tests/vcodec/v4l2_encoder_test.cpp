@@ -109,10 +109,13 @@ protected:
 TEST_P(V4L2EncoderTest, ProbeReportsCodecsAndRawFormatsInVcodecTerms)
 {
 	auto caps = probeV4L2Codecs(kPath, *fake);
-	ASSERT_EQ(caps.size(), 1u); /* the fake encodes H264 (and HEVC, which vcodec lacks) */
+	ASSERT_EQ(caps.size(), 2u); /* the fake encodes H264 and HEVC */
 	EXPECT_EQ(caps[0].codec, uint32_t(XENVCODEC_CODEC_H264));
-	EXPECT_EQ(caps[0].rawFormats, (std::vector<uint32_t>{ V4L2_PIX_FMT_NV12, V4L2_PIX_FMT_YUV420 }));
-	EXPECT_EQ(caps[0].rcModes, (std::vector<uint8_t>{ XENVCODEC_RC_VBR, XENVCODEC_RC_CBR }));
+	EXPECT_EQ(caps[1].codec, uint32_t(XENVCODEC_CODEC_HEVC));
+	for (const auto &c : caps) {
+		EXPECT_EQ(c.rawFormats, (std::vector<uint32_t>{ V4L2_PIX_FMT_NV12, V4L2_PIX_FMT_YUV420 }));
+		EXPECT_EQ(c.rcModes, (std::vector<uint8_t>{ XENVCODEC_RC_VBR, XENVCODEC_RC_CBR }));
+	}
 	EXPECT_EQ(fake->openCount(), 0u);
 	EXPECT_TRUE(probeV4L2Codecs("/dev/nonexistent", *fake).empty());
 }
@@ -153,6 +156,18 @@ TEST_P(V4L2EncoderTest, GuestFramesAreReadInPlaceAndBitstreamsCarryTheirSeq)
 	}
 	EXPECT_EQ(e->rawBytesCopied(), 0u);
 	EXPECT_TRUE(errors.empty());
+}
+
+TEST_P(V4L2EncoderTest, HevcSessionConfiguresTheCodedQueueForHevc)
+{
+	EncodeParams p = params();
+	p.codec = XENVCODEC_CODEC_HEVC;
+	auto e = create(p);
+	ASSERT_TRUE(e);
+	EXPECT_NE(e->description().find("HEVC"), std::string::npos) << e->description();
+	ASSERT_TRUE(encode(*e, 0, 0x31));
+	ASSERT_TRUE(pump([&] { return out.size() == 1; }));
+	EXPECT_TRUE(out[0].key);
 }
 
 TEST_P(V4L2EncoderTest, HeldBitstreamBuffersThrottleTheEncoder)
@@ -346,7 +361,7 @@ protected:
 		dom0 = std::move(*p);
 		guest = std::move(*g);
 		auto caps = probeV4L2Codecs(kPath, fake);
-		ASSERT_EQ(caps.size(), 1u);
+		ASSERT_EQ(caps.size(), 2u); /* H264, HEVC */
 		svc = std::make_unique<CodecService>(*dom0, loop, caps, v4l2EncoderFactory(loop, kPath, true, fake));
 		CodecServiceConfig cfg;
 		CodecGuest cg;

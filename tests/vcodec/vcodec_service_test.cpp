@@ -514,6 +514,7 @@ TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
 	const Case cases[] = {
 		{ "vp9", "ivf", "ivfparse ! vp9dec" },
 		{ "h264", "h264", "h264parse ! openh264dec" },
+		{ "hevc", "h265", "h265parse ! libde265dec" },
 		{ "jpeg", "mjpeg", "jpegparse ! jpegdec" },
 	};
 	for (const auto &c : cases) {
@@ -533,6 +534,8 @@ TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
 		auto r = runEncode(fe, opt);
 		ASSERT_TRUE(r) << c.codec << ": " << r.error().message;
 		EXPECT_EQ(r->frames.size(), 10u) << c.codec;
+		for (size_t n = 0; n < r->frames.size(); n++) /* each bitstream carries its frame's timestamp */
+			EXPECT_EQ(r->frames[n].timestamp, n * (1000000000ull / 30)) << c.codec << " frame " << n;
 		fe.disconnect();
 		std::string desc = "filesrc location=" + opt.output + " ! " + c.check + " ! fakesink name=s";
 		GstElement *pl = gst_parse_launch(desc.c_str(), nullptr);
