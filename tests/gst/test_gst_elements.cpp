@@ -753,7 +753,7 @@ TEST_F(GuestSink, StoppingWhileWaitingForDom0IsPrompt)
 {
 	/* No Dom0 pipeline and a long timeout: stopping must not wait for it. */
 	GstElement *p = pipeline("videotestsrc ! video/x-raw,format=NV12 ! "
-				 "xmbguestsink platform=loopback loopback-domid=76 timeout=60000");
+				 "xmbguestsink platform=loopback loopback-domid=76 timeout=20000");
 	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
 	std::this_thread::sleep_for(300ms);
 	auto t0 = std::chrono::steady_clock::now();
