@@ -12,7 +12,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <span>
+#include <string>
+#include <string_view>
 
 #define FUZZ_CHECK(cond)                                                                   \
 	do {                                                                               \
@@ -63,5 +66,26 @@ private:
 	size_t size_;
 	size_t pos_ = 0;
 };
+
+/**
+ * A guest-written XenStore directory from fuzz input: one "relative/path=value"
+ * per line (a line without '=' is a key with an empty value), at most 512 lines.
+ */
+inline std::map<std::string, std::string> parseLines(std::string_view text)
+{
+	std::map<std::string, std::string> kv;
+	size_t lines = 0;
+	while (!text.empty() && lines++ < 512) {
+		size_t nl = text.find('\n');
+		std::string_view line = text.substr(0, nl);
+		text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+		size_t eq = line.find('=');
+		if (eq == std::string_view::npos)
+			kv[std::string(line)] = "";
+		else
+			kv[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+	}
+	return kv;
+}
 
 } /* namespace xmb::fuzz */

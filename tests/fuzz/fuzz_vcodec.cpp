@@ -25,22 +25,7 @@ namespace {
 
 using KV = std::map<std::string, std::string>;
 
-KV parseLines(std::string_view text)
-{
-	KV kv;
-	size_t lines = 0;
-	while (!text.empty() && lines++ < 512) {
-		size_t nl = text.find('\n');
-		std::string_view line = text.substr(0, nl);
-		text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-		size_t eq = line.find('=');
-		if (eq == std::string_view::npos)
-			kv[std::string(line)] = "";
-		else
-			kv[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
-	}
-	return kv;
-}
+using fuzz::parseLines;
 
 void fuzzSchema(const KV &kv)
 {
