@@ -198,6 +198,11 @@ static gboolean gst_xmb_guest_sink_start(GstBaseSink *sink)
 	st.conn->platform = std::move(*pf);
 	st.conn->fe = std::make_unique<vcodec::CodecFrontend>(*st.conn->platform);
 	st.conn->fe->setTimeout(vcodec::Millis(timeoutMs));
+	/* A flushing (or deactivated) pad ends any wait for Dom0, whoever is waiting. */
+	/* The pad is referenced: the connection may outlive the element (pool buffers). */
+	std::shared_ptr<GstPad> pad(GST_PAD(gst_object_ref(GST_BASE_SINK_PAD(sink))),
+				    [](GstPad *p) { gst_object_unref(p); });
+	st.conn->fe->setCancelCheck([pad] { return GST_PAD_IS_FLUSHING(pad.get()); });
 	st.connected = false;
 	st.forceKeyNext = false;
 	st.warnedCopy = false;

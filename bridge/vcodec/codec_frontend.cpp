@@ -114,12 +114,12 @@ Status CodecFrontend::connect(uint32_t devid, Millis timeout)
 	auto be = pf_.store->read(fePath_ + "/backend");
 	auto beId = pf_.store->read(fePath_ + "/backend-id");
 	/* The Dom0 service may create the device after this guest started: wait for it. */
-	while ((!be || !beId) && Clock::now() < deadline && !interrupted_) {
+	while ((!be || !beId) && Clock::now() < deadline && !cancelled()) {
 		std::this_thread::sleep_for(Millis(50));
 		be = pf_.store->read(fePath_ + "/backend");
 		beId = pf_.store->read(fePath_ + "/backend-id");
 	}
-	if (interrupted_)
+	if (cancelled())
 		return Error{ -EINTR, "connect: interrupted" };
 	if (!be || !beId)
 		return Error{ -ENOENT, "connect: " + fePath_ + ": no backend/backend-id" };
@@ -357,7 +357,7 @@ Status CodecFrontend::waitUntil(const std::function<bool()> &done, Clock::time_p
 			return {};
 		if (broken_)
 			return Error{ broken_->code, what + ": " + broken_->message };
-		if (interrupted_)
+		if (cancelled())
 			return Error{ -EINTR, what + ": interrupted" };
 		auto now = Clock::now();
 		if (now >= deadline)

@@ -89,6 +89,12 @@ public:
 	 */
 	void interrupt();
 	void clearInterrupt();
+	/**
+	 * Also give up waiting while \a cancelled() holds (checked at least once
+	 * a second; e.g. "the element's pad is flushing", which outlives the
+	 * unlock/unlock_stop pair a late caller could miss).
+	 */
+	void setCancelCheck(std::function<bool()> cancelled) { cancelCheck_ = std::move(cancelled); }
 
 	/* ---- requests; Error.code is the backend's -XEN_E* status ---- */
 	Result<xenvcodec_config> open(const xenvcodec_config &config);
@@ -143,6 +149,8 @@ private:
 	proto::VcodecConfig caps_;
 	Millis timeout_ = Millis(5000);
 	std::atomic<bool> interrupted_{ false };
+	std::function<bool()> cancelCheck_;
+	[[nodiscard]] bool cancelled() const { return interrupted_ || (cancelCheck_ && cancelCheck_()); }
 	UniqueFD wake_; /* eventfd: interrupt() wakes a poll */
 	bool connected_ = false;
 	bool watching_ = false;
