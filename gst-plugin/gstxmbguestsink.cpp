@@ -96,6 +96,24 @@ GST_ELEMENT_REGISTER_DEFINE(xmbguestsink, "xmbguestsink", GST_RANK_NONE, GST_TYP
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
 	"sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE("{ I420, NV12, YUY2 }")));
 
+/*
+ * GstBaseSink calls set_caps and event() for serialized events with its
+ * preroll lock held, and only unlocks after them.  A wait for Dom0 there (the
+ * first caps, EOS's drain) must let state changes through meanwhile, or a
+ * PAUSED->PLAYING waits for Dom0 too; unlock() ends the wait itself.
+ */
+class PrerollUnlocked
+{
+public:
+	explicit PrerollUnlocked(GstBaseSink *sink) : sink_(sink) { GST_BASE_SINK_PREROLL_UNLOCK(sink_); }
+	~PrerollUnlocked() { GST_BASE_SINK_PREROLL_LOCK(sink_); }
+	PrerollUnlocked(const PrerollUnlocked &) = delete;
+	PrerollUnlocked &operator=(const PrerollUnlocked &) = delete;
+
+private:
+	GstBaseSink *sink_;
+};
+
 static void count(GstXmbGuestSink *self, guint64 GuestSinkState::*field, guint64 n = 1)
 {
 	GST_OBJECT_LOCK(self);
@@ -248,7 +266,12 @@ static gboolean gst_xmb_guest_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 	GST_OBJECT_UNLOCK(self);
 	vcodec::CodecFrontend &fe = *st.conn->fe;
 	if (!st.connected) {
-		if (Status s = fe.connect(device, vcodec::Millis(timeoutMs)); !s) {
+		Status s;
+		{
+			PrerollUnlocked unlocked(sink);
+			s = fe.connect(device, vcodec::Millis(timeoutMs));
+		}
+		if (!s) {
 			if (s.error().code == -EINTR)
 				return FALSE; /* unlock(): the element is stopping */
 			GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
@@ -427,8 +450,10 @@ static gboolean gst_xmb_guest_sink_event(GstBaseSink *sink, GstEvent *event)
 		/* Every frame reaches the Dom0 pipeline before EOS goes on. */
 		if (Status s = st.conn->fe->drain(); !s) {
 			GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("Dom0 cannot drain"), ("%s", s.error().message.c_str()));
-		} else if (pump(self, [](bool drained) { return drained; }) == GST_FLOW_OK) {
-			GST_DEBUG_OBJECT(self, "drained");
+		} else {
+			PrerollUnlocked unlocked(sink);
+			if (pump(self, [](bool drained) { return drained; }) == GST_FLOW_OK)
+				GST_DEBUG_OBJECT(self, "drained");
 		}
 	}
 	return GST_BASE_SINK_CLASS(parent_class)->event(sink, event);

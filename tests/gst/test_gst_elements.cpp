@@ -751,9 +751,11 @@ TEST_F(GuestSink, NoDom0PipelineTimesOutNamingTheDevice)
 
 TEST_F(GuestSink, StoppingWhileWaitingForDom0IsPrompt)
 {
-	/* No Dom0 pipeline and a long timeout: stopping must not wait for it, nor must
-	 * disposing of the pipeline (which joins every streaming thread). */
+	/* No Dom0 pipeline and a long timeout: neither going to PLAYING (the first
+	 * caps wait for Dom0 under GstBaseSink's preroll lock), nor stopping, nor
+	 * disposing of the pipeline (which joins every streaming thread) waits for it. */
 	for (int round = 0; round < 3; round++) {
+		auto start = std::chrono::steady_clock::now();
 		GstElement *p = gst_parse_launch("videotestsrc ! video/x-raw,format=NV12 ! "
 						 "xmbguestsink platform=loopback loopback-domid=76 timeout=20000",
 						 nullptr);
@@ -765,6 +767,7 @@ TEST_F(GuestSink, StoppingWhileWaitingForDom0IsPrompt)
 		EXPECT_EQ(waitError(p, 0), "") << "stopping is not an error";
 		gst_object_unref(p);
 		EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "round " << round;
+		EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "round " << round << ": PLAYING waited";
 	}
 }
 
