@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "frame_exchange.h"
 
+#include "bridge/base/monotonic.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -23,12 +25,6 @@ GQuark slotQuark()
 	return q;
 }
 
-uint64_t monotonicNs()
-{
-	timespec ts{};
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 /* How long stop() waits for upstream to give back lent guest buffers. */
 constexpr auto kLentGrace = std::chrono::seconds(2);

@@ -5,6 +5,8 @@
  */
 #include "v4l2/test_pattern_camera.h"
 
+#include "bridge/base/monotonic.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -37,12 +39,6 @@ constexpr CameraControlInfo kControls[] = {
 	{ XENCAMERA_CTRL_HUE, 0, -180, 180, 1, 0 },
 };
 
-uint64_t nowNs()
-{
-	timespec ts{};
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 } /* namespace */
 
@@ -399,7 +395,7 @@ void TestPatternCamera::produce(uint64_t sequence)
 	f.index = index;
 	f.bytesUsed = ok ? config_.layout.size : 0;
 	f.sequence = static_cast<uint32_t>(sequence);
-	f.timestampNs = nowNs();
+	f.timestampNs = monotonicNs();
 	f.error = !ok;
 	done_.push_back(f);
 }

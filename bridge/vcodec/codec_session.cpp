@@ -9,6 +9,7 @@ extern "C" {
 #include <xen/errno.h>
 }
 
+#include "bridge/base/monotonic.h"
 #include "bridge/base/log.h"
 #include "bridge/vcodec/gst_encoder.h"
 #include "protocol/gref_directory.h"
@@ -43,12 +44,6 @@ int32_t xenStatus(int err)
 	}
 }
 
-uint64_t nowNs()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(
-		       std::chrono::steady_clock::now().time_since_epoch())
-		.count();
-}
 
 } /* namespace */
 
@@ -146,7 +141,7 @@ void CodecSession::onRequestNotify()
 		if (p == proto::RingPoll::Overflow)
 			return violation("request ring overflow (producer index beyond the ring)");
 		while (ring_.pending() && served < kMaxRequestsPerWakeup) {
-			uint64_t t0 = nowNs();
+			uint64_t t0 = monotonicNs();
 			xenvcodec_req raw = ring_.take();
 			auto decoded = proto::decodeCodecRequest(raw);
 			xenvcodec_resp resp = decoded ? handle(*decoded)
@@ -160,7 +155,7 @@ void CodecSession::onRequestNotify()
 			stats_.requests++;
 			/* Per-frame path only (OPEN, BUF_CREATE mapping are one-time set-up). */
 			if (raw.operation == XENVCODEC_OP_QUEUE_RAW || raw.operation == XENVCODEC_OP_QUEUE_OUT)
-				stats_.bridgeNs += nowNs() - t0;
+				stats_.bridgeNs += monotonicNs() - t0;
 			if (failed_)
 				break;
 		}
@@ -567,7 +562,7 @@ void CodecSession::drainMailbox()
 		items.swap(mailbox_->items);
 		mailbox_->scheduled = false;
 	}
-	uint64_t t0 = nowNs();
+	uint64_t t0 = monotonicNs();
 	for (auto &m : items) {
 		if (auto *d = std::get_if<InputDoneMsg>(&m)) {
 			if (d->index >= in_.size())
@@ -600,7 +595,7 @@ void CodecSession::drainMailbox()
 		}
 	}
 	deliverBitstreams();
-	stats_.bridgeNs += nowNs() - t0;
+	stats_.bridgeNs += monotonicNs() - t0;
 	flushEvents();
 }
 

@@ -12,6 +12,7 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include "bridge/base/monotonic.h"
 #include "bridge/base/log.h"
 
 namespace xmb::vcodec {
@@ -45,12 +46,6 @@ const RawFormat *rawFormat(uint32_t fcc)
 	return nullptr;
 }
 
-uint64_t nowNs()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(
-		       std::chrono::steady_clock::now().time_since_epoch())
-		.count();
-}
 
 struct Release {
 	std::function<void()> fn;
@@ -221,7 +216,7 @@ struct GstEncoder::Impl {
 			std::lock_guard<std::mutex> l(self->lock);
 			auto it = self->enterNs.find(pts);
 			if (it != self->enterNs.end()) {
-				b.encodeNs = nowNs() - it->second;
+				b.encodeNs = monotonicNs() - it->second;
 				self->enterNs.erase(self->enterNs.begin(), std::next(it));
 			}
 		}
@@ -263,7 +258,7 @@ struct GstEncoder::Impl {
 		if (GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info)) {
 			std::lock_guard<std::mutex> l(self->lock);
 			if (self->enterNs.size() < 1024)
-				self->enterNs[GST_BUFFER_PTS(b)] = nowNs();
+				self->enterNs[GST_BUFFER_PTS(b)] = monotonicNs();
 		}
 		return GST_PAD_PROBE_OK;
 	}

@@ -22,6 +22,7 @@
 #include <map>
 #include <sys/epoll.h>
 
+#include "bridge/base/monotonic.h"
 #include "bridge/base/log.h"
 #include "v4l2/pixel_format.h"
 #include "v4l2/v4l2_m2m_encoder.h"
@@ -37,12 +38,6 @@ constexpr uint32_t kNV12 = V4L2_PIX_FMT_NV12;
 constexpr uint32_t kYUYV = V4L2_PIX_FMT_YUYV;
 constexpr unsigned kCodedBuffers = 4;
 
-uint64_t nowNs()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(
-		       std::chrono::steady_clock::now().time_since_epoch())
-		.count();
-}
 
 /* V4L2 timestamps are microseconds: carry seq + 1 (0 would read as "none"). */
 uint64_t tsOfSeq(uint64_t seq) { return (seq + 1) * 1000; }
@@ -221,7 +216,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		} else if (f.release) {
 			f.release(); /* copied: the guest may have its frame back now */
 		}
-		queuedAt[f.seq] = nowNs();
+		queuedAt[f.seq] = monotonicNs();
 	}
 
 	void issueDrain()
@@ -259,7 +254,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		b.seq = seqOfTs(f.timestampNs);
 		auto it = queuedAt.find(b.seq);
 		if (it != queuedAt.end()) {
-			b.encodeNs = nowNs() - it->second;
+			b.encodeNs = monotonicNs() - it->second;
 			queuedAt.erase(queuedAt.begin(), std::next(it));
 		}
 		/* The CAPTURE buffer is the bitstream's memory until the session copied it. */
