@@ -11,6 +11,7 @@
 #include <linux/videodev2.h>
 
 #include "bridge/vcodec/gst_encoder.h"
+#include "bridge/vcodec/gst_guest_frame.h"
 #include "xmb_common.h"
 
 GST_DEBUG_CATEGORY_EXTERN(xmb_guest_src_debug);
@@ -178,10 +179,9 @@ public:
 	{
 		auto *ref = new FrameRef{ queue_, session_, std::move(release) };
 		queue_->frameCreated(session_);
-		/* Read-only: the pages are the guest's, mapped read-only into Dom0. */
-		GstBuffer *buf = gst_buffer_new_wrapped_full(
-			GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(data), layout_.size, 0, layout_.size,
-			ref, [](gpointer p) {
+		GstBuffer *buf = vcodec::wrapGuestFrame(
+			data, layout_, GST_VIDEO_INFO_FORMAT(&info_), GST_VIDEO_INFO_WIDTH(&info_),
+			GST_VIDEO_INFO_HEIGHT(&info_), ref, [](gpointer p) {
 				auto *r = static_cast<FrameRef *>(p);
 				if (r->release)
 					r->release(); /* INPUT_DONE to the guest */
@@ -189,15 +189,6 @@ public:
 					q->frameFreed(r->session);
 				delete r;
 			});
-		gsize offset[GST_VIDEO_MAX_PLANES] = {};
-		gint stride[GST_VIDEO_MAX_PLANES] = {};
-		for (unsigned p = 0; p < layout_.numPlanes && p < GST_VIDEO_MAX_PLANES; p++) {
-			offset[p] = layout_.offset[p];
-			stride[p] = static_cast<gint>(layout_.stride[p]);
-		}
-		gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&info_),
-					       GST_VIDEO_INFO_WIDTH(&info_), GST_VIDEO_INFO_HEIGHT(&info_),
-					       GST_VIDEO_INFO_N_PLANES(&info_), offset, stride);
 		GuestItem item;
 		item.kind = GuestItem::Kind::Frame;
 		item.buffer = buf;

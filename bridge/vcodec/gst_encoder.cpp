@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "bridge/vcodec/gst_encoder.h"
+#include "bridge/vcodec/gst_guest_frame.h"
 
 #include <cerrno>
 #include <chrono>
@@ -407,18 +408,8 @@ Status GstEncoder::encode(const uint8_t *data, uint64_t seq, uint64_t /*timestam
 	Impl &im = *impl_;
 	live_->fetch_add(1);
 	auto *r = new Release{ std::move(release), live_ };
-	/* Read-only wrap of the guest pages: GStreamer must not write (or copy) them. */
-	GstBuffer *buf = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY,
-						     const_cast<uint8_t *>(data), layout_.size, 0,
-						     layout_.size, r, &releaseNotify);
-	gsize offsets[GST_VIDEO_MAX_PLANES] = {};
-	gint strides[GST_VIDEO_MAX_PLANES] = {};
-	for (unsigned p = 0; p < layout_.numPlanes; p++) {
-		offsets[p] = layout_.offset[p];
-		strides[p] = static_cast<gint>(layout_.stride[p]);
-	}
-	gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, im.raw->gst, im.params.width,
-				       im.params.height, layout_.numPlanes, offsets, strides);
+	GstBuffer *buf = wrapGuestFrame(data, layout_, im.raw->gst, im.params.width, im.params.height, r,
+					&releaseNotify);
 	GstClockTime pts = seq * im.frameDuration;
 	GST_BUFFER_PTS(buf) = pts;
 	GST_BUFFER_DTS(buf) = pts;
