@@ -580,38 +580,12 @@ static GstFlowReturn gst_xmb_encoder_handle_frame(GstVideoEncoder *enc, GstVideo
 		count(self, &EncoderState::zeroCopyFrames);
 	} else {
 		/* Other memory: one copy into a granted buffer (counted). */
-		if (!gst_buffer_pool_is_active(st.pool) && !gst_buffer_pool_set_active(st.pool, TRUE)) {
+		std::string why;
+		buf = inputPoolCopy(st.pool, st.rawInfo, st.input->info, frame->input_buffer, &index, &why);
+		if (!buf) {
 			gst_video_codec_frame_unref(frame);
-			GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot activate the input buffer pool"), (nullptr));
-			return GST_FLOW_ERROR;
-		}
-		GstFlowReturn r;
-		while ((r = gst_buffer_pool_acquire_buffer(st.pool, &buf, nullptr)) == GST_FLOW_OK) {
-			index = inputPoolIndex(st.pool, buf);
-			break;
-		}
-		if (r != GST_FLOW_OK || index < 0) {
-			gst_video_codec_frame_unref(frame);
-			GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No granted input buffer"), ("pool: %s", gst_flow_get_name(r)));
-			return GST_FLOW_ERROR;
-		}
-		GstVideoFrame src, dst;
-		if (!gst_video_frame_map(&src, &st.input->info, frame->input_buffer, GST_MAP_READ)) {
-			gst_buffer_unref(buf);
-			gst_video_codec_frame_unref(frame);
-			GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot read an input frame"), (nullptr));
-			return GST_FLOW_ERROR;
-		}
-		bool ok = gst_video_frame_map(&dst, &st.rawInfo, buf, GST_MAP_WRITE);
-		if (ok) {
-			ok = gst_video_frame_copy(&dst, &src);
-			gst_video_frame_unmap(&dst);
-		}
-		gst_video_frame_unmap(&src);
-		if (!ok) {
-			gst_buffer_unref(buf);
-			gst_video_codec_frame_unref(frame);
-			GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot copy an input frame"), (nullptr));
+			GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot copy an input frame into granted pages"),
+					  ("%s", why.c_str()));
 			return GST_FLOW_ERROR;
 		}
 		count(self, &EncoderState::rawBytesCopied, GST_VIDEO_INFO_SIZE(&st.input->info));

@@ -370,32 +370,10 @@ static gboolean gst_xmb_guest_sink_propose_allocation(GstBaseSink *sink, GstQuer
 static GstFlowReturn copy_into_pool(GstXmbGuestSink *self, GstBuffer *src, GstBuffer **out, int *index)
 {
 	GuestSinkState &st = *self->state;
-	if (!gst_buffer_pool_is_active(st.pool) && !gst_buffer_pool_set_active(st.pool, TRUE)) {
-		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot activate the granted buffer pool"), (nullptr));
-		return GST_FLOW_ERROR;
-	}
-	GstBuffer *buf = nullptr;
-	GstFlowReturn r = gst_buffer_pool_acquire_buffer(st.pool, &buf, nullptr);
-	*index = r == GST_FLOW_OK ? inputPoolIndex(st.pool, buf) : -1;
-	if (r != GST_FLOW_OK || *index < 0) {
-		if (buf)
-			gst_buffer_unref(buf);
-		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No granted buffer free"), ("pool: %s", gst_flow_get_name(r)));
-		return GST_FLOW_ERROR;
-	}
-	GstVideoFrame from, to;
-	bool ok = gst_video_frame_map(&from, &st.inInfo, src, GST_MAP_READ);
-	if (ok) {
-		ok = gst_video_frame_map(&to, &st.rawInfo, buf, GST_MAP_WRITE);
-		if (ok) {
-			ok = gst_video_frame_copy(&to, &from);
-			gst_video_frame_unmap(&to);
-		}
-		gst_video_frame_unmap(&from);
-	}
-	if (!ok) {
-		gst_buffer_unref(buf);
-		GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot copy a frame into granted memory"), (nullptr));
+	std::string why;
+	*out = inputPoolCopy(st.pool, st.rawInfo, st.inInfo, src, index, &why);
+	if (!*out) {
+		GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Cannot copy a frame into granted memory"), ("%s", why.c_str()));
 		return GST_FLOW_ERROR;
 	}
 	count(self, &GuestSinkState::rawBytesCopied, GST_VIDEO_INFO_SIZE(&st.inInfo));
@@ -405,7 +383,6 @@ static GstFlowReturn copy_into_pool(GstXmbGuestSink *self, GstBuffer *src, GstBu
 				    ("upstream does not allocate from this element's pool; put it right after "
 				     "an element that does (videotestsrc, videoconvert) to avoid it"));
 	}
-	*out = buf;
 	return GST_FLOW_OK;
 }
 

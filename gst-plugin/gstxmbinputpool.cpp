@@ -133,6 +133,40 @@ GstVideoInfo inputInfoFromLayout(const GstVideoInfo &in, const vcodec::CodecLayo
 	return info;
 }
 
+GstBuffer *inputPoolCopy(GstBufferPool *pool, const GstVideoInfo &poolInfo, const GstVideoInfo &srcInfo,
+			 GstBuffer *src, int *index, std::string *why)
+{
+	if (!gst_buffer_pool_is_active(pool) && !gst_buffer_pool_set_active(pool, TRUE)) {
+		*why = "the granted buffer pool cannot be activated";
+		return nullptr;
+	}
+	GstBuffer *buf = nullptr;
+	GstFlowReturn r = gst_buffer_pool_acquire_buffer(pool, &buf, nullptr);
+	*index = r == GST_FLOW_OK ? inputPoolIndex(pool, buf) : -1;
+	if (r != GST_FLOW_OK || *index < 0) {
+		if (buf)
+			gst_buffer_unref(buf);
+		*why = std::string("no granted buffer free (pool: ") + gst_flow_get_name(r) + ")";
+		return nullptr;
+	}
+	GstVideoFrame from, to;
+	bool ok = gst_video_frame_map(&from, &srcInfo, src, GST_MAP_READ);
+	if (ok) {
+		ok = gst_video_frame_map(&to, &poolInfo, buf, GST_MAP_WRITE);
+		if (ok) {
+			ok = gst_video_frame_copy(&to, &from);
+			gst_video_frame_unmap(&to);
+		}
+		gst_video_frame_unmap(&from);
+	}
+	if (!ok) {
+		gst_buffer_unref(buf);
+		*why = "the frame cannot be mapped or copied";
+		return nullptr;
+	}
+	return buf;
+}
+
 int inputPoolIndex(GstBufferPool *pool, GstBuffer *buf)
 {
 	if (!pool || buf->pool != pool)

@@ -10,6 +10,7 @@
  */
 
 #include <memory>
+#include <string>
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
@@ -43,6 +44,15 @@ GstBufferPool *inputPoolNew(std::shared_ptr<VcodecConnection> conn, const GstVid
 
 /** \a in (the negotiated format) with the INPUT layout Dom0 chose: its offsets, strides, size. */
 GstVideoInfo inputInfoFromLayout(const GstVideoInfo &in, const vcodec::CodecLayout &layout);
+
+/**
+ * One copy of \a src (laid out as \a srcInfo) into a free buffer of \a pool
+ * (laid out as \a poolInfo), for a frame upstream did not render into the
+ * pool; activates the pool if upstream did not.  \return the pool buffer
+ * and its INPUT index in \a *index, or nullptr with \a *why set.
+ */
+GstBuffer *inputPoolCopy(GstBufferPool *pool, const GstVideoInfo &poolInfo, const GstVideoInfo &srcInfo,
+			 GstBuffer *src, int *index, std::string *why);
 
 /** The INPUT index of \a buf if it came from \a pool, else -1. */
 int inputPoolIndex(GstBufferPool *pool, GstBuffer *buf);
