@@ -94,7 +94,7 @@ G_DEFINE_TYPE(GstXmbGuestSink, gst_xmb_guest_sink, GST_TYPE_BASE_SINK)
 GST_ELEMENT_REGISTER_DEFINE(xmbguestsink, "xmbguestsink", GST_RANK_NONE, GST_TYPE_XMB_GUEST_SINK)
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
-	"sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE("{ I420, NV12, YUY2 }")));
+	"sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(XMB_VCODEC_RAW_FORMATS)));
 
 /*
  * GstBaseSink calls set_caps and event() for serialized events with its

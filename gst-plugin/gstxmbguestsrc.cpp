@@ -105,7 +105,7 @@ G_DEFINE_TYPE(GstXmbGuestSrc, gst_xmb_guest_src, GST_TYPE_PUSH_SRC)
 GST_ELEMENT_REGISTER_DEFINE(xmbguestsrc, "xmbguestsrc", GST_RANK_NONE, GST_TYPE_XMB_GUEST_SRC)
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-	"src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE("{ I420, NV12, YUY2 }")));
+	"src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(XMB_VCODEC_RAW_FORMATS)));
 
 /* "3" -> domid=3, "vm1" -> domain=vm1 */
 static std::string guest_spec(const std::string &guest)

@@ -8,8 +8,6 @@
 #include <cerrno>
 #include <chrono>
 
-#include <linux/videodev2.h>
-
 #include "bridge/vcodec/gst_encoder.h"
 #include "bridge/vcodec/gst_guest_frame.h"
 #include "xmb_common.h"
@@ -246,7 +244,7 @@ proto::CodecCaps pipelineCodecCaps()
 {
 	proto::CodecCaps c;
 	c.codec = XENVCODEC_CODEC_RAW;
-	c.rawFormats = { V4L2_PIX_FMT_YUV420, V4L2_PIX_FMT_NV12, V4L2_PIX_FMT_YUYV };
+	c.rawFormats.assign(std::begin(proto::kVcodecRawFormats), std::end(proto::kVcodecRawFormats));
 	c.rcModes = { XENVCODEC_RC_VBR };
 	c.profiles = { "raw" };
 	c.levels = { 0 };

@@ -42,6 +42,8 @@ void installPlatformProperties(GObjectClass *klass, guint platformId, guint domi
 uint32_t fourccFromVideoFormat(GstVideoFormat format);
 /** Inverse; GST_VIDEO_FORMAT_UNKNOWN if not mapped. */
 GstVideoFormat videoFormatFromFourcc(uint32_t fourcc);
+/** The GStreamer names of proto::kVcodecRawFormats, for the raw vcodec elements' pad templates. */
+#define XMB_VCODEC_RAW_FORMATS "{ I420, NV12, YUY2 }"
 /** "{ NV12, NV21, ... }" for pad templates. */
 #define XMB_VIDEO_FORMATS "{ NV12, NV21, I420, YV12, YUY2, UYVY, RGB, BGR, BGRx, xRGB, RGBx, BGRA, RGBA, GRAY8 }"
 

@@ -226,6 +226,10 @@ DEFINE_RING_TYPES(xen_vcodec, struct xenvcodec_req, struct xenvcodec_resp);
 
 namespace xmb::proto {
 
+/** The raw formats (V4L2 FOURCCs) vcodec INPUT frames come in: YU12, NV12, YUYV. */
+inline constexpr uint32_t kVcodecRawFormats[] = { 0x32315559 /* YU12 */, 0x3231564e /* NV12 */,
+						  0x56595559 /* YUYV */ };
+
 static_assert(sizeof(xenvcodec_config) == 56);
 static_assert(sizeof(xenvcodec_req) == 64, "vcodec requests are 64 octets");
 static_assert(sizeof(xenvcodec_resp) == 64, "vcodec responses are 64 octets");

@@ -16,7 +16,8 @@
  * Requests are synchronous (one in flight, answered within a timeout);
  * events are queued and returned by waitEvent()/takeEvent().  Everything
  * from Dom0 is checked (ids, ring/event indices, buffer indices, sizes).
- * One CodecFrontend per Platform.  Not thread-safe.
+ * One CodecFrontend per Platform.  Not thread-safe, but for interrupt() and
+ * clearInterrupt(), which any thread may call.
  */
 
 #include <atomic>

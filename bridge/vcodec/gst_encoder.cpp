@@ -39,6 +39,12 @@ constexpr RawFormat kRawFormats[] = {
 	{ fourcc('Y', 'U', 'Y', 'V'), GST_VIDEO_FORMAT_YUY2, "YUY2" },
 };
 
+/* x265enc's "bitrate" is in kbit/s (and 0 would mean its default). */
+guint x265Kbps(uint32_t bitsPerSecond)
+{
+	return std::max<guint>(1, bitsPerSecond / 1000);
+}
+
 const RawFormat *rawFormat(uint32_t fcc)
 {
 	for (const auto &f : kRawFormats)
@@ -362,7 +368,7 @@ Result<std::unique_ptr<GstEncoder>> GstEncoder::create(const EncodeParams &p,
 		set("quality", std::to_string(p.qp));
 		break;
 	case XENVCODEC_CODEC_HEVC:
-		set("bitrate", std::to_string(std::max<uint32_t>(1, p.bitrate / 1000))); /* kbit/s */
+		set("bitrate", std::to_string(x265Kbps(p.bitrate)));
 		set("speed-preset", "ultrafast");
 		set("tune", "zerolatency");
 		if (p.gop)
@@ -440,7 +446,7 @@ Status GstEncoder::setBitrate(uint32_t bps)
 		g_object_set(im.enc, "bitrate", guint(bps), nullptr);
 		break;
 	case XENVCODEC_CODEC_HEVC:
-		g_object_set(im.enc, "bitrate", guint(std::max<uint32_t>(1, bps / 1000)), nullptr);
+		g_object_set(im.enc, "bitrate", x265Kbps(bps), nullptr);
 		break;
 	default:
 		return Error{ -ENOTSUP, "jpeg has no bitrate" };

@@ -33,9 +33,6 @@ XMB_LOG_DEFINE_CATEGORY(logV4L2Enc, "vcodec-v4l2");
 
 namespace {
 
-constexpr uint32_t kYU12 = V4L2_PIX_FMT_YUV420;
-constexpr uint32_t kNV12 = V4L2_PIX_FMT_NV12;
-constexpr uint32_t kYUYV = V4L2_PIX_FMT_YUYV;
 constexpr unsigned kCodedBuffers = 4;
 
 
@@ -73,7 +70,8 @@ std::vector<proto::CodecCaps> probeV4L2Codecs(const std::string &path, DeviceIO 
 		return out;
 	std::vector<uint32_t> raw;
 	for (uint32_t f : dev.rawFormats())
-		if (f == kYU12 || f == kNV12 || f == kYUYV)
+		if (std::find(std::begin(proto::kVcodecRawFormats), std::end(proto::kVcodecRawFormats), f) !=
+		    std::end(proto::kVcodecRawFormats))
 			raw.push_back(f);
 	if (raw.empty())
 		return out;
@@ -116,7 +114,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 	};
 	struct Slot {
 		bool busy = false;
-		std::function<void()> release; /* empty once a copied frame was released */
+		std::function<void()> release; /* USERPTR: the guest frame the driver reads */
 	};
 
 	service::EventLoop &loop;
@@ -138,7 +136,6 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 	bool failed = false;
 	uint64_t gen = 0; /* bumped by stop(): older Bitstream holds do not requeue */
 	uint64_t rawCopied = 0;
-	bool warnedCopy = false;
 
 	~Impl()
 	{
