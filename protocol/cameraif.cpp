@@ -13,15 +13,6 @@ namespace xmb::proto {
 
 namespace {
 
-template<size_t N>
-bool allZero(const uint8_t (&bytes)[N], size_t from = 0)
-{
-	for (size_t i = from; i < N; i++)
-		if (bytes[i])
-			return false;
-	return true;
-}
-
 Error invalid(const std::string &what)
 {
 	return { -XEN_EINVAL, what };
@@ -40,20 +31,17 @@ constexpr std::array<const char *, XENCAMERA_MAX_CTRL> kCtrlNames = {
  * \brief Decode and check one cameraif request.
  * \param raw The request, already copied out of the shared ring
  *
- * Reserved header bytes must be zero (the ABI says so; a frontend that sets
- * them speaks another protocol version).  Bytes of the body past the
- * operation's own structure are not checked: Linux's xen-camera-front
- * leaves them as they were in its ring slot.
+ * Reserved and unused bytes are ignored, deliberately: Linux's
+ * xen-camera-front fills only id, operation and the body it uses, so the
+ * rest of a ring slot still holds the previous response (a non-zero status
+ * in the reserved header bytes).  Nothing is read from them, so accepting
+ * them cannot hurt Dom0; our own requests and responses zero them.
  */
 Result<CameraRequest> decodeCameraRequest(const xencamera_req &raw)
 {
 	CameraRequest r;
 	r.id = raw.id;
 	r.op = raw.operation;
-
-	for (uint8_t b : raw.reserved)
-		if (b)
-			return invalid(cameraOpName(raw.operation) + ": reserved header bytes not zero");
 
 	switch (raw.operation) {
 	case XENCAMERA_OP_CONFIG_SET:
@@ -70,7 +58,10 @@ Result<CameraRequest> decodeCameraRequest(const xencamera_req &raw)
 	}
 	case XENCAMERA_OP_FRAME_RATE_SET: {
 		const auto &f = raw.req.frame_rate;
-		if (!f.frame_rate_numer || !f.frame_rate_denom)
+		/* 0/0 is V4L2's "use the default" (Linux's driver sends it from
+		 * S_PARM): decoded as 0/0, which the backend treats as "keep". */
+		const bool keep = !f.frame_rate_numer && !f.frame_rate_denom;
+		if (!keep && (!f.frame_rate_numer || !f.frame_rate_denom))
 			return invalid("FRAME_RATE_SET: zero numerator or denominator");
 		r.body = CameraRequest::FrameRate{ f.frame_rate_numer, f.frame_rate_denom };
 		break;
@@ -80,8 +71,6 @@ Result<CameraRequest> decodeCameraRequest(const xencamera_req &raw)
 		break;
 	case XENCAMERA_OP_BUF_CREATE: {
 		const auto &b = raw.req.buf_create;
-		if (!allZero(b.reserved))
-			return invalid("BUF_CREATE: reserved bytes not zero");
 		if (b.gref_directory == 0)
 			return invalid("BUF_CREATE: gref_directory is 0 (never a valid PV grant)");
 		CameraRequest::BufCreate bc{};

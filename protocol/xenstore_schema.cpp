@@ -364,7 +364,17 @@ Result<VcameraTransport> parseVcameraTransport(const XsView &dir,
 					       const std::vector<std::string> &supportedVersions)
 {
 	VcameraTransport t;
-	auto version = readKey(dir, XENCAMERA_FIELD_FE_VERSION);
+	/*
+	 * Linux's xen-camera-front never writes "version": a frontend that
+	 * names no version speaks protocol 1 (the only one there is).  Liberal
+	 * on input; our own frontend still writes it.
+	 */
+	auto version = readKey(dir, XENCAMERA_FIELD_FE_VERSION, false);
+	if (!version && version.error().code == -ENOENT) {
+		t.version = "1";
+		t.versionImplied = true;
+		version = t.version;
+	}
 	if (!version)
 		return version.error();
 	if (std::find(supportedVersions.begin(), supportedVersions.end(), *version) ==

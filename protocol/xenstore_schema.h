@@ -75,6 +75,8 @@ struct VcameraTransport {
 	uint32_t reqEventChannel = 0;
 	uint32_t evtRingRef = 0;
 	uint32_t evtEventChannel = 0;
+	/** True when the frontend wrote no "version" (Linux's driver): protocol 1. */
+	bool versionImplied = false;
 	bool operator==(const VcameraTransport &) const = default;
 };
 

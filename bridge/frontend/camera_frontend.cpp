@@ -320,15 +320,17 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 	 * kernel frontend waits for xenbus to probe it.
 	 */
 	auto d = describe(pf_, devid);
-	Result<std::string> versions = Error{ -ENOENT, "" };
+	Result<std::string> state = Error{ -ENOENT, "" };
 	while (true) {
+		/* The backend's "state" says the device exists; "versions" is
+		 * optional (the reference backend and libxl do not write it). */
 		if (d)
-			versions = pf_.store->read(d->backendPath + "/" XENCAMERA_FIELD_BE_VERSIONS);
+			state = pf_.store->read(d->backendPath + "/state");
 		/* Not yet readable counts as not yet there: a toolstack that does not
 		 * create nodes and permissions in one transaction shows them briefly
 		 * with its own permissions.  At the deadline the error is reported. */
 		auto notYet = [](int code) { return code == -ENOENT || code == -EACCES; };
-		bool missing = d ? !versions && notYet(versions.error().code) : notYet(d.error().code);
+		bool missing = d ? !state && notYet(state.error().code) : notYet(d.error().code);
 		if (!missing || Clock::now() >= deadline)
 			break;
 		std::this_thread::sleep_for(Millis(50));
@@ -337,6 +339,12 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 	if (!d)
 		return err(d.error().code, "connect: " + d.error().message);
 	dev_ = std::move(d).value();
+	if (!state)
+		return err(state.error().code, "connect: " + dev_.backendPath +
+						       "/state: " + state.error().message);
+	Result<std::string> versions = pf_.store->read(dev_.backendPath + "/" XENCAMERA_FIELD_BE_VERSIONS);
+	if (!versions && versions.error().code == -ENOENT)
+		versions = std::string(XENCAMERA_PROTOCOL_VERSION); /* no "versions": speaks 1 */
 	if (!versions)
 		return err(versions.error().code, "connect: " + dev_.backendPath +
 							  "/versions: " + versions.error().message);
@@ -819,8 +827,10 @@ Status CameraFrontend::bufCreate(uint8_t index)
 							      " data pages: " + data.error().message);
 		b.data = std::move(*data);
 	}
-	/* be-alloc: the backend writes the data grefs into the directory. */
-	auto dir = pf_.grants->share(dev_.backendId, dirPages, beAlloc);
+	/* Writable in both modes: the directory is our own bookkeeping, and the
+	 * reference backend (camera_be) maps it read-write even when it only
+	 * reads it.  be-alloc: the backend writes the data grefs into it. */
+	auto dir = pf_.grants->share(dev_.backendId, dirPages, true);
 	if (!dir)
 		return err(dir.error().code, what + ": sharing " + std::to_string(dirPages) +
 						     " directory pages: " + dir.error().message);

@@ -349,6 +349,9 @@ void CameraService::connectFrontend(Device &d)
 		setBackendState(d, XenbusStateClosing);
 		return;
 	}
+	if (transport->versionImplied)
+		XMB_LOG(logService, Debug, "dom%u vcamera/%u: frontend wrote no version, "
+			"speaking protocol 1", d.frontend, d.guest.device);
 
 	SessionConfig sc;
 	sc.frontend = d.frontend;
@@ -357,6 +360,12 @@ void CameraService::connectFrontend(Device &d)
 	sc.beAlloc = d.guest.beAlloc;
 	sc.maxPages = d.guest.maxPages;
 	sc.controls = d.published.controls;
+	if (!d.published.formats.empty() && !d.published.formats[0].resolutions.empty()) {
+		const auto &f = d.published.formats[0];
+		sc.defaultFourcc = f.fourcc;
+		sc.defaultWidth = f.resolutions[0].width;
+		sc.defaultHeight = f.resolutions[0].height;
+	}
 	auto session = std::make_unique<CameraSession>(
 		dom0_, loop_, *d.hub, sc,
 		[this](CameraSession *s, const std::string &why) { onViolation(s, why); });

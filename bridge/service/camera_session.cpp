@@ -180,6 +180,8 @@ xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
 		break;
 	case XENCAMERA_OP_FRAME_RATE_SET: {
 		auto fr = std::get<proto::CameraRequest::FrameRate>(req.body);
+		if (!fr.num && !fr.den)
+			break; /* 0/0: V4L2's "default"; the current rate stays (status 0) */
 		if (streaming_) {
 			status = -XEN_EBUSY;
 			break;
@@ -190,16 +192,19 @@ xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
 		break;
 	}
 	case XENCAMERA_OP_BUF_GET_LAYOUT: {
-		if (!configured_) {
-			status = -XEN_EINVAL;
+		/* Before CONFIG_SET: the layout of the configuration CONFIG_GET reports. */
+		auto cur = currentOrDefault();
+		if (!configured_ && !cur) {
+			status = xenStatus(cur.error().code);
 			break;
 		}
+		const auto &layout = configured_ ? layout_ : cur->layout;
 		auto &l = resp.resp.buf_layout;
-		l.num_planes = static_cast<uint8_t>(layout_.numPlanes);
-		l.size = layout_.size;
-		for (unsigned p = 0; p < layout_.numPlanes && p < XENCAMERA_MAX_PLANE; p++) {
-			l.plane_size[p] = layout_.planes[p].size;
-			l.plane_stride[p] = layout_.planes[p].stride;
+		l.num_planes = static_cast<uint8_t>(layout.numPlanes);
+		l.size = layout.size;
+		for (unsigned p = 0; p < layout.numPlanes && p < XENCAMERA_MAX_PLANE; p++) {
+			l.plane_size[p] = layout.planes[p].size;
+			l.plane_stride[p] = layout.planes[p].stride;
 		}
 		break;
 	}
@@ -275,12 +280,28 @@ void CameraSession::fillConfig(const StreamConfig &c, xencamera_resp &resp) cons
 	r.frame_rate_denom = c.interval.numerator;
 }
 
+/**
+ * \brief The stream's configuration, or the camera's default one
+ *
+ * V4L2 applications (and Linux's frontend on open) ask for the current
+ * format before setting one: there is always one to report.  The default is
+ * validated against the camera like a CONFIG_VALIDATE, nothing is changed.
+ */
+Result<StreamConfig> CameraSession::currentOrDefault()
+{
+	if (const StreamConfig *c = hub_.current(this))
+		return *c;
+	if (!cfg_.defaultFourcc)
+		return Error{ -EINVAL, "no format published" };
+	return hub_.configure(this, cfg_.defaultFourcc, cfg_.defaultWidth, cfg_.defaultHeight, true);
+}
+
 int32_t CameraSession::opConfig(const proto::CameraRequest &req, xencamera_resp &resp)
 {
 	if (req.op == XENCAMERA_OP_CONFIG_GET) {
-		const StreamConfig *c = hub_.current(this);
+		auto c = currentOrDefault();
 		if (!c)
-			return -XEN_EINVAL;
+			return xenStatus(c.error().code);
 		fillConfig(*c, resp);
 		return 0;
 	}
@@ -385,8 +406,13 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		auto walked = walkDirectory(bc.grefDirectory, false, &dirPages);
 		if (!walked)
 			return xenStatus(walked.error().code);
-		/* Read-only for the guest: Dom0 (the camera) is the only writer. */
-		auto share = dom0_.grants->share(cfg_.frontend, pages, false);
+		/*
+		 * Writable: Linux's xen-camera-front maps be-alloc pages writable
+		 * and fails on a read-only grant (the protocol does not ask for
+		 * read-only).  So a be-alloc guest can write its own buffers: no
+		 * other guest may ever be given frames from these pages.
+		 */
+		auto share = dom0_.grants->share(cfg_.frontend, pages, true);
 		if (!share)
 			return xenStatus(share.error().code);
 		std::vector<uint8_t *> ptrs;

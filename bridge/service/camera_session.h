@@ -28,6 +28,9 @@ struct SessionConfig {
 	bool beAlloc = false;
 	size_t maxPages = 65536;	/**< guest pages mapped or granted at once */
 	std::vector<uint8_t> controls; /**< cameraif control types offered */
+	/** Answered by CONFIG_GET/BUF_GET_LAYOUT before any CONFIG_SET (V4L2's
+	 * G_FMT comes first): the first published format and resolution. */
+	uint32_t defaultFourcc = 0, defaultWidth = 0, defaultHeight = 0;
 };
 
 class CameraSession final : public HubClient
@@ -79,6 +82,7 @@ private:
 	};
 
 	xencamera_resp handle(const proto::CameraRequest &req);
+	Result<StreamConfig> currentOrDefault();
 	int32_t opConfig(const proto::CameraRequest &req, xencamera_resp &resp);
 	int32_t opBufRequest(uint8_t n, xencamera_resp &resp);
 	int32_t opBufCreate(const proto::CameraRequest::BufCreate &bc);

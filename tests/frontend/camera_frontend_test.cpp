@@ -73,6 +73,21 @@ TEST_F(FrontendTest, HandshakePublishesTransportAndConnects)
 	EXPECT_EQ(hv->grantEntries(1), 0u);
 }
 
+/* The reference backend (camera_be) and libxl write no "versions": that is protocol 1. */
+TEST_F(FrontendTest, BackendWithoutVersionsNodeSpeaksProtocolOne)
+{
+	FakeBackendOptions o;
+	o.writeVersions = false;
+	startBackend(o);
+	ASSERT_FALSE(dom0->store->read(backend->paths.backend + "/versions"));
+	connect();
+	EXPECT_TRUE(fe->connected());
+	/* Strict in what we send: our frontend still names its version. */
+	EXPECT_EQ(read(*dom0, "/local/domain/1/device/vcamera/0/version"), "1");
+	auto c = fe->configGet();
+	ASSERT_TRUE(c) << c.error().message;
+}
+
 TEST_F(FrontendTest, ReconnectsAfterDisconnect)
 {
 	startBackend();

@@ -82,7 +82,8 @@ void FakeBackend::publish()
 		chmodTree(xs, tx, fe, { { opts_.frontend, xen::XsPerm::None }, { 0, xen::XsPerm::Read } });
 		(void)xs.write(tx, be + "/frontend-id", std::to_string(opts_.frontend));
 		(void)xs.write(tx, be + "/frontend", fe);
-		(void)xs.write(tx, be + "/versions", "1");
+		if (opts_.writeVersions)
+			(void)xs.write(tx, be + "/versions", "1");
 		(void)xs.write(tx, be + "/state", std::to_string(XenbusStateInitWait));
 		chmodTree(xs, tx, be, { { 0, xen::XsPerm::None }, { opts_.frontend, xen::XsPerm::Read } });
 		return {};

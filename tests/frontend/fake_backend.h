@@ -35,6 +35,8 @@ struct FakeBackendOptions {
 	uint32_t width = 64;
 	uint32_t height = 48;
 	unsigned frameIntervalMs = 2;
+	/* EPAM's camera_be and libxl write no backend "versions" node. */
+	bool writeVersions = true;
 };
 
 class FakeBackend

@@ -40,6 +40,8 @@ public:
 		return false;
 	}
 
+	bool writeVersion = true;
+
 	bool connect()
 	{
 		if (!waitBackendState(2))
@@ -57,9 +59,12 @@ public:
 		front_ = proto::CameraFrontRing(ring_.data(), proto::kXenPageSize);
 		events_ = proto::EventPageReader(evt_.data());
 		proto::VcameraTransport t{ "1", ring_.refs()[0], req_.port(), evt_.refs()[0], evtPort_.port() };
-		for (const auto &[k, v] : proto::formatVcameraTransport(t))
+		for (const auto &[k, v] : proto::formatVcameraTransport(t)) {
+			if (!writeVersion && k == "version")
+				continue; /* as Linux's xen-camera-front */
 			if (!p_.store->write(dir_ + "/" + k, v))
 				return false;
+		}
 		(void)p_.store->write(dir_ + "/state", "3");
 		if (!waitBackendState(4))
 			return false;

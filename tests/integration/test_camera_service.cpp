@@ -3,6 +3,8 @@
  * The camera service end to end on the loopback platform: test-pattern
  * camera -> service -> guest frontend library, frames checked pixel-exact.
  */
+#include <cstring>
+
 #include <gmock/gmock.h>
 
 extern "C" {
@@ -287,9 +289,22 @@ TEST_F(CameraService, HostileRequestsGetTheRightStatusAndDoNotCloseTheFrontend)
 	ASSERT_TRUE(unknown);
 	EXPECT_EQ(unknown->status, -XEN_ENOSYS);
 
+	/* G_FMT before S_FMT: the default configuration, and its layout. */
+	auto get = fe.call(RawFrontend::request(XENCAMERA_OP_CONFIG_GET));
+	ASSERT_TRUE(get);
+	ASSERT_EQ(get->status, 0) << "config before configuration";
+	const auto def = get->resp.config;
+	EXPECT_NE(def.pixel_format, 0u);
+	EXPECT_GT(def.width, 0u);
+	EXPECT_GT(def.height, 0u);
 	auto layout = fe.call(RawFrontend::request(XENCAMERA_OP_BUF_GET_LAYOUT));
 	ASSERT_TRUE(layout);
-	EXPECT_EQ(layout->status, -XEN_EINVAL) << "layout before configuration";
+	ASSERT_EQ(layout->status, 0) << "layout before configuration";
+	EXPECT_GE(layout->resp.buf_layout.size, def.width * def.height);
+	/* Nothing was configured by asking: buffers still need CONFIG_SET. */
+	auto early = RawFrontend::request(XENCAMERA_OP_BUF_REQUEST);
+	early.req.buf_request.num_bufs = 1;
+	EXPECT_EQ(fe.call(early)->status, -XEN_EINVAL);
 
 	auto cfg = RawFrontend::request(XENCAMERA_OP_CONFIG_SET);
 	cfg.req.config = { kNV12, 320, 240 };
@@ -311,11 +326,63 @@ TEST_F(CameraService, HostileRequestsGetTheRightStatusAndDoNotCloseTheFrontend)
 	auto start = RawFrontend::request(XENCAMERA_OP_STREAM_START);
 	EXPECT_EQ(fe.call(start)->status, -XEN_EINVAL) << "start without buffers";
 
+	/* Linux's frontend leaves a stale response in the reserved bytes: answered. */
 	auto reserved = RawFrontend::request(XENCAMERA_OP_CONFIG_GET);
-	reserved.reserved[2] = 1;
-	EXPECT_EQ(fe.call(reserved)->status, -XEN_EINVAL);
+	reserved.reserved[2] = 0xea;
+	auto rr = fe.call(reserved);
+	ASSERT_TRUE(rr);
+	EXPECT_EQ(rr->status, 0);
+	EXPECT_EQ(rr->resp.config.width, 320u);
+	EXPECT_EQ(rr->resp.config.height, 240u);
 
 	EXPECT_TRUE(find(report(), "dom1")->connected) << "errors are answered, not fatal";
+}
+
+/*
+ * What Linux's xen-camera-front does, step by step on the wire: no "version"
+ * node, requests with the previous response left in the reserved bytes, and
+ * be-alloc pages mapped writable.  Each of these used to stop the driver.
+ */
+TEST_F(CameraService, LinuxFrontendQuirksAreServed)
+{
+	startService(kTwoCameras, { 1, 2 });
+	RawFrontend fe(*guest[2], 0); /* guest two: be-alloc */
+	fe.writeVersion = false;
+	ASSERT_TRUE(fe.connect()) << "no version node: protocol 1";
+
+	auto stale = [](uint8_t op) {
+		auto r = RawFrontend::request(op);
+		std::memset(r.reserved, 0xea, sizeof(r.reserved)); /* a stale -EINVAL */
+		return r;
+	};
+	auto cfg = stale(XENCAMERA_OP_CONFIG_SET);
+	cfg.req.config = { kNV12, 320, 240 };
+	ASSERT_EQ(fe.call(cfg)->status, 0);
+	auto fr = stale(XENCAMERA_OP_FRAME_RATE_SET); /* 0/0 from S_PARM: keep the rate */
+	ASSERT_EQ(fe.call(fr)->status, 0);
+	auto br = stale(XENCAMERA_OP_BUF_REQUEST);
+	br.req.buf_request.num_bufs = 1;
+	ASSERT_EQ(fe.call(br)->status, 0);
+
+	constexpr size_t kPages = (320 * 240 * 3 / 2 + 4095) / 4096; /* one directory page */
+	auto dir = guest[2]->grants->share(0, 1, true);
+	ASSERT_TRUE(dir);
+	auto bc = stale(XENCAMERA_OP_BUF_CREATE);
+	std::memset(bc.req.buf_create.reserved, 0x5a, sizeof(bc.req.buf_create.reserved));
+	bc.req.buf_create.index = 0;
+	bc.req.buf_create.plane_offset[1] = 320 * 240;
+	bc.req.buf_create.gref_directory = dir->refs()[0];
+	auto bcr = fe.call(bc);
+	ASSERT_TRUE(bcr);
+	ASSERT_EQ(bcr->status, 0);
+
+	/* The backend wrote its data refs; the guest maps them writable, as Linux does. */
+	std::vector<xen::Gref> refs(kPages);
+	std::memcpy(refs.data(), dir->data() + sizeof(xen::Gref), kPages * sizeof(xen::Gref));
+	auto m = guest[2]->grants->map(0, refs, true);
+	ASSERT_TRUE(m) << "be-alloc pages must be granted writable: " << m.error().message;
+
+	EXPECT_TRUE(find(report(), "dom2")->connected);
 }
 
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)

@@ -424,6 +424,20 @@ TEST(VcameraTransport, AnyVersionTheBackendListsIsAccepted)
 	EXPECT_EQ(t->version, "2");
 }
 
+TEST(VcameraTransport, MissingVersionMeansProtocolOneAsLinuxFrontendWritesNone)
+{
+	auto kv = validTransportKeys();
+	kv.erase("version");
+	auto t = parseVcameraTransport(mapView(kv), { "1" });
+	ASSERT_TRUE(t.ok()) << t.error().message;
+	EXPECT_EQ(t->version, "1");
+	EXPECT_TRUE(t->versionImplied);
+	/* Implied 1 is still checked against what the backend supports. */
+	EXPECT_FALSE(parseVcameraTransport(mapView(kv), { "2" }).ok());
+	/* Our own output stays strict: the version is always written. */
+	EXPECT_EQ(formatVcameraTransport(*t).count("version"), 1u);
+}
+
 TEST(VcameraTransport, NoSupportedVersionsRejectsEveryFrontend)
 {
 	EXPECT_FALSE(parseVcameraTransport(mapView(validTransportKeys()), {}).ok());
@@ -432,7 +446,6 @@ TEST(VcameraTransport, NoSupportedVersionsRejectsEveryFrontend)
 std::vector<BadConfig> badTransports()
 {
 	std::vector<BadConfig> cases = {
-		{ "VersionMissing", erase("version"), { "version", "missing" }, -ENOENT },
 		scalar("VersionUnsupported", "version", "2"),
 		scalar("VersionEmpty", "version", ""),
 		scalar("VersionTrailingSpace", "version", "1 "),
