@@ -779,6 +779,13 @@ Status CameraFrontend::mapBeAllocBuffer(Buffer &b)
 						    std::to_string(*g) + " is not one of ours)");
 		std::memcpy(copy.data(), b.dir.data() + (it - refs.begin()) * xen::kPageSize,
 			    copy.size());
+		/* A backend that does not do be-alloc answers BUF_CREATE and leaves our
+		 * (zeroed) directory as it was: say that, not "data gref 0 is 0". */
+		if (it == refs.begin() &&
+		    std::all_of(copy.begin(), copy.end(), [](uint8_t v) { return v == 0; }))
+			return err(-EPROTO, "backend wrote no buffer refs into the be-alloc gref "
+					    "directory: it does not allocate buffers itself; use "
+					    "frontend-allocated buffers (be-alloc = 0)");
 		if (Status s = walker.feed(copy); !s)
 			return s;
 	}

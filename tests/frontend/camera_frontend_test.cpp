@@ -197,6 +197,22 @@ TEST_F(FrontendTest, ConfigAndControlRequests)
 	EXPECT_GT(st.avgRequestMs, 0.0);
 }
 
+/* A backend without be-alloc support answers BUF_CREATE and writes no refs. */
+TEST_F(FrontendTest, EmptyBeAllocDirectoryIsReportedNotMapped)
+{
+	FakeBackendOptions o;
+	o.beAlloc = true;
+	startBackend(o);
+	backend->emptyBeAllocDirectory = true;
+	connect();
+	ASSERT_TRUE(fe->configSet(V4L2_PIX_FMT_NV12, 64, 48));
+	auto n = fe->allocateBuffers(2);
+	ASSERT_FALSE(n);
+	EXPECT_NE(n.error().message.find("does not allocate buffers"), std::string::npos)
+		<< n.error().message;
+	EXPECT_EQ(hv->mappedGrants(0), 0u) << "no page of the backend mapped";
+}
+
 class StreamingTest : public FrontendTest, public ::testing::WithParamInterface<bool>
 {
 };

@@ -295,7 +295,9 @@ int FakeBackend::createBuffer(const proto::CameraRequest::BufCreate &c)
 		std::vector<uint8_t *> ptrs;
 		for (size_t i = 0; i < w.directoryGrefs().size(); i++)
 			ptrs.push_back(dirMap->data() + i * proto::kDirPageSize);
-		if (!proto::writeGrefDirectory(ptrs, w.directoryGrefs(), share->refs(), false))
+		/* A backend without be-alloc support answers and leaves the directory as it was. */
+		if (!emptyBeAllocDirectory &&
+		    !proto::writeGrefDirectory(ptrs, w.directoryGrefs(), share->refs(), false))
 			return -XEN_EINVAL;
 		b.shared = std::move(*share);
 		b.bytes = b.shared.data();

@@ -56,6 +56,7 @@ public:
 	std::atomic<bool> badIndexOnce{ false };   /* one FRAME_AVAIL with index 200 */
 	std::atomic<bool> bigUsedOnce{ false };    /* one FRAME_AVAIL with huge used_sz */
 	std::atomic<bool> corruptRspProd{ false }; /* claim 100 responses next time */
+	std::atomic<bool> emptyBeAllocDirectory{ false }; /* answer BUF_CREATE, write no refs */
 	void injectCtrlChange(uint8_t type, int64_t value);
 	/** Write our state node (e.g. Closed, to simulate the backend going away). */
 	void setState(int state);
