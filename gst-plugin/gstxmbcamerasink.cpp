@@ -571,7 +571,8 @@ static void gst_xmb_camera_sink_class_init(GstXmbCameraSinkClass *klass)
 	g_object_class_install_property(
 		object_class, PROP_BE_ALLOC,
 		g_param_spec_boolean("be-alloc", "Backend allocation",
-				     "Dom0 allocates the buffers and grants them read-only to the "
+				     "Dom0 allocates the buffers and grants them (writable, as Linux's "
+				     "frontend maps them) to the "
 				     "guest (be-alloc tier) instead of mapping guest pages",
 				     FALSE, rw));
 	g_object_class_install_property(
