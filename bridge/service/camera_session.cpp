@@ -336,9 +336,10 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 		numBufs_ = 0;
 		return 0;
 	}
-	for (const auto &b : bufs_)
-		if (b.created)
-			return -XEN_EBUSY; /* cameraif: free with num_bufs 0 first */
+	/* Linux's frontend asks again while buffers exist (CREATE_BUFS, a new
+	 * REQBUFS without freeing): as V4L2 does when nothing streams, the old
+	 * buffers go (exactly what num_bufs 0 does) and the new count is set. */
+	releaseBuffers();
 	numBufs_ = std::min<unsigned>(n, cfg_.maxBuffers);
 	bufs_.clear();
 	bufs_.resize(numBufs_);

@@ -381,6 +381,16 @@ TEST_F(CameraService, LinuxFrontendQuirksAreServed)
 	std::memcpy(refs.data(), dir->data() + sizeof(xen::Gref), kPages * sizeof(xen::Gref));
 	auto m = guest[2]->grants->map(0, refs, true);
 	ASSERT_TRUE(m) << "be-alloc pages must be granted writable: " << m.error().message;
+	m->reset();
+
+	/* BUF_REQUEST again with buffers created (its CREATE_BUFS/REQBUFS path):
+	 * the old ones go, the new count holds, nothing of the old stays granted. */
+	br.req.buf_request.num_bufs = 2;
+	auto again = fe.call(br);
+	ASSERT_TRUE(again);
+	EXPECT_EQ(again->status, 0);
+	EXPECT_EQ(again->resp.buf_request.num_bufs, 2);
+	EXPECT_EQ(hv->grantEntries(0), 0u) << "the old buffer's pages are no longer granted";
 
 	EXPECT_TRUE(find(report(), "dom2")->connected);
 }
