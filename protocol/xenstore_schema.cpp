@@ -371,7 +371,7 @@ Result<VcameraTransport> parseVcameraTransport(const XsView &dir,
 	 */
 	auto version = readKey(dir, XENCAMERA_FIELD_FE_VERSION, false);
 	if (!version && version.error().code == -ENOENT) {
-		t.version = "1";
+		t.version = XENCAMERA_PROTOCOL_VERSION;
 		t.versionImplied = true;
 		version = t.version;
 	}

@@ -192,13 +192,16 @@ xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
 		break;
 	}
 	case XENCAMERA_OP_BUF_GET_LAYOUT: {
-		/* Before CONFIG_SET: the layout of the configuration CONFIG_GET reports. */
-		auto cur = currentOrDefault();
-		if (!configured_ && !cur) {
-			status = xenStatus(cur.error().code);
-			break;
+		FrameLayout layout = layout_;
+		if (!configured_) {
+			/* Before CONFIG_SET: the layout of the configuration CONFIG_GET reports. */
+			auto cur = currentOrDefault();
+			if (!cur) {
+				status = xenStatus(cur.error().code);
+				break;
+			}
+			layout = cur->layout;
 		}
-		const auto &layout = configured_ ? layout_ : cur->layout;
 		auto &l = resp.resp.buf_layout;
 		l.num_planes = static_cast<uint8_t>(layout.numPlanes);
 		l.size = layout.size;
@@ -331,17 +334,13 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 		return -XEN_EBUSY;
 	if (!configured_)
 		return -XEN_EINVAL;
-	if (n == 0) {
-		releaseBuffers();
-		numBufs_ = 0;
-		return 0;
-	}
-	/* Linux's frontend asks again while buffers exist (CREATE_BUFS, a new
-	 * REQBUFS without freeing): as V4L2 does when nothing streams, the old
-	 * buffers go (exactly what num_bufs 0 does) and the new count is set. */
+	/* Any count frees what exists first: 0 by the protocol, and a new count
+	 * because Linux's frontend asks again while buffers exist (CREATE_BUFS,
+	 * REQBUFS without freeing), which V4L2 allows when nothing streams. */
 	releaseBuffers();
 	numBufs_ = std::min<unsigned>(n, cfg_.maxBuffers);
-	bufs_.clear();
+	if (!numBufs_)
+		return 0;
 	bufs_.resize(numBufs_);
 	resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_);
 	return 0;
