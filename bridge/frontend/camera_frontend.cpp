@@ -299,6 +299,8 @@ void CameraFrontend::releaseTransport()
 	waitingId_.reset();
 	response_.reset();
 	abandoned_.clear();
+	dequeues_.clear();
+	dequeueBacklog_.clear();
 	frames_.clear();
 	layout_.reset();
 	config_.reset();
@@ -464,19 +466,8 @@ Status CameraFrontend::processEvents()
 				handleResponse(ring_.take());
 		}
 	}
-	if (eventPage_ && !broken_) {
-		for (;;) {
-			bool overflow = false;
-			auto e = events_.next(overflow);
-			if (overflow) {
-				broken_ = err(-EPROTO, "event page overflow: in_prod beyond the ring");
-				break;
-			}
-			if (!e)
-				break;
-			handleEvent(*e);
-		}
-	}
+	drainEvents();
+	flushDequeues();
 	/* Drained: re-arm (an event that came meanwhile latched and fires now). */
 	if (reqFired)
 		(void)reqPort_.unmask();
@@ -485,8 +476,42 @@ Status CameraFrontend::processEvents()
 	return {};
 }
 
+void CameraFrontend::drainEvents()
+{
+	if (!eventPage_ || broken_)
+		return;
+	for (;;) {
+		bool overflow = false;
+		auto e = events_.next(overflow);
+		if (overflow) {
+			broken_ = err(-EPROTO, "event page overflow: in_prod beyond the ring");
+			break;
+		}
+		if (!e)
+			break;
+		handleEvent(*e);
+	}
+}
+
 void CameraFrontend::handleResponse(const xencamera_resp &resp)
 {
+	if (auto it = dequeues_.find(resp.id); it != dequeues_.end()) {
+		uint8_t index = it->second;
+		dequeues_.erase(it);
+		if (resp.operation != XENCAMERA_OP_BUF_DEQUEUE) {
+			protocolError("BUF_DEQUEUE answered with operation " +
+				      std::string(proto::cameraOpName(resp.operation)));
+			return;
+		}
+		/*
+		 * A FRAME_AVAIL the backend wrote before this answer is on the
+		 * event page by now, maybe not read yet: read it first, so the
+		 * frame handed out is the one the buffer holds.
+		 */
+		drainEvents();
+		finishDequeue(index, resp.status);
+		return;
+	}
 	if (waitingId_ && resp.id == *waitingId_ && !response_) {
 		response_ = resp;
 		return;
@@ -515,29 +540,105 @@ void CameraFrontend::handleEvent(const xencamera_evt &evt)
 		return;
 	}
 	Buffer &b = buffers_[f.index];
+	if (!layout_ || f.used_sz > layout_->size) {
+		protocolError("FRAME_AVAIL used_sz " + std::to_string(f.used_sz) + " > buffer size " +
+			      std::to_string(layout_ ? layout_->size : 0));
+		if (b.state == BufState::Queued)
+			sendDequeue(f.index); /* take it back; the frame is not handed out */
+		return;
+	}
+	Frame fr{ f.index, f.used_sz, f.seq_num, Clock::now() };
+	if (b.state == BufState::Dequeuing) {
+		/*
+		 * A backend that keeps a buffer queued until it is dequeued (the
+		 * reference camera_be) wrote a newer frame into it before our
+		 * BUF_DEQUEUE reached it: the older frame is gone.
+		 */
+		b.announced = fr;
+		stats_.superseded++;
+		return;
+	}
 	if (b.state != BufState::Queued) {
 		protocolError("FRAME_AVAIL for buffer " + std::to_string(f.index) +
 			      " which is not queued");
 		return;
 	}
-	/* The backend gave the buffer back either way. */
-	b.state = BufState::Owned;
-	if (!layout_ || f.used_sz > layout_->size) {
-		protocolError("FRAME_AVAIL used_sz " + std::to_string(f.used_sz) + " > buffer size " +
-			      std::to_string(layout_ ? layout_->size : 0));
+	b.state = BufState::Dequeuing;
+	b.announced = fr;
+	sendDequeue(f.index);
+}
+
+/*
+ * cameraif: "frontend is allowed to access the buffer content after the
+ * corresponding response to [BUF_DEQUEUE]".  The request goes out at once,
+ * without waiting for its answer, so the round trip overlaps whatever the
+ * caller does meanwhile; the frame is handed out when the answer comes.
+ */
+void CameraFrontend::sendDequeue(uint8_t index)
+{
+	if (buffers_[index].state != BufState::Dequeuing) {
+		/* A hostile announcement of a queued buffer: take it back quietly. */
+		buffers_[index].state = BufState::Dequeuing;
+		buffers_[index].announced = {};
+		buffers_[index].announced.index = index;
+		buffers_[index].announced.usedSize = UINT32_MAX; /* never handed out */
+	}
+	dequeueBacklog_.push_back(index);
+	flushDequeues();
+}
+
+void CameraFrontend::flushDequeues()
+{
+	/* Leave the ring room for a synchronous call (and never fill it). */
+	const size_t maxInFlight = std::max<size_t>(1, ring_.size() / 2);
+	bool pushed = false;
+	while (!dequeueBacklog_.empty() && dequeues_.size() < maxInFlight && !broken_) {
+		uint8_t index = dequeueBacklog_.front();
+		xencamera_req req = makeRequest(XENCAMERA_OP_BUF_DEQUEUE);
+		req.id = takeRequestId();
+		req.req.index.index = index;
+		if (!ring_.push(req))
+			break;
+		dequeueBacklog_.pop_front();
+		dequeues_.emplace(req.id, index);
+		pushed = true;
+	}
+	if (pushed) {
+		ring_.pushRequests();
+		(void)reqPort_.notify();
+	}
+}
+
+void CameraFrontend::finishDequeue(uint8_t index, int32_t status)
+{
+	if (index >= buffers_.size() || buffers_[index].state != BufState::Dequeuing)
+		return; /* destroyed or stopped meanwhile */
+	Buffer &b = buffers_[index];
+	if (status != 0) {
+		/* The backend keeps it; it may announce it again. */
+		b.state = BufState::Queued;
+		protocolError("BUF_DEQUEUE(" + std::to_string(index) + ") after FRAME_AVAIL: " +
+			      statusText(status));
 		return;
 	}
+	b.state = BufState::Owned;
+	if (b.announced.usedSize == UINT32_MAX)
+		return; /* taken back after a bad announcement */
+	deliverFrame(b.announced);
+}
+
+void CameraFrontend::deliverFrame(const Frame &fr)
+{
 	if (lastSeq_) {
-		uint32_t diff = f.seq_num - *lastSeq_;
+		uint32_t diff = fr.seq - *lastSeq_;
 		if (diff == 0 || diff > 0x80000000u)
-			protocolError("FRAME_AVAIL seq_num " + std::to_string(f.seq_num) +
-				      " after " + std::to_string(*lastSeq_));
+			protocolError("FRAME_AVAIL seq_num " + std::to_string(fr.seq) + " after " +
+				      std::to_string(*lastSeq_));
 		else
 			stats_.drops += diff - 1;
 	}
-	lastSeq_ = f.seq_num;
+	lastSeq_ = fr.seq;
 
-	Frame fr{ f.index, f.used_sz, f.seq_num, Clock::now() };
 	if (lastFrameAt_) {
 		frameIntervalMsTotal_ +=
 			std::chrono::duration<double, std::milli>(fr.arrival - *lastFrameAt_).count();
@@ -553,6 +654,14 @@ void CameraFrontend::handleEvent(const xencamera_evt &evt)
 		fpsWindowStart_ = fr.arrival;
 	}
 	frames_.push_back(fr);
+}
+
+uint16_t CameraFrontend::takeRequestId()
+{
+	uint16_t id = nextId_++;
+	while (abandoned_.count(id) || dequeues_.count(id) || (waitingId_ && *waitingId_ == id))
+		id = nextId_++;
+	return id;
 }
 
 Status CameraFrontend::waitUntil(const std::function<bool()> &done, Clock::time_point deadline,
@@ -596,9 +705,7 @@ Result<xencamera_resp> CameraFrontend::call(xencamera_req req, const char *what)
 		return s.error();
 	if (waitingId_)
 		return err(-EBUSY, std::string(what) + ": another request is in flight");
-	uint16_t id = nextId_++;
-	while (abandoned_.count(id))
-		id = nextId_++;
+	uint16_t id = takeRequestId();
 	req.id = id;
 	if (!ring_.push(req))
 		return err(-EBUSY, std::string(what) + ": request ring full (backend not answering)");
@@ -893,6 +1000,8 @@ Status CameraFrontend::bufQueue(uint8_t index)
 		return err(-EINVAL, what + ": no such buffer");
 	if (buffers_[index].state == BufState::Queued)
 		return err(-EINVAL, what + ": buffer already queued");
+	if (buffers_[index].state == BufState::Dequeuing)
+		return err(-EBUSY, what + ": buffer still being dequeued");
 	xencamera_req req = makeRequest(XENCAMERA_OP_BUF_QUEUE);
 	req.req.index.index = index;
 	/* Queued before the answer: a FRAME_AVAIL may overtake the response. */
@@ -911,6 +1020,8 @@ Status CameraFrontend::bufDequeue(uint8_t index)
 	std::string what = "BUF_DEQUEUE(" + std::to_string(index) + ")";
 	if (index >= buffers_.size() || buffers_[index].state == BufState::None)
 		return err(-EINVAL, what + ": no such buffer");
+	if (buffers_[index].state == BufState::Dequeuing)
+		return err(-EBUSY, what + ": a dequeue of this buffer is already in flight");
 	xencamera_req req = makeRequest(XENCAMERA_OP_BUF_DEQUEUE);
 	req.req.index.index = index;
 	auto r = call(req, what.c_str());
@@ -1000,9 +1111,14 @@ Status CameraFrontend::streamStop()
 	if (!r)
 		return r.error();
 	streaming_ = false;
-	/* V4L2 STREAMOFF semantics: every buffer is back with us. */
+	/*
+	 * V4L2 STREAMOFF semantics: every buffer is back with us.  Answers to
+	 * our BUF_DEQUEUEs came before this one (the ring is in order); one
+	 * still in the backlog is not needed anymore.
+	 */
+	dequeueBacklog_.clear();
 	for (Buffer &b : buffers_)
-		if (b.state == BufState::Queued)
+		if (b.state == BufState::Queued || b.state == BufState::Dequeuing)
 			b.state = BufState::Owned;
 	return {};
 }

@@ -103,7 +103,11 @@ struct ControlChange {
 	int64_t value = 0;
 };
 
-/** FRAME_AVAIL event: buffer \a index now holds a frame and is ours until re-queued. */
+/**
+ * A captured frame: buffer \a index holds it and is ours until re-queued.
+ * Announced by FRAME_AVAIL and handed out only after the backend answered
+ * our BUF_DEQUEUE for it (cameraif: the buffer may not be touched before).
+ */
 struct Frame {
 	uint8_t index = 0;
 	uint32_t usedSize = 0;
@@ -112,8 +116,9 @@ struct Frame {
 };
 
 struct Stats {
-	uint64_t frames = 0;          /* FRAME_AVAIL events accepted */
+	uint64_t frames = 0;          /* frames handed out (announced and dequeued) */
 	uint64_t drops = 0;           /* frames missing from seq_num gaps */
+	uint64_t superseded = 0;      /* announced frames overwritten before our dequeue */
 	uint64_t protocolErrors = 0;  /* bad events/responses ignored */
 	uint64_t controlChanges = 0;
 	uint64_t requests = 0;
@@ -205,12 +210,18 @@ public:
 	[[nodiscard]] Stats stats() const;
 
 private:
-	enum class BufState { None, Owned, Queued };
+	/*
+	 * Queued: the backend's.  Dequeuing: announced by FRAME_AVAIL, our
+	 * BUF_DEQUEUE sent, not to be read until its answer (a backend may
+	 * still be writing it).  Owned: ours to read and queue again.
+	 */
+	enum class BufState { None, Owned, Queued, Dequeuing };
 	struct Buffer {
 		BufState state = BufState::None;
 		xen::GrantShare data;     /* frontend-allocated pages */
 		xen::GrantShare dir;      /* gref directory pages */
-		xen::GrantMapping mapped; /* be-alloc: backend's pages, read-only */
+		xen::GrantMapping mapped; /* be-alloc: backend's pages */
+		Frame announced;          /* Dequeuing: the latest FRAME_AVAIL for it */
 		[[nodiscard]] const uint8_t *bytes() const;
 	};
 
@@ -220,6 +231,12 @@ private:
 	Status checkUsable(const char *what) const;
 	void handleResponse(const xencamera_resp &resp);
 	void handleEvent(const xencamera_evt &evt);
+	void drainEvents();
+	void sendDequeue(uint8_t index);
+	void flushDequeues();
+	void finishDequeue(uint8_t index, int32_t status);
+	void deliverFrame(const Frame &f);
+	uint16_t takeRequestId();
 	void protocolError(const std::string &msg);
 	Status readBackendState();
 	Status waitBackendState(int wanted, Clock::time_point deadline);
@@ -251,6 +268,8 @@ private:
 	std::optional<uint16_t> waitingId_;
 	std::optional<xencamera_resp> response_;
 	std::set<uint16_t> abandoned_; /* timed-out ids whose answer we drop */
+	std::map<uint16_t, uint8_t> dequeues_; /* BUF_DEQUEUE in flight: id -> index */
+	std::deque<uint8_t> dequeueBacklog_;   /* announced, not sent yet (ring busy) */
 
 	std::optional<CameraConfig> config_;
 	std::optional<BufferLayout> layout_;

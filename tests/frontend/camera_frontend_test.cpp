@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* CameraFrontend against a hand-driven backend on the loopback hypervisor. */
+#include <set>
 #include <thread>
 
 extern "C" {
@@ -368,3 +369,82 @@ TEST_F(FrontendTest, BufferIndexChecksAreLocal)
 	EXPECT_EQ(backend->buffersDestroyed, 2);
 	EXPECT_EQ(hv->mappedGrants(1), 2u); /* only the ring and the event page remain */
 }
+
+/*
+ * The reference backend (EPAM's camera_be) keeps a buffer queued after its
+ * FRAME_AVAIL and writes every frame into the head of its queue until the
+ * frontend's BUF_DEQUEUE takes it off; it writes no "versions" node and
+ * maps the gref directory read-write.  A frontend that reads on FRAME_AVAIL
+ * without dequeuing gets every frame in buffer 0 and reads it while it is
+ * being written.
+ */
+struct ReferenceCase {
+	bool beAlloc;
+	unsigned frameIntervalMs;
+};
+
+class ReferenceBackendTest : public FrontendTest, public ::testing::WithParamInterface<ReferenceCase>
+{};
+
+TEST_P(ReferenceBackendTest, EveryFrameInEveryBufferInOrderNoneTorn)
+{
+	FakeBackendOptions o;
+	o.referenceQueue = true;
+	o.writeVersions = false;
+	o.beAlloc = GetParam().beAlloc;
+	o.frameIntervalMs = GetParam().frameIntervalMs;
+	startBackend(o);
+	connect();
+	ASSERT_TRUE(fe->configSet(V4L2_PIX_FMT_NV12, 64, 48));
+	auto n = fe->allocateBuffers(3);
+	ASSERT_TRUE(n) << n.error().message;
+	ASSERT_EQ(*n, 3);
+	ASSERT_TRUE(fe->queueAll());
+	ASSERT_TRUE(fe->streamStart());
+
+	const bool paced = GetParam().frameIntervalMs >= 20;
+	std::set<uint8_t> used;
+	std::optional<uint32_t> last;
+	for (int i = 0; i < 30; i++) {
+		auto f = fe->waitFrame(3000ms);
+		ASSERT_TRUE(f) << f.error().message;
+		used.insert(f->index);
+		if (last) {
+			EXPECT_GT(f->seq, *last) << "frames out of order";
+		}
+		last = f->seq;
+		auto data = fe->bufferData(f->index);
+		ASSERT_GE(data.size(), f->usedSize);
+		auto mm = test_pattern::firstMismatch(V4L2_PIX_FMT_NV12, 64, 48, f->seq, data.data(),
+						      f->usedSize);
+		EXPECT_FALSE(mm) << "frame " << f->seq << " in buffer " << int(f->index)
+				 << " is not the frame announced: differs at byte " << *mm;
+		if (paced)
+			std::this_thread::sleep_for(5ms); /* a consumer doing work */
+		ASSERT_TRUE(fe->bufQueue(f->index));
+	}
+	EXPECT_EQ(used.size(), 3u) << "every buffer carries frames";
+	EXPECT_GE(backend->dequeues, 30);
+	auto st = fe->stats();
+	EXPECT_EQ(st.protocolErrors, 0u);
+	if (paced) {
+		/* At a camera's pace the dequeue answer comes long before the next frame. */
+		EXPECT_EQ(st.drops, 0u);
+		EXPECT_EQ(st.superseded, 0u);
+	} else {
+		/* Faster than the round trip: overwritten frames are counted, never torn. */
+		EXPECT_EQ(st.drops, st.superseded);
+	}
+	ASSERT_TRUE(fe->streamStop());
+	fe->disconnect();
+	EXPECT_EQ(hv->grantEntries(1), 0u);
+	EXPECT_EQ(hv->mappedGrants(1), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, ReferenceBackendTest,
+			 ::testing::Values(ReferenceCase{ false, 20 }, ReferenceCase{ true, 20 },
+					   ReferenceCase{ false, 1 }),
+			 [](const auto &p) {
+				 return std::string(p.param.beAlloc ? "BackendAlloc" : "FrontendAlloc") +
+					(p.param.frameIntervalMs >= 20 ? "Paced" : "Flooded");
+			 });

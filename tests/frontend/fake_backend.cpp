@@ -258,7 +258,9 @@ int FakeBackend::createBuffer(const proto::CameraRequest::BufCreate &c)
 	if (!opts_.beAlloc) {
 		proto::GrefDirectoryWalker w(c.grefDirectory, layout->size, pages);
 		while (auto g = w.nextPage()) {
-			auto m = dom0_.grants->map(fe, std::vector<xen::Gref>{ *g }, false);
+			/* camera_be maps the directory read-write: it must be granted so. */
+			auto m = dom0_.grants->map(fe, std::vector<xen::Gref>{ *g },
+						   opts_.referenceQueue);
 			if (!m)
 				return -XEN_EINVAL;
 			std::vector<uint8_t> copy(m->data(), m->data() + proto::kDirPageSize);
@@ -399,7 +401,8 @@ xencamera_resp FakeBackend::handle(const xencamera_req &raw)
 	}
 	case XENCAMERA_OP_BUF_QUEUE: {
 		auto i = std::get<proto::CameraRequest::Index>(req->body).index;
-		if (!buffers_.count(i) || std::find(queue_.begin(), queue_.end(), i) != queue_.end()) {
+		bool queued = std::find(queue_.begin(), queue_.end(), i) != queue_.end();
+		if (!buffers_.count(i) || (queued && !opts_.referenceQueue)) {
 			r.status = -XEN_EINVAL;
 			break;
 		}
@@ -407,13 +410,14 @@ xencamera_resp FakeBackend::handle(const xencamera_req &raw)
 		break;
 	}
 	case XENCAMERA_OP_BUF_DEQUEUE: {
+		/* Off the queue (every entry of it); a buffer announced already is the frontend's. */
 		auto i = std::get<proto::CameraRequest::Index>(req->body).index;
-		auto it = std::find(queue_.begin(), queue_.end(), i);
-		if (it == queue_.end()) {
+		if (!buffers_.count(i)) {
 			r.status = -XEN_EINVAL;
 			break;
 		}
-		queue_.erase(it);
+		std::erase(queue_, i);
+		dequeues++;
 		break;
 	}
 	case XENCAMERA_OP_CTRL_ENUM: {
@@ -492,7 +496,8 @@ void FakeBackend::produceFrame()
 	uint32_t de = dropEvery;
 	if (de && sent_ && sent_ % de == 0)
 		seq_++; /* a frame "dropped" by the camera */
-	queue_.pop_front();
+	if (!opts_.referenceQueue)
+		queue_.pop_front(); /* else the head stays queued until dequeued */
 	Buffer &b = buffers_.at(idx);
 	test_pattern::render(*layout, seq_, b.bytes, layout->size);
 	sendEvent(proto::makeFrameAvailEvent(0, idx, layout->size, seq_));

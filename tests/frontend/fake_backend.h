@@ -37,6 +37,13 @@ struct FakeBackendOptions {
 	unsigned frameIntervalMs = 2;
 	/* EPAM's camera_be and libxl write no backend "versions" node. */
 	bool writeVersions = true;
+	/*
+	 * Queue semantics of EPAM's camera_be (the reference backend): a
+	 * FRAME_AVAIL does not take the buffer off the queue; the head keeps
+	 * receiving every frame until the frontend's BUF_DEQUEUE removes it;
+	 * a buffer may be queued twice; the gref directory is mapped writable.
+	 */
+	bool referenceQueue = false;
 };
 
 class FakeBackend
@@ -65,6 +72,7 @@ public:
 	std::atomic<int> connects{ 0 };
 	std::atomic<int> closes{ 0 };
 	std::atomic<int> framesSent{ 0 };
+	std::atomic<int> dequeues{ 0 };
 	std::atomic<int> buffersCreated{ 0 };
 	std::atomic<int> buffersDestroyed{ 0 };
 	std::atomic<int> requests{ 0 };
