@@ -353,10 +353,10 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
  * The walk is bounded by the layout size (fixed by us, not the guest) and
  * the per-guest page cap; each directory page is copied out before use.
  */
-Result<std::vector<xen::Gref>> CameraSession::walkDirectory(xen::Gref first, bool collect,
+Result<std::vector<xen::Gref>> CameraSession::walkDirectory(xen::Gref first, uint64_t bytes, bool collect,
 							     std::vector<xen::GrantMapping> *keep)
 {
-	proto::GrefDirectoryWalker walker(first, layout_.size, cfg_.maxPages - pagesInUse_,
+	proto::GrefDirectoryWalker walker(first, bytes, cfg_.maxPages - pagesInUse_,
 					  collect ? proto::GrefDirectoryWalker::Mode::CollectGrefs
 						  : proto::GrefDirectoryWalker::Mode::DirectoryOnly);
 	if (walker.error())
@@ -375,19 +375,42 @@ Result<std::vector<xen::Gref>> CameraSession::walkDirectory(xen::Gref first, boo
 	return walker.takeGrefs();
 }
 
+/**
+ * \brief Where a buffer's data starts in its pages, from BUF_CREATE's plane offsets
+ * \return the offset, or nullopt if we refuse it
+ *
+ * plane_offset[0] places the buffer in its pages: Linux's xen-camera-front
+ * sends the sub-page offset of USERPTR memory there.  The other planes
+ * follow our layout (BUF_GET_LAYOUT) from that start.  Their plane_offset
+ * fields are not read: that driver leaves them holding stale bytes of an
+ * earlier response, so they carry no intent we could honour.  The start is
+ * below a page, so a buffer spans at most one page more than its size.
+ */
+std::optional<uint32_t> CameraSession::dataOffset(const proto::CameraRequest::BufCreate &bc) const
+{
+	const uint32_t start = bc.planeOffset[0];
+	if (start >= xen::kPageSize)
+		return std::nullopt;
+	return start;
+}
+
 int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 {
 	if (bc.index >= numBufs_ || bufs_[bc.index].created)
 		return -XEN_EINVAL;
-	/* We capture planes where our layout puts them; other offsets would need a copy. */
-	for (unsigned p = 0; p < layout_.numPlanes && p < XENCAMERA_MAX_PLANE; p++)
-		if (bc.planeOffset[p] != layout_.planes[p].offset)
-			return -XEN_EINVAL;
+	auto start = dataOffset(bc);
+	if (!start) {
+		if (guestLogLimit_.allow())
+			XMB_LOG(logSession, Warn, "%s: BUF_CREATE %u: plane_offset[0] %u is not a "
+				"sub-page offset: refused", label_.c_str(), bc.index, bc.planeOffset[0]);
+		return -XEN_EINVAL;
+	}
+	const uint64_t extent = uint64_t(*start) + layout_.size;
 
 	Buffer &b = bufs_[bc.index];
-	size_t pages = proto::pagesFor(layout_.size);
+	size_t pages = proto::pagesFor(extent);
 	if (!cfg_.beAlloc) {
-		auto grefs = walkDirectory(bc.grefDirectory, true, nullptr);
+		auto grefs = walkDirectory(bc.grefDirectory, extent, true, nullptr);
 		if (!grefs) {
 			XMB_LOG(logSession, Debug, "%s: BUF_CREATE %u: %s", label_.c_str(), bc.index,
 				grefs.error().message.c_str());
@@ -403,7 +426,7 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		b.data = b.mapping.data();
 	} else {
 		std::vector<xen::GrantMapping> dirPages;
-		auto walked = walkDirectory(bc.grefDirectory, false, &dirPages);
+		auto walked = walkDirectory(bc.grefDirectory, extent, false, &dirPages);
 		if (!walked)
 			return xenStatus(walked.error().code);
 		/*
@@ -426,7 +449,12 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		b.data = b.share.data();
 		stats_.grantedPages += pages;
 	}
+	b.data += *start; /* the camera fills (or we copy into) the frame where the guest said */
 	b.size = layout_.size;
+	b.pages = pages;
+	if (*start)
+		XMB_LOG(logSession, Debug, "%s: buffer %u starts %u bytes into its first page",
+			label_.c_str(), bc.index, *start);
 	b.created = true;
 	b.state = BufState::Frontend;
 	pagesInUse_ += pages;
@@ -442,7 +470,7 @@ int32_t CameraSession::opBufDestroy(uint8_t index)
 	if (b.state == BufState::InCamera)
 		return -XEN_EBUSY;
 	std::erase(queue_, index);
-	pagesInUse_ -= proto::pagesFor(layout_.size);
+	pagesInUse_ -= b.pages;
 	if (b.share)
 		stats_.grantedPages -= b.share.pages();
 	b = Buffer{};

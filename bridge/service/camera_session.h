@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_hub.h"
 #include "bridge/service/stats.h"
@@ -77,8 +78,9 @@ private:
 		BufState state = BufState::Frontend;
 		xen::GrantMapping mapping; /* frontend-allocated pages, mapped here */
 		xen::GrantShare share;	   /* be-alloc: Dom0 pages granted to the guest */
-		uint8_t *data = nullptr;
+		uint8_t *data = nullptr; /* the frame: plane 0 (a sub-page offset into the pages) */
 		size_t size = 0;
+		size_t pages = 0;        /* mapped or granted */
 	};
 
 	xencamera_resp handle(const proto::CameraRequest &req);
@@ -92,7 +94,8 @@ private:
 	int32_t opCtrlEnum(uint8_t index, xencamera_resp &resp);
 	int32_t opStreamStart();
 	void opStreamStop();
-	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, bool collect,
+	std::optional<uint32_t> dataOffset(const proto::CameraRequest::BufCreate &bc) const;
+	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, uint64_t bytes, bool collect,
 						      std::vector<xen::GrantMapping> *keep);
 	void fillConfig(const StreamConfig &c, xencamera_resp &resp) const;
 	bool controlOffered(uint8_t type) const;
@@ -106,6 +109,7 @@ private:
 	SessionConfig cfg_;
 	Violation onViolation_;
 	std::string label_;
+	RateLimit guestLogLimit_{ 5, 1 }; /* lines a guest's requests can make us log */
 
 	xen::GrantMapping reqPage_;
 	xen::GrantMapping evtPage_;

@@ -11,6 +11,7 @@ extern "C" {
 #include <xen/errno.h>
 }
 
+#include "protocol/gref_directory.h"
 #include "raw_frontend.h"
 #include "service_fixture.h"
 #include "v4l2/pixel_format.h"
@@ -393,6 +394,80 @@ TEST_F(CameraService, LinuxFrontendQuirksAreServed)
 	EXPECT_EQ(hv->grantEntries(0), 0u) << "the old buffer's pages are no longer granted";
 
 	EXPECT_TRUE(find(report(), "dom2")->connected);
+}
+
+/*
+ * Linux's xen-camera-front, for a USERPTR buffer, shares the pages of the
+ * user memory and sends the memory's offset in its first page as
+ * plane_offset[0]; plane_offset[1..3] keep whatever the slot held before.
+ * The frame must land at that offset, and nothing outside the frame's bytes
+ * may be written.
+ */
+TEST_F(CameraService, SubPageBufferOffsetIsHonoured)
+{
+	startService(kTwoCameras, { 1, 2 });
+	RawFrontend fe(*guest[1], 0); /* guest one: frontend-allocated */
+	ASSERT_TRUE(fe.connect());
+	auto cfg = RawFrontend::request(XENCAMERA_OP_CONFIG_SET);
+	cfg.req.config = { kNV12, 320, 240 };
+	ASSERT_EQ(fe.call(cfg)->status, 0);
+	auto br = RawFrontend::request(XENCAMERA_OP_BUF_REQUEST);
+	br.req.buf_request.num_bufs = 1;
+	ASSERT_EQ(fe.call(br)->status, 0);
+
+	constexpr uint32_t kSize = 320 * 240 * 3 / 2;
+	constexpr uint32_t kStart = 0x234;
+	constexpr size_t kPages = (kStart + kSize + 4095) / 4096; /* one more than kSize needs */
+	auto data = guest[1]->grants->share(0, kPages, true);
+	auto dir = guest[1]->grants->share(0, 1, true);
+	ASSERT_TRUE(data && dir);
+	std::memset(data->data(), 0xab, kPages * 4096);
+	uint8_t *dirPage = dir->data();
+	ASSERT_TRUE(proto::writeGrefDirectory(std::span(&dirPage, 1), dir->refs(), data->refs()));
+
+	auto bc = RawFrontend::request(XENCAMERA_OP_BUF_CREATE);
+	bc.req.buf_create.index = 0;
+	bc.req.buf_create.plane_offset[0] = kStart;
+	bc.req.buf_create.plane_offset[1] = 0x1e0; /* stale bytes of an earlier response */
+	bc.req.buf_create.plane_offset[2] = 0xffffffea;
+	bc.req.buf_create.gref_directory = dir->refs()[0];
+	ASSERT_EQ(fe.call(bc)->status, 0);
+
+	auto q = RawFrontend::request(XENCAMERA_OP_BUF_QUEUE);
+	q.req.index.index = 0;
+	ASSERT_EQ(fe.call(q)->status, 0);
+	ASSERT_EQ(fe.call(RawFrontend::request(XENCAMERA_OP_STREAM_START))->status, 0);
+
+	std::optional<xencamera_frame_avail_evt> frame;
+	auto end = std::chrono::steady_clock::now() + 3s;
+	while (!frame && std::chrono::steady_clock::now() < end) {
+		bool overflow = false;
+		while (auto e = fe.events_.next(overflow))
+			if (e->type == XENCAMERA_EVT_FRAME_AVAIL)
+				frame = e->evt.frame_avail;
+		std::this_thread::sleep_for(5ms);
+	}
+	ASSERT_TRUE(frame) << "no FRAME_AVAIL";
+	EXPECT_EQ(frame->index, 0);
+	ASSERT_EQ(frame->used_sz, kSize);
+	const uint8_t *bytes = data->data();
+	auto mm = test_pattern::firstMismatch(kNV12, 320, 240, frame->seq_num, bytes + kStart, kSize);
+	EXPECT_FALSE(mm) << "frame not at the offset the guest gave: differs at byte " << *mm;
+	for (uint32_t i = 0; i < kStart; i++)
+		ASSERT_EQ(bytes[i], 0xab) << "byte " << i << " before the frame was written";
+	for (size_t i = kStart + kSize; i < kPages * 4096; i++)
+		ASSERT_EQ(bytes[i], 0xab) << "byte " << i << " after the frame was written";
+
+	/* An offset of a page or more is not a sub-page offset: refused. */
+	ASSERT_EQ(fe.call(RawFrontend::request(XENCAMERA_OP_STREAM_STOP))->status, 0);
+	auto bad = bc;
+	bad.req.buf_create.index = 0;
+	auto d = RawFrontend::request(XENCAMERA_OP_BUF_DESTROY);
+	d.req.index.index = 0;
+	ASSERT_EQ(fe.call(d)->status, 0);
+	bad.req.buf_create.plane_offset[0] = 4096;
+	EXPECT_EQ(fe.call(bad)->status, -XEN_EINVAL);
+	EXPECT_TRUE(find(report(), "dom1")->connected);
 }
 
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
