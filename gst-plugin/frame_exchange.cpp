@@ -11,12 +11,59 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <linux/videodev2.h>
+
 GST_DEBUG_CATEGORY_EXTERN(xmb_camera_sink_debug);
 #define GST_CAT_DEFAULT xmb_camera_sink_debug
 
 namespace xmb::gst {
 
 namespace {
+
+/* The caps' colorimetry in V4L2's terms (what cameraif's CONFIG answers carry). */
+Colorimetry colorimetryOf(const GstVideoInfo &info)
+{
+	const GstVideoColorimetry &c = info.colorimetry;
+	Colorimetry v;
+	switch (c.primaries) {
+	case GST_VIDEO_COLOR_PRIMARIES_BT709:
+		v.colorspace = c.transfer == GST_VIDEO_TRANSFER_SRGB ? V4L2_COLORSPACE_SRGB
+								      : V4L2_COLORSPACE_REC709;
+		break;
+	case GST_VIDEO_COLOR_PRIMARIES_SMPTE170M:
+	case GST_VIDEO_COLOR_PRIMARIES_BT470BG:
+	case GST_VIDEO_COLOR_PRIMARIES_BT470M:
+	case GST_VIDEO_COLOR_PRIMARIES_SMPTE240M: v.colorspace = V4L2_COLORSPACE_SMPTE170M; break;
+	case GST_VIDEO_COLOR_PRIMARIES_BT2020: v.colorspace = V4L2_COLORSPACE_BT2020; break;
+	case GST_VIDEO_COLOR_PRIMARIES_ADOBERGB: v.colorspace = V4L2_COLORSPACE_OPRGB; break;
+	case GST_VIDEO_COLOR_PRIMARIES_SMPTERP431:
+	case GST_VIDEO_COLOR_PRIMARIES_SMPTEEG432: v.colorspace = V4L2_COLORSPACE_DCI_P3; break;
+	default: break;
+	}
+	switch (c.transfer) {
+	case GST_VIDEO_TRANSFER_BT709:
+	case GST_VIDEO_TRANSFER_BT601:
+	case GST_VIDEO_TRANSFER_BT2020_10:
+	case GST_VIDEO_TRANSFER_BT2020_12: v.xferFunc = V4L2_XFER_FUNC_709; break;
+	case GST_VIDEO_TRANSFER_SRGB: v.xferFunc = V4L2_XFER_FUNC_SRGB; break;
+	case GST_VIDEO_TRANSFER_GAMMA10: v.xferFunc = V4L2_XFER_FUNC_NONE; break;
+	case GST_VIDEO_TRANSFER_ADOBERGB: v.xferFunc = V4L2_XFER_FUNC_OPRGB; break;
+	case GST_VIDEO_TRANSFER_SMPTE2084: v.xferFunc = V4L2_XFER_FUNC_SMPTE2084; break;
+	default: break;
+	}
+	switch (c.matrix) {
+	case GST_VIDEO_COLOR_MATRIX_BT601: v.ycbcrEnc = V4L2_YCBCR_ENC_601; break;
+	case GST_VIDEO_COLOR_MATRIX_BT709: v.ycbcrEnc = V4L2_YCBCR_ENC_709; break;
+	case GST_VIDEO_COLOR_MATRIX_BT2020: v.ycbcrEnc = V4L2_YCBCR_ENC_BT2020; break;
+	default: break;
+	}
+	switch (c.range) {
+	case GST_VIDEO_COLOR_RANGE_0_255: v.quantization = V4L2_QUANTIZATION_FULL_RANGE; break;
+	case GST_VIDEO_COLOR_RANGE_16_235: v.quantization = V4L2_QUANTIZATION_LIM_RANGE; break;
+	default: break;
+	}
+	return v;
+}
 
 /* qdata key marking a GstMemory that wraps a guest slot. */
 GQuark slotQuark()
@@ -382,6 +429,7 @@ int PipelineCameraSource::tryConfigure(StreamConfig &config)
 		return -EINVAL;
 	config.interval = f.interval;
 	config.layout = f.layout;
+	config.colorimetry = colorimetryOf(f.info);
 	return 0;
 }
 

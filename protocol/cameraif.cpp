@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "protocol/cameraif.h"
 
+#include <linux/videodev2.h>
+
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -224,6 +226,53 @@ std::optional<xencamera_evt> EventPageReader::next(bool &overflow)
 	cons_++;
 	storeIndex(&hdr->in_cons, cons_);
 	return evt;
+}
+
+CameraColorimetry cameraColorimetryFromV4L2(uint32_t colorspace, uint32_t xferFunc,
+					    uint32_t ycbcrEnc, uint32_t quantization)
+{
+	CameraColorimetry c;
+	switch (colorspace) {
+	case V4L2_COLORSPACE_SMPTE170M:
+	case V4L2_COLORSPACE_SMPTE240M:
+	case V4L2_COLORSPACE_470_SYSTEM_M:
+	case V4L2_COLORSPACE_470_SYSTEM_BG: c.colorspace = XENCAMERA_COLORSPACE_SMPTE170M; break;
+	case V4L2_COLORSPACE_REC709: c.colorspace = XENCAMERA_COLORSPACE_REC709; break;
+	case V4L2_COLORSPACE_JPEG:
+	case V4L2_COLORSPACE_RAW:
+	case V4L2_COLORSPACE_SRGB: c.colorspace = XENCAMERA_COLORSPACE_SRGB; break;
+	case V4L2_COLORSPACE_OPRGB: c.colorspace = XENCAMERA_COLORSPACE_OPRGB; break;
+	case V4L2_COLORSPACE_BT2020: c.colorspace = XENCAMERA_COLORSPACE_BT2020; break;
+	case V4L2_COLORSPACE_DCI_P3: c.colorspace = XENCAMERA_COLORSPACE_DCI_P3; break;
+	default: break;
+	}
+	switch (xferFunc) {
+	case V4L2_XFER_FUNC_709:
+	case V4L2_XFER_FUNC_SMPTE240M: c.xferFunc = XENCAMERA_XFER_FUNC_709; break;
+	case V4L2_XFER_FUNC_SRGB: c.xferFunc = XENCAMERA_XFER_FUNC_SRGB; break;
+	case V4L2_XFER_FUNC_OPRGB: c.xferFunc = XENCAMERA_XFER_FUNC_OPRGB; break;
+	case V4L2_XFER_FUNC_NONE: c.xferFunc = XENCAMERA_XFER_FUNC_NONE; break;
+	case V4L2_XFER_FUNC_DCI_P3: c.xferFunc = XENCAMERA_XFER_FUNC_DCI_P3; break;
+	case V4L2_XFER_FUNC_SMPTE2084: c.xferFunc = XENCAMERA_XFER_FUNC_SMPTE2084; break;
+	default: break;
+	}
+	switch (ycbcrEnc) {
+	case V4L2_YCBCR_ENC_601:
+	case V4L2_YCBCR_ENC_SYCC: c.ycbcrEnc = XENCAMERA_YCBCR_ENC_601; break;
+	case V4L2_YCBCR_ENC_709:
+	case V4L2_YCBCR_ENC_SMPTE240M: c.ycbcrEnc = XENCAMERA_YCBCR_ENC_709; break;
+	case V4L2_YCBCR_ENC_XV601: c.ycbcrEnc = XENCAMERA_YCBCR_ENC_XV601; break;
+	case V4L2_YCBCR_ENC_XV709: c.ycbcrEnc = XENCAMERA_YCBCR_ENC_XV709; break;
+	case V4L2_YCBCR_ENC_BT2020: c.ycbcrEnc = XENCAMERA_YCBCR_ENC_BT2020; break;
+	case V4L2_YCBCR_ENC_BT2020_CONST_LUM: c.ycbcrEnc = XENCAMERA_YCBCR_ENC_BT2020_CONST_LUM; break;
+	default: break;
+	}
+	switch (quantization) {
+	case V4L2_QUANTIZATION_FULL_RANGE: c.quantization = XENCAMERA_QUANTIZATION_FULL_RANGE; break;
+	case V4L2_QUANTIZATION_LIM_RANGE: c.quantization = XENCAMERA_QUANTIZATION_LIM_RANGE; break;
+	default: break;
+	}
+	return c;
 }
 
 } /* namespace xmb::proto */

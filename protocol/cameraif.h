@@ -83,6 +83,24 @@ xencamera_resp makeCameraResponse(uint16_t id, uint8_t op, int32_t status);
 xencamera_evt makeFrameAvailEvent(uint16_t id, uint8_t index, uint32_t usedSize, uint32_t seq);
 xencamera_evt makeCtrlChangeEvent(uint16_t id, uint8_t type, int64_t value);
 
+/** A CONFIG response's colour fields (XENCAMERA_COLORSPACE_* etc.). */
+struct CameraColorimetry {
+	uint32_t colorspace = XENCAMERA_COLORSPACE_DEFAULT;
+	uint32_t xferFunc = XENCAMERA_XFER_FUNC_DEFAULT;
+	uint32_t ycbcrEnc = XENCAMERA_YCBCR_ENC_IGNORE;
+	uint32_t quantization = XENCAMERA_QUANTIZATION_DEFAULT;
+};
+
+/**
+ * cameraif's values for V4L2's enum v4l2_colorspace, v4l2_xfer_func,
+ * v4l2_ycbcr_encoding and v4l2_quantization values (resolved ones: V4L2's
+ * DEFAULT maps to cameraif's DEFAULT).  V4L2 values cameraif lacks map to
+ * their nearest kin: 470 System M/BG and SMPTE 240M to SMPTE 170M
+ * primaries, JPEG and RAW to sRGB, xv/SYCC/240M encodings to 601/709.
+ */
+CameraColorimetry cameraColorimetryFromV4L2(uint32_t colorspace, uint32_t xferFunc,
+					    uint32_t ycbcrEnc, uint32_t quantization);
+
 /**
  * \brief Backend producer of the event page (in_prod is ours, in_cons the guest's).
  *

@@ -65,6 +65,7 @@ struct StreamConfig {
 	uint32_t height = 0;
 	Fraction interval{ 1, 30 }; /**< frame interval (1/30 = 30 fps) */
 	FrameLayout layout;	    /**< out: the buffer layout to report to the guest */
+	Colorimetry colorimetry;    /**< out: what the source produces (0s: it did not say) */
 };
 
 /** \brief A frame the source finished. */

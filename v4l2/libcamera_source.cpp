@@ -35,6 +35,37 @@ namespace lc = libcamera;
 
 namespace {
 
+/* libcamera's ColorSpace in V4L2's terms (what cameraif's CONFIG answers carry). */
+Colorimetry colorimetryOf(const libcamera::ColorSpace &cs)
+{
+	using CS = libcamera::ColorSpace;
+	Colorimetry v;
+	switch (cs.primaries) {
+	case CS::Primaries::Raw: v.colorspace = V4L2_COLORSPACE_RAW; break;
+	case CS::Primaries::Smpte170m: v.colorspace = V4L2_COLORSPACE_SMPTE170M; break;
+	case CS::Primaries::Rec709:
+		v.colorspace = cs.transferFunction == CS::TransferFunction::Srgb
+			? V4L2_COLORSPACE_SRGB : V4L2_COLORSPACE_REC709;
+		break;
+	case CS::Primaries::Rec2020: v.colorspace = V4L2_COLORSPACE_BT2020; break;
+	}
+	switch (cs.transferFunction) {
+	case CS::TransferFunction::Linear: v.xferFunc = V4L2_XFER_FUNC_NONE; break;
+	case CS::TransferFunction::Srgb: v.xferFunc = V4L2_XFER_FUNC_SRGB; break;
+	case CS::TransferFunction::Rec709: v.xferFunc = V4L2_XFER_FUNC_709; break;
+	}
+	switch (cs.ycbcrEncoding) {
+	case CS::YcbcrEncoding::None: break;
+	case CS::YcbcrEncoding::Rec601: v.ycbcrEnc = V4L2_YCBCR_ENC_601; break;
+	case CS::YcbcrEncoding::Rec709: v.ycbcrEnc = V4L2_YCBCR_ENC_709; break;
+	case CS::YcbcrEncoding::Rec2020: v.ycbcrEnc = V4L2_YCBCR_ENC_BT2020; break;
+	}
+	v.quantization = cs.range == CS::Range::Full ? V4L2_QUANTIZATION_FULL_RANGE
+						     : V4L2_QUANTIZATION_LIM_RANGE;
+	return v;
+}
+
+
 /*
  * One CameraManager per process (libcamera allows no second one), started
  * on first use and kept alive by every source that holds a camera.
@@ -336,6 +367,8 @@ int LibcameraSource::configure(StreamConfig &config)
 	config.height = sc.size.height;
 	config.layout = driverFrameLayout(config.fourcc, config.width, config.height, sc.stride,
 					  sc.frameSize);
+	if (sc.colorSpace)
+		config.colorimetry = colorimetryOf(*sc.colorSpace);
 	d_->streamConfig = config;
 	d_->configured = true;
 	XMB_LOG(logLibcamera, Info, "%s: %s", d_->camera->id().c_str(), sc.toString().c_str());

@@ -71,6 +71,22 @@ struct FrameLayout {
 };
 
 /**
+ * \brief How a source's pixel values are to be read, in V4L2's terms
+ *
+ * enum v4l2_colorspace, v4l2_xfer_func, v4l2_ycbcr_encoding and
+ * v4l2_quantization values; 0 is V4L2's DEFAULT ("derive it"), which
+ * resolveColorimetry() turns into explicit values.
+ */
+struct Colorimetry {
+	uint32_t colorspace = 0;
+	uint32_t xferFunc = 0;
+	uint32_t ycbcrEnc = 0;
+	uint32_t quantization = 0;
+
+	friend bool operator==(const Colorimetry &, const Colorimetry &) = default;
+};
+
+/**
  * \brief One entry of the flattened format list published to guests as
  * formats/<FOURCC>/<W>x<H>/frame-rates.
  */

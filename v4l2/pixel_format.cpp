@@ -155,4 +155,34 @@ FrameLayout driverFrameLayout(uint32_t fourcc, uint32_t width, uint32_t height,
 	return l;
 }
 
+bool isRgbFourcc(uint32_t fourcc)
+{
+	switch (fourcc) {
+	case V4L2_PIX_FMT_NV12: case V4L2_PIX_FMT_NV21: case V4L2_PIX_FMT_NV16:
+	case V4L2_PIX_FMT_NV12M: case V4L2_PIX_FMT_NV21M:
+	case V4L2_PIX_FMT_YUV420: case V4L2_PIX_FMT_YVU420: case V4L2_PIX_FMT_YUV422P:
+	case V4L2_PIX_FMT_YUYV: case V4L2_PIX_FMT_YVYU: case V4L2_PIX_FMT_UYVY:
+	case V4L2_PIX_FMT_VYUY: case V4L2_PIX_FMT_MJPEG: case V4L2_PIX_FMT_JPEG:
+	case V4L2_PIX_FMT_GREY: /* luma */
+		return false;
+	default:
+		return true;
+	}
+}
+
+Colorimetry resolveColorimetry(Colorimetry c, uint32_t fourcc, uint32_t height)
+{
+	const bool rgb = isRgbFourcc(fourcc);
+	if (c.colorspace == V4L2_COLORSPACE_DEFAULT)
+		c.colorspace = rgb ? V4L2_COLORSPACE_SRGB
+				   : V4L2_MAP_COLORSPACE_DEFAULT(height < 720, height >= 720);
+	if (c.xferFunc == V4L2_XFER_FUNC_DEFAULT)
+		c.xferFunc = V4L2_MAP_XFER_FUNC_DEFAULT(c.colorspace);
+	if (c.ycbcrEnc == V4L2_YCBCR_ENC_DEFAULT)
+		c.ycbcrEnc = V4L2_MAP_YCBCR_ENC_DEFAULT(c.colorspace);
+	if (c.quantization == V4L2_QUANTIZATION_DEFAULT)
+		c.quantization = V4L2_MAP_QUANTIZATION_DEFAULT(rgb, c.colorspace, c.ycbcrEnc);
+	return c;
+}
+
 } /* namespace xmb */

@@ -33,4 +33,16 @@ std::optional<FrameLayout> packedFrameLayout(uint32_t fourcc, uint32_t width, ui
 FrameLayout driverFrameLayout(uint32_t fourcc, uint32_t width, uint32_t height,
 			      uint32_t bytesPerLine, uint32_t sizeImage);
 
+/** True for RGB (and grey) formats, false for Y'CbCr ones. */
+bool isRgbFourcc(uint32_t fourcc);
+
+/**
+ * \brief Every field of \a c explicit, by V4L2's own defaulting rules
+ *
+ * A colorspace of 0 becomes SMPTE 170M for Y'CbCr below 720 lines, Rec. 709
+ * from 720 lines, sRGB for RGB; transfer function, Y'CbCr encoding and
+ * quantization then follow V4L2_MAP_*_DEFAULT().
+ */
+Colorimetry resolveColorimetry(Colorimetry c, uint32_t fourcc, uint32_t height);
+
 } /* namespace xmb */

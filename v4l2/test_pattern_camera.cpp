@@ -154,6 +154,12 @@ int TestPatternCamera::tryConfigure(StreamConfig &config)
 	config.height = best->height;
 	config.interval = nearestInterval(config.interval);
 	config.layout = *test_pattern::layout(config.fourcc, config.width, config.height);
+	/* test_pattern draws Y'CbCr as BT.601 limited range, RGB as full-range sRGB. */
+	config.colorimetry = isRgbFourcc(config.fourcc)
+		? Colorimetry{ V4L2_COLORSPACE_SRGB, V4L2_XFER_FUNC_SRGB, V4L2_YCBCR_ENC_601,
+			       V4L2_QUANTIZATION_FULL_RANGE }
+		: Colorimetry{ V4L2_COLORSPACE_SMPTE170M, V4L2_XFER_FUNC_709, V4L2_YCBCR_ENC_601,
+			       V4L2_QUANTIZATION_LIM_RANGE };
 	return 0;
 }
 

@@ -199,6 +199,7 @@ int V4L2CameraSource::tryConfigure(StreamConfig &config)
 	config.width = f.width;
 	config.height = f.height;
 	config.layout = f.frameLayout();
+	config.colorimetry = { f.colorspace, f.xferFunc, f.ycbcrEnc, f.quantization };
 	return f.numPlanes == 1 ? 0 : -ENOTSUP;
 }
 
@@ -236,6 +237,7 @@ int V4L2CameraSource::configure(StreamConfig &config)
 	config.width = f.width;
 	config.height = f.height;
 	config.layout = f.frameLayout();
+	config.colorimetry = { f.colorspace, f.xferFunc, f.ycbcrEnc, f.quantization };
 
 	if (config.interval.isValid()) {
 		Fraction iv = config.interval;

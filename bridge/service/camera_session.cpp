@@ -12,6 +12,7 @@ extern "C" {
 
 #include "bridge/base/log.h"
 #include "protocol/gref_directory.h"
+#include "v4l2/pixel_format.h"
 
 namespace xmb::service {
 
@@ -272,10 +273,18 @@ void CameraSession::fillConfig(const StreamConfig &c, xencamera_resp &resp) cons
 	r.pixel_format = c.fourcc;
 	r.width = c.width;
 	r.height = c.height;
-	r.colorspace = XENCAMERA_COLORSPACE_DEFAULT;
-	r.xfer_func = XENCAMERA_XFER_FUNC_DEFAULT;
-	r.ycbcr_enc = XENCAMERA_YCBCR_ENC_IGNORE;
-	r.quantization = XENCAMERA_QUANTIZATION_DEFAULT;
+	/*
+	 * Always explicit: V4L2 forbids COLORSPACE_DEFAULT in G_FMT, and a
+	 * frontend passes these straight on.  What the source said, with
+	 * V4L2's own defaulting rules for what it left open.
+	 */
+	Colorimetry v = resolveColorimetry(c.colorimetry, c.fourcc, c.height);
+	proto::CameraColorimetry x =
+		proto::cameraColorimetryFromV4L2(v.colorspace, v.xferFunc, v.ycbcrEnc, v.quantization);
+	r.colorspace = x.colorspace;
+	r.xfer_func = x.xferFunc;
+	r.ycbcr_enc = x.ycbcrEnc;
+	r.quantization = x.quantization;
 	uint32_t g = std::gcd(c.width, c.height);
 	r.displ_asp_ratio_numer = g ? c.width / g : 0;
 	r.displ_asp_ratio_denom = g ? c.height / g : 0;

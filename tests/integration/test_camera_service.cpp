@@ -358,7 +358,13 @@ TEST_F(CameraService, LinuxFrontendQuirksAreServed)
 	};
 	auto cfg = stale(XENCAMERA_OP_CONFIG_SET);
 	cfg.req.config = { kNV12, 320, 240 };
-	ASSERT_EQ(fe.call(cfg)->status, 0);
+	auto cfgr = fe.call(cfg);
+	ASSERT_EQ(cfgr->status, 0);
+	/* G_FMT may not report COLORSPACE_DEFAULT: the test pattern's real one (BT.601 limited). */
+	EXPECT_EQ(cfgr->resp.config.colorspace, uint32_t(XENCAMERA_COLORSPACE_SMPTE170M));
+	EXPECT_EQ(cfgr->resp.config.xfer_func, uint32_t(XENCAMERA_XFER_FUNC_709));
+	EXPECT_EQ(cfgr->resp.config.ycbcr_enc, uint32_t(XENCAMERA_YCBCR_ENC_601));
+	EXPECT_EQ(cfgr->resp.config.quantization, uint32_t(XENCAMERA_QUANTIZATION_LIM_RANGE));
 	auto fr = stale(XENCAMERA_OP_FRAME_RATE_SET); /* 0/0 from S_PARM: keep the rate */
 	ASSERT_EQ(fe.call(fr)->status, 0);
 	auto br = stale(XENCAMERA_OP_BUF_REQUEST);

@@ -15,6 +15,8 @@ extern "C" {
 #include <xen/errno.h>
 }
 
+#include <linux/videodev2.h>
+
 #include "protocol/cameraif.h"
 #include "shared_page.h"
 
@@ -495,3 +497,27 @@ TEST(MakeCtrlChangeEvent, SetsFieldsAndZeroesEverythingElse)
 
 } /* namespace */
 } /* namespace xmb::proto */
+
+TEST(CameraColorimetry, V4L2ValuesMapToCameraifValues)
+{
+	using xmb::proto::cameraColorimetryFromV4L2;
+	auto c = cameraColorimetryFromV4L2(V4L2_COLORSPACE_SMPTE170M, V4L2_XFER_FUNC_709,
+					   V4L2_YCBCR_ENC_601, V4L2_QUANTIZATION_LIM_RANGE);
+	EXPECT_EQ(c.colorspace, uint32_t(XENCAMERA_COLORSPACE_SMPTE170M));
+	EXPECT_EQ(c.xferFunc, uint32_t(XENCAMERA_XFER_FUNC_709));
+	EXPECT_EQ(c.ycbcrEnc, uint32_t(XENCAMERA_YCBCR_ENC_601));
+	EXPECT_EQ(c.quantization, uint32_t(XENCAMERA_QUANTIZATION_LIM_RANGE));
+	c = cameraColorimetryFromV4L2(V4L2_COLORSPACE_SRGB, V4L2_XFER_FUNC_SRGB, V4L2_YCBCR_ENC_601,
+				      V4L2_QUANTIZATION_FULL_RANGE);
+	EXPECT_EQ(c.colorspace, uint32_t(XENCAMERA_COLORSPACE_SRGB));
+	EXPECT_EQ(c.xferFunc, uint32_t(XENCAMERA_XFER_FUNC_SRGB));
+	EXPECT_EQ(c.quantization, uint32_t(XENCAMERA_QUANTIZATION_FULL_RANGE));
+	/* V4L2 values cameraif lacks go to their nearest kin, never DEFAULT. */
+	EXPECT_EQ(cameraColorimetryFromV4L2(V4L2_COLORSPACE_JPEG, 0, 0, 0).colorspace,
+		  uint32_t(XENCAMERA_COLORSPACE_SRGB));
+	EXPECT_EQ(cameraColorimetryFromV4L2(V4L2_COLORSPACE_470_SYSTEM_BG, 0, 0, 0).colorspace,
+		  uint32_t(XENCAMERA_COLORSPACE_SMPTE170M));
+	EXPECT_EQ(cameraColorimetryFromV4L2(V4L2_COLORSPACE_BT2020, V4L2_XFER_FUNC_SMPTE2084,
+					    V4L2_YCBCR_ENC_BT2020_CONST_LUM, 0).ycbcrEnc,
+		  uint32_t(XENCAMERA_YCBCR_ENC_BT2020_CONST_LUM));
+}

@@ -59,3 +59,24 @@ TEST(PixelFormat, DrmAndV4L2RgbNamesAreSwapped)
 	EXPECT_EQ(v4l2FourccFromDrm(V4L2_PIX_FMT_NV12), V4L2_PIX_FMT_NV12) << "YUV codes are shared";
 	EXPECT_EQ(drmFourccFromV4L2(v4l2FourccFromDrm(drmRgb888)), drmRgb888);
 }
+
+TEST(PixelFormat, ColorimetryIsResolvedByV4L2Rules)
+{
+	/* A driver that says nothing: SD Y'CbCr is SMPTE 170M, HD is Rec. 709, RGB sRGB. */
+	Colorimetry sd = resolveColorimetry({}, V4L2_PIX_FMT_NV12, 480);
+	EXPECT_EQ(sd, (Colorimetry{ V4L2_COLORSPACE_SMPTE170M, V4L2_XFER_FUNC_709, V4L2_YCBCR_ENC_601,
+				    V4L2_QUANTIZATION_LIM_RANGE }));
+	Colorimetry hd = resolveColorimetry({}, V4L2_PIX_FMT_YUYV, 1080);
+	EXPECT_EQ(hd, (Colorimetry{ V4L2_COLORSPACE_REC709, V4L2_XFER_FUNC_709, V4L2_YCBCR_ENC_709,
+				    V4L2_QUANTIZATION_LIM_RANGE }));
+	Colorimetry rgb = resolveColorimetry({}, V4L2_PIX_FMT_BGR24, 1080);
+	EXPECT_EQ(rgb.colorspace, V4L2_COLORSPACE_SRGB);
+	EXPECT_EQ(rgb.xferFunc, V4L2_XFER_FUNC_SRGB);
+	EXPECT_EQ(rgb.quantization, V4L2_QUANTIZATION_FULL_RANGE);
+	/* What the driver did say is kept. */
+	Colorimetry full = resolveColorimetry({ V4L2_COLORSPACE_REC709, 0, 0, V4L2_QUANTIZATION_FULL_RANGE },
+					      V4L2_PIX_FMT_NV12, 480);
+	EXPECT_EQ(full.colorspace, V4L2_COLORSPACE_REC709);
+	EXPECT_EQ(full.ycbcrEnc, V4L2_YCBCR_ENC_709);
+	EXPECT_EQ(full.quantization, V4L2_QUANTIZATION_FULL_RANGE);
+}
