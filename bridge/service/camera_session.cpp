@@ -343,13 +343,29 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 		return -XEN_EBUSY;
 	if (!configured_)
 		return -XEN_EINVAL;
-	/* Any count frees what exists first: 0 by the protocol, and a new count
-	 * because Linux's frontend asks again while buffers exist (CREATE_BUFS,
-	 * REQBUFS without freeing), which V4L2 allows when nothing streams. */
-	releaseBuffers();
-	numBufs_ = std::min<unsigned>(n, cfg_.maxBuffers);
-	if (!numBufs_)
+	if (n == 0) {
+		releaseBuffers(); /* the protocol's "free everything" */
+		numBufs_ = 0;
 		return 0;
+	}
+	const bool anyCreated = std::any_of(bufs_.begin(), bufs_.begin() + numBufs_,
+					    [](const Buffer &b) { return b.created; });
+	if (anyCreated) {
+		/*
+		 * Buffers exist: this is Linux's VIDIOC_CREATE_BUFS (REQBUFS
+		 * destroys every buffer first).  vb2 creates the new buffers at
+		 * the next indices and takes our answer as the number *added*,
+		 * so the count grows (up to max-buffers) and nothing existing
+		 * is touched.
+		 */
+		const unsigned old = numBufs_;
+		numBufs_ = std::min<unsigned>(old + n, cfg_.maxBuffers);
+		bufs_.resize(numBufs_);
+		resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_ - old);
+		return 0;
+	}
+	/* Nothing created yet: the count is set (or tuned again, as cameraif allows). */
+	numBufs_ = std::min<unsigned>(n, cfg_.maxBuffers);
 	bufs_.resize(numBufs_);
 	resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_);
 	return 0;

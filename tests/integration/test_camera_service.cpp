@@ -390,14 +390,34 @@ TEST_F(CameraService, LinuxFrontendQuirksAreServed)
 	ASSERT_TRUE(m) << "be-alloc pages must be granted writable: " << m.error().message;
 	m->reset();
 
-	/* BUF_REQUEST again with buffers created (its CREATE_BUFS/REQBUFS path):
-	 * the old ones go, the new count holds, nothing of the old stays granted. */
+	/* BUF_REQUEST again with a buffer created: Linux's CREATE_BUFS.  vb2 adds
+	 * the buffers at the next indices and reads the answer as the count
+	 * added; the existing buffer stays as it is. */
+	const size_t granted = hv->grantEntries(0);
 	br.req.buf_request.num_bufs = 2;
 	auto again = fe.call(br);
 	ASSERT_TRUE(again);
 	EXPECT_EQ(again->status, 0);
-	EXPECT_EQ(again->resp.buf_request.num_bufs, 2);
-	EXPECT_EQ(hv->grantEntries(0), 0u) << "the old buffer's pages are no longer granted";
+	EXPECT_EQ(again->resp.buf_request.num_bufs, 2) << "two added";
+	EXPECT_EQ(hv->grantEntries(0), granted) << "buffer 0 untouched";
+	auto dir2 = guest[2]->grants->share(0, 1, true);
+	ASSERT_TRUE(dir2);
+	bc.req.buf_create.index = 2; /* vb2's index for the second one added */
+	bc.req.buf_create.gref_directory = dir2->refs()[0];
+	EXPECT_EQ(fe.call(bc)->status, 0) << "a buffer at an added index";
+	auto q0 = RawFrontend::request(XENCAMERA_OP_BUF_QUEUE);
+	q0.req.index.index = 0;
+	EXPECT_EQ(fe.call(q0)->status, 0) << "the first buffer is still there";
+	/* Past max-buffers (4): only what fits is added. */
+	br.req.buf_request.num_bufs = 3;
+	EXPECT_EQ(fe.call(br)->resp.buf_request.num_bufs, 1);
+	/* 0 frees everything, as the protocol says. */
+	auto dq = RawFrontend::request(XENCAMERA_OP_BUF_DEQUEUE);
+	dq.req.index.index = 0;
+	EXPECT_EQ(fe.call(dq)->status, 0);
+	br.req.buf_request.num_bufs = 0;
+	EXPECT_EQ(fe.call(br)->status, 0);
+	EXPECT_EQ(hv->grantEntries(0), 0u) << "nothing stays granted after BUF_REQUEST 0";
 
 	EXPECT_TRUE(find(report(), "dom2")->connected);
 }
