@@ -57,6 +57,7 @@ Status CameraService::start(const ServiceConfig &config, const SourceFactory &fa
 	Status s = openCameras(config, factory);
 	if (!s)
 		return s;
+	cameras_ = config.cameras;
 	for (const auto &g : config.guests) {
 		auto d = std::make_unique<Device>();
 		d->guest = g;
@@ -75,19 +76,26 @@ Status CameraService::start(const ServiceConfig &config, const SourceFactory &fa
 		if (!s)
 			return s;
 	}
+	/* Devices the toolstack creates itself appear under our backend directory. */
+	toolstackRoot_ = xen::XenStore::domainPath(dom0_.self) + "/backend/vcamera";
+	s = dom0_.store->watch(toolstackRoot_, "toolstack");
+	if (!s)
+		return s;
 	watching_ = true;
 	attachPending();
+	scanToolstackDevices();
 	return {};
 }
 
 void CameraService::stop()
 {
 	for (auto &d : devices_)
-		detach(*d, true);
+		detach(*d, !d->toolstack);
 	devices_.clear();
 	if (watching_) {
 		(void)dom0_.store->unwatch("@introduceDomain", "@introduceDomain");
 		(void)dom0_.store->unwatch("@releaseDomain", "@releaseDomain");
+		(void)dom0_.store->unwatch(toolstackRoot_, "toolstack");
 		loop_.removeFd(dom0_.store->fd());
 		loop_.removeFd(dom0_.events->fd());
 		watching_ = false;
@@ -107,7 +115,17 @@ Status CameraService::reload(const ServiceConfig &config, const SourceFactory &f
 		       a.beAlloc == b.beAlloc && a.maxPages == b.maxPages && a.controls == b.controls &&
 		       a.uniqueId == b.uniqueId;
 	};
+	cameras_ = config.cameras;
 	std::erase_if(devices_, [&](const std::unique_ptr<Device> &d) {
+		if (d->toolstack) {
+			/* Kept while a camera still claims its unique-id (rebound on the scan below). */
+			bool keep = std::any_of(cameras_.begin(), cameras_.end(), [&](const CameraEntry &c) {
+				return c.name == d->guest.camera && c.uniqueId == d->published.uniqueId;
+			});
+			if (!keep)
+				detach(*d, false);
+			return !keep;
+		}
 		bool keep = std::any_of(config.guests.begin(), config.guests.end(),
 					[&](const GuestEntry &g) { return same(g, d->guest); });
 		if (!keep)
@@ -125,6 +143,8 @@ Status CameraService::reload(const ServiceConfig &config, const SourceFactory &f
 		devices_.push_back(std::move(d));
 	}
 	attachPending();
+	refused_.clear(); /* a new configuration may serve them */
+	scanToolstackDevices();
 	return {};
 }
 
@@ -170,7 +190,7 @@ proto::VcameraConfig CameraService::publishedConfig(const GuestEntry &g, CameraH
 void CameraService::attachPending()
 {
 	for (auto &d : devices_) {
-		if (d->attached)
+		if (d->attached || d->toolstack)
 			continue;
 		xen::DomId fe;
 		if (d->guest.domid) {
@@ -236,9 +256,11 @@ void CameraService::setBackendState(Device &d, int state)
 
 void CameraService::onXenStore()
 {
-	bool domainsChanged = false, introduced = false;
+	bool domainsChanged = false, introduced = false, toolstack = false;
 	while (auto ev = dom0_.store->readWatch()) {
-		if (ev->token == "@releaseDomain") {
+		if (ev->token == "toolstack") {
+			toolstack = true;
+		} else if (ev->token == "@releaseDomain") {
 			domainsChanged = true;
 		} else if (ev->token == "@introduceDomain") {
 			introduced = true;
@@ -258,6 +280,8 @@ void CameraService::onXenStore()
 	}
 	if (introduced)
 		attachPending();
+	if (toolstack)
+		scanToolstackDevices();
 }
 
 /* A guest died: release everything of its frontends now (mappings included). */
@@ -270,8 +294,10 @@ void CameraService::checkDomains()
 			continue;
 		XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
 			d->guest.name.c_str(), d->frontend);
-		detach(*d, true);
+		detach(*d, !d->toolstack);
 	}
+	/* The toolstack removes its devices' nodes itself; forget ours of dead guests. */
+	std::erase_if(devices_, [](const std::unique_ptr<Device> &d) { return d->toolstack && !d->attached; });
 }
 
 /**
@@ -289,7 +315,7 @@ void CameraService::frontendChanged(Device &d)
 		if (!dom0_.store->read(xen::XenStore::domainPath(d.frontend) + "/domid")) {
 			XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
 				d.guest.name.c_str(), d.frontend);
-			detach(d, true);
+			detach(d, !d.toolstack);
 		}
 		return;
 	}
@@ -382,6 +408,120 @@ void CameraService::connectFrontend(Device &d)
 	setBackendState(d, XenbusStateConnected);
 	/* Requests may already be waiting: the frontend can push before we connect. */
 	d.session->onRequestNotify();
+}
+
+proto::XsView CameraService::viewOf(const std::string &dir) const
+{
+	xen::XenStore &xs = *dom0_.store;
+	proto::XsView view;
+	view.read = [&xs, dir](const std::string &k) -> std::optional<std::string> {
+		auto v = xs.read(dir + "/" + k);
+		return v ? std::optional<std::string>(*v) : std::nullopt;
+	};
+	view.list = [&xs, dir](const std::string &k) -> std::optional<std::vector<std::string>> {
+		auto v = xs.list(dir + "/" + k);
+		return v ? std::optional<std::vector<std::string>>(*v) : std::nullopt;
+	};
+	return view;
+}
+
+/**
+ * \brief Serve vcamera devices the toolstack created (libxl's vcamera)
+ *
+ * The toolstack writes the frontend's configuration nodes and our backend
+ * directory itself; we find its devices under backend/vcamera/<fe>/<dev>,
+ * bind each to the camera whose unique-id it names, and from then on write
+ * only our backend "state" node.  A device whose directory goes is released
+ * (its nodes are the toolstack's to remove).  Bounded: at most 256 devices
+ * per domain are looked at, each refusal is logged once.
+ */
+void CameraService::scanToolstackDevices()
+{
+	std::set<std::pair<xen::DomId, unsigned>> present;
+	if (auto fes = dom0_.store->list(toolstackRoot_)) {
+		for (const std::string &feName : *fes) {
+			auto fe = proto::parseUnsigned("frontend", feName, 0x7fef);
+			if (!fe)
+				continue;
+			auto devs = dom0_.store->list(toolstackRoot_ + "/" + feName);
+			if (!devs)
+				continue;
+			for (size_t i = 0; i < devs->size() && i < 256; i++)
+				if (auto dev = proto::parseUnsigned("device", (*devs)[i], 255))
+					present.insert({ static_cast<xen::DomId>(*fe), static_cast<unsigned>(*dev) });
+		}
+	}
+	std::erase_if(devices_, [&](const std::unique_ptr<Device> &d) {
+		if (!d->toolstack || present.count({ d->frontend, d->guest.device }))
+			return false;
+		XMB_LOG(logService, Info, "%s: removed by the toolstack: released", d->guest.name.c_str());
+		detach(*d, false);
+		return true;
+	});
+	std::erase_if(refused_, [&](const auto &k) { return !present.count(k); });
+	for (const auto &[fe, dev] : present) {
+		bool known = std::any_of(devices_.begin(), devices_.end(), [&](const auto &d) {
+			return d->attached && d->frontend == fe && d->guest.device == dev;
+		});
+		if (!known && !refused_.count({ fe, dev }))
+			bindToolstackDevice(fe, dev);
+	}
+}
+
+void CameraService::bindToolstackDevice(xen::DomId fe, unsigned devid)
+{
+	const auto paths = proto::vcameraPaths(dom0_.self, fe, devid);
+	auto feNode = dom0_.store->read(paths.backend + "/frontend");
+	if (!feNode)
+		return; /* still being written: the watch fires again */
+	std::string label = "dom" + std::to_string(fe) + " vcamera/" + std::to_string(devid);
+	auto refuse = [&](const std::string &why) {
+		XMB_LOG(logService, Warn, "%s (toolstack-created): %s: not served", label.c_str(), why.c_str());
+		refused_.insert({ fe, devid });
+	};
+	if (*feNode != paths.frontend)
+		return refuse("backend node 'frontend' is '" + *feNode + "', expected " + paths.frontend);
+	/*
+	 * The toolstack wrote these, but the frontend directory is the guest's
+	 * to write too: read once here, every value bounded like any guest input.
+	 */
+	auto cfg = proto::parseVcameraConfig(viewOf(paths.frontend));
+	if (!cfg)
+		return refuse("frontend configuration: " + cfg.error().message);
+	auto cam = std::find_if(cameras_.begin(), cameras_.end(), [&](const CameraEntry &c) {
+		return !c.uniqueId.empty() && c.uniqueId == cfg->uniqueId;
+	});
+	if (cam == cameras_.end() || !hubs_.count(cam->name))
+		return refuse("unique-id '" + cfg->uniqueId + "' names no camera (a [camera] "
+			      "section's unique-id key)");
+
+	auto d = std::make_unique<Device>();
+	d->toolstack = true;
+	d->guest.name = label + " (toolstack)";
+	d->guest.domid = fe;
+	d->guest.device = devid;
+	d->guest.camera = cam->name;
+	d->guest.maxBuffers = std::min(cfg->maxBuffers, cam->toolstackMaxBuffers);
+	d->guest.beAlloc = cfg->beAlloc;
+	d->guest.controls = cfg->controls;
+	d->hub = hubs_.at(cam->name).get();
+	d->published = *cfg; /* what the guest was told; not rewritten */
+	d->frontend = fe;
+	d->fePath = paths.frontend;
+	d->bePath = paths.backend;
+	d->token = "fe:" + std::to_string(fe) + ":" + std::to_string(devid);
+	dom0_.grants->setPageLimit(fe, d->guest.maxPages + 4);
+	d->attached = true;
+	setBackendState(*d, XenbusStateInitWait);
+	Status s = dom0_.store->watch(d->fePath + "/state", d->token);
+	if (!s)
+		XMB_LOG(logService, Warn, "%s: watch: %s", label.c_str(), s.error().message.c_str());
+	XMB_LOG(logService, Info, "%s: toolstack-created device (unique-id %s) attached to camera %s (%s)",
+		label.c_str(), cfg->uniqueId.c_str(), cam->name.c_str(),
+		cfg->beAlloc ? "be-alloc" : "frontend-allocated buffers");
+	Device &ref = *d;
+	devices_.push_back(std::move(d));
+	frontendChanged(ref); /* a frontend already waiting */
 }
 
 void CameraService::teardown(Device &d, const char *why)

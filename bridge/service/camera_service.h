@@ -12,6 +12,7 @@
  */
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,8 @@ private:
 		std::unique_ptr<CameraSession> session;
 		std::string fePath, bePath, token;
 		RateLimit logLimit{ 5, 1 };
+		/* Created by the toolstack (libxl vcamera): its nodes are not ours to write or remove. */
+		bool toolstack = false;
 	};
 
 	Status openCameras(const ServiceConfig &config, const SourceFactory &factory);
@@ -76,6 +79,9 @@ private:
 	void teardown(Device &d, const char *why);
 	void onViolation(CameraSession *s, const std::string &why);
 	void checkDomains();
+	void scanToolstackDevices();
+	void bindToolstackDevice(xen::DomId fe, unsigned devid);
+	proto::XsView viewOf(const std::string &dir) const;
 	void setBackendState(Device &d, int state);
 	Device *deviceOf(CameraSession *s);
 
@@ -84,6 +90,10 @@ private:
 	std::map<std::string, std::unique_ptr<CameraHub>> hubs_;
 	std::vector<std::unique_ptr<Device>> devices_;
 	std::map<xen::Port, CameraSession *> ports_;
+	std::vector<CameraEntry> cameras_;
+	/* Toolstack devices we could not serve (reported once, until they go). */
+	std::set<std::pair<xen::DomId, unsigned>> refused_;
+	std::string toolstackRoot_; /* our backend/vcamera directory, watched */
 	bool watching_ = false;
 };
 

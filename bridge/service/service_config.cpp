@@ -131,6 +131,18 @@ Result<ServiceConfig> parseServiceConfig(std::string_view text, const std::strin
 						return bad(fourcc.error().message);
 					c.formats.push_back(*fourcc);
 				}
+			} else if (key == "unique-id") {
+				/* Toolstack-created vcamera devices naming this id are served by this camera. */
+				if (value.empty() || value.size() > proto::kMaxUniqueIdLen ||
+				    std::any_of(value.begin(), value.end(),
+						[](char ch) { return ch < 0x21 || ch > 0x7e; }))
+					return bad("1 to 128 printable characters without spaces");
+				c.uniqueId = value;
+			} else if (key == "toolstack-max-buffers") {
+				auto v = proto::parseUnsigned(key, value, 32);
+				if (!v || *v == 0)
+					return bad("expected 1..32");
+				c.toolstackMaxBuffers = static_cast<uint8_t>(*v);
 			} else {
 				return err("unknown key '" + key + "' in [camera " + c.name + "]");
 			}

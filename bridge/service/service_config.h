@@ -41,6 +41,13 @@ struct CameraEntry {
 	/** Capture into guest pages mapped in Dom0; unset: ask the platform. */
 	std::optional<bool> foreignUserPtr;
 	std::vector<uint32_t> formats;
+	/**
+	 * The unique-id by which toolstack-created vcamera devices (libxl's
+	 * vcamera, written by the toolstack, not us) name this camera.
+	 */
+	std::string uniqueId;
+	/** Cap on such a device's max-buffers (its frontend nodes are guest-writable). */
+	uint8_t toolstackMaxBuffers = 8;
 	int line = 0;
 };
 

@@ -11,6 +11,7 @@ extern "C" {
 #include <xen/errno.h>
 }
 
+#include "bridge/service/toolstack.h"
 #include "protocol/gref_directory.h"
 #include "raw_frontend.h"
 #include "service_fixture.h"
@@ -494,6 +495,71 @@ TEST_F(CameraService, SubPageBufferOffsetIsHonoured)
 	bad.req.buf_create.plane_offset[0] = 4096;
 	EXPECT_EQ(fe.call(bad)->status, -XEN_EINVAL);
 	EXPECT_TRUE(find(report(), "dom1")->connected);
+}
+
+/*
+ * A toolstack with camera support (libxl's vcamera device) writes the
+ * frontend's configuration and our backend directory itself, without a
+ * "versions" node; the service finds the device under its backend
+ * directory, binds it by unique-id and writes nothing but its state.
+ */
+const char *kToolstackCamera = R"(
+[camera a]
+source = test-pattern
+unique-id = front-cam
+[guest one]
+domain = 1
+camera = a
+)";
+
+TEST_F(CameraService, ToolstackCreatedDeviceIsServedByUniqueId)
+{
+	startService(kToolstackCamera, { 1, 2 });
+	proto::VcameraConfig cfg;
+	cfg.uniqueId = "front-cam";
+	cfg.maxBuffers = 20; /* more than the service lets a toolstack device have (8) */
+	cfg.controls = { XENCAMERA_CTRL_BRIGHTNESS };
+	cfg.formats = { { kNV12, { { 320, 240, { { 30, 1 } } } } } };
+	auto toolstackWrites = [&](xen::DomId fe, unsigned dev, const proto::VcameraConfig &c) {
+		auto keys = proto::formatVcameraConfig(c);
+		ASSERT_TRUE(service::attachDevice(*dom0->store, 0, fe, dev, keys, "vcamera", "1"));
+		ASSERT_TRUE(dom0->store->rm("/local/domain/0/backend/vcamera/" + std::to_string(fe) + "/" +
+					    std::to_string(dev) + "/versions")); /* libxl writes none */
+	};
+	toolstackWrites(2, 0, cfg);
+	auto other = cfg;
+	other.uniqueId = "no-such-camera";
+	toolstackWrites(2, 1, other);
+
+	CameraFrontend fe(*guest[2]);
+	startStreaming(fe, kNV12, 320, 240);
+	streamAndCheck(fe, kNV12, 320, 240, 5);
+	EXPECT_LE(fe.numBuffers(), 8) << "max-buffers capped by the service";
+	auto r = report();
+	const auto *d = find(r, "dom2 vcamera/0");
+	ASSERT_NE(d, nullptr);
+	EXPECT_TRUE(d->connected);
+	EXPECT_EQ(find(r, "dom2 vcamera/1"), nullptr) << "an unknown unique-id is not served";
+
+	/* Nothing the toolstack owns was rewritten. */
+	const std::string feDir = "/local/domain/2/device/vcamera/0";
+	const std::string beDir = "/local/domain/0/backend/vcamera/2/0";
+	auto val = [&](const std::string &path) {
+		auto v = dom0->store->read(path);
+		return v ? std::string(*v) : "<" + v.error().message + ">";
+	};
+	EXPECT_EQ(val(feDir + "/unique-id"), "front-cam");
+	EXPECT_EQ(val(feDir + "/max-buffers"), "20");
+	EXPECT_FALSE(dom0->store->read(beDir + "/versions")) << "no node added to the toolstack's directory";
+	EXPECT_EQ(val(beDir + "/frontend"), feDir);
+
+	/* The toolstack detaches it (xl vcamera-detach): released, nodes left to the toolstack. */
+	ASSERT_TRUE(fe.streamStop());
+	ASSERT_TRUE(dom0->store->rm(beDir));
+	EXPECT_TRUE(waitFor([&] { return dom0->grants->mappedPages(2) == 0; }, 2000ms))
+		<< "every mapping of the detached device released";
+	EXPECT_TRUE(waitFor([&] { return find(report(), "dom2 vcamera/0") == nullptr; }, 2000ms));
+	EXPECT_TRUE(dom0->store->read(feDir + "/unique-id")) << "the frontend's nodes are the toolstack's";
 }
 
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
