@@ -96,6 +96,8 @@ void CameraService::stop()
 		(void)dom0_.store->unwatch("@introduceDomain", "@introduceDomain");
 		(void)dom0_.store->unwatch("@releaseDomain", "@releaseDomain");
 		(void)dom0_.store->unwatch(toolstackRoot_, "toolstack");
+		if (recheckTimer_)
+			loop_.cancelTimer(std::exchange(recheckTimer_, 0));
 		loop_.removeFd(dom0_.store->fd());
 		loop_.removeFd(dom0_.events->fd());
 		watching_ = false;
@@ -276,7 +278,12 @@ void CameraService::onXenStore()
 		 * @releaseDomain fires when Xen has destroyed the domain; the
 		 * toolstack removes its XenStore directory a little later.
 		 */
-		loop_.addTimer(std::chrono::milliseconds(500), [this] { checkDomains(); });
+		if (recheckTimer_)
+			loop_.cancelTimer(recheckTimer_);
+		recheckTimer_ = loop_.addTimer(std::chrono::milliseconds(500), [this] {
+			recheckTimer_ = 0;
+			checkDomains();
+		});
 	}
 	if (introduced)
 		attachPending();

@@ -95,6 +95,7 @@ private:
 	std::set<std::pair<xen::DomId, unsigned>> refused_;
 	std::string toolstackRoot_; /* our backend/vcamera directory, watched */
 	bool watching_ = false;
+	EventLoop::TimerId recheckTimer_ = 0; /* cancelled in stop(): it calls into us */
 };
 
 } /* namespace xmb::service */

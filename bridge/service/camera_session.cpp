@@ -63,6 +63,7 @@ CameraSession::CameraSession(xen::Platform &dom0, EventLoop &loop, CameraHub &hu
  */
 CameraSession::~CameraSession()
 {
+	alive_.reset(); /* deferred work of ours that is still queued becomes a no-op */
 	hub_.detach(this);
 	releaseBuffers();
 	reqPort_.reset();
@@ -112,8 +113,15 @@ void CameraSession::violation(const std::string &why)
 	if (failed_)
 		return;
 	failed_ = true;
-	/* Deferred: we may be deep inside a hub callback. */
-	loop_.defer([this, why] { onViolation_(this, why); });
+	/*
+	 * Deferred: we may be deep inside a hub callback.  The service may
+	 * destroy us before the loop gets there (a state change, the guest's
+	 * death, a reload in the same pass): the work checks we still exist.
+	 */
+	loop_.defer([alive = std::weak_ptr<int>(alive_), this, why] {
+		if (!alive.expired())
+			onViolation_(this, why);
+	});
 }
 
 /**
@@ -153,7 +161,11 @@ void CameraSession::onRequestNotify()
 		if (failed_)
 			return;
 		if (served >= kMaxRequestsPerWakeup) {
-			loop_.defer([this] { onRequestNotify(); });
+			/* The rest on a later loop turn, after everyone else's events. */
+			loop_.defer([alive = std::weak_ptr<int>(alive_), this] {
+				if (!alive.expired())
+					onRequestNotify();
+			});
 			return;
 		}
 		p = ring_.finalCheck();

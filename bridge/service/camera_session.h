@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,6 +111,8 @@ private:
 	Violation onViolation_;
 	std::string label_;
 	RateLimit guestLogLimit_{ 5, 1 }; /* lines a guest's requests can make us log */
+	/* Expires with us: deferred work holds a weak_ptr, never a bare `this` alone. */
+	std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
 	xen::GrantMapping reqPage_;
 	xen::GrantMapping evtPage_;

@@ -170,20 +170,23 @@ int EventLoop::dispatch(int timeoutMs)
 			removeFd(fd);
 		}
 	}
-	while (true) {
-		std::vector<std::function<void()>> work;
-		{
-			std::lock_guard<std::mutex> l(deferLock_);
-			work.swap(deferred_);
-		}
-		if (work.empty())
-			break;
-		for (auto &fn : work) {
-			try {
-				fn();
-			} catch (const std::exception &e) {
-				XMB_LOG(logLoop, Error, "deferred work threw: %s", e.what());
-			}
+	/*
+	 * One pass over the work deferred before this point.  Work deferred
+	 * while it runs (a guest's ring that still has requests re-queues its
+	 * session) waits for the next dispatch, which polls every fd first
+	 * (timeout 0 while work is pending): no guest can keep us from
+	 * epoll_wait, and with it from other guests, timers and XenStore.
+	 */
+	std::vector<std::function<void()>> work;
+	{
+		std::lock_guard<std::mutex> l(deferLock_);
+		work.swap(deferred_);
+	}
+	for (auto &fn : work) {
+		try {
+			fn();
+		} catch (const std::exception &e) {
+			XMB_LOG(logLoop, Error, "deferred work threw: %s", e.what());
 		}
 	}
 	return n < 0 ? 0 : n;
