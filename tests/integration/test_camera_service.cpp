@@ -562,6 +562,66 @@ TEST_F(CameraService, ToolstackCreatedDeviceIsServedByUniqueId)
 	EXPECT_TRUE(dom0->store->read(feDir + "/unique-id")) << "the frontend's nodes are the toolstack's";
 }
 
+/* Frames \a fe receives in \a period (each re-queued at once). */
+int framesIn(CameraFrontend &fe, std::chrono::milliseconds period)
+{
+	int n = 0;
+	auto end = std::chrono::steady_clock::now() + period;
+	while (std::chrono::steady_clock::now() < end) {
+		auto f = fe.waitFrame(200ms);
+		if (!f)
+			continue;
+		n++;
+		(void)fe.bufQueue(f->index);
+	}
+	return n;
+}
+
+/*
+ * Hostile guest one keeps its request ring full (a thread refills it as
+ * fast as Dom0 answers) and then closes in the middle of it.  Guest two,
+ * on another camera of the same service, must keep >= 90 % of its frame
+ * rate, and the session torn down with work still deferred must not be
+ * touched afterwards (ASan build).
+ */
+TEST_F(CameraService, GuestKeepingItsRingFullStarvesNoOne)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend two(*guest[2]);
+	startStreaming(two, kNV12, 320, 240);
+	const int base = framesIn(two, 1500ms);
+	ASSERT_GT(base, 20) << "the camera runs at 30 fps";
+
+	RawFrontend fe(*guest[1], 0);
+	ASSERT_TRUE(fe.connect());
+	std::atomic<bool> stopFlood{ false };
+	std::atomic<uint64_t> answered{ 0 };
+	std::thread flood([&] {
+		auto req = RawFrontend::request(XENCAMERA_OP_CTRL_ENUM);
+		while (!stopFlood) {
+			while (fe.front_.push(req))
+				;
+			fe.front_.pushRequests();
+			fe.notify();
+			while (fe.front_.poll() == proto::RingPoll::Work) {
+				(void)fe.front_.take();
+				answered++;
+			}
+		}
+	});
+	const int flooded = framesIn(two, 1500ms);
+	/* Close while the ring is still full: the session goes with its work deferred. */
+	ASSERT_TRUE(guest[1]->store->write(fe.dir_ + "/state", "6" /* Closed */));
+	std::this_thread::sleep_for(200ms);
+	stopFlood = true;
+	flood.join();
+
+	EXPECT_GT(answered.load(), 1000u) << "the flood did reach Dom0";
+	EXPECT_GE(flooded * 10, base * 9) << "guest two got " << flooded << " frames under the flood, "
+					  << base << " before";
+	streamAndCheck(two, kNV12, 320, 240, 5); /* still served */
+}
+
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
 {
 	startService(kTwoCameras, { 1, 2 });
