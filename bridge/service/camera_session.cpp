@@ -248,6 +248,16 @@ xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
 			status = -XEN_EINVAL;
 			break;
 		}
+		/*
+		 * Each CTRL_SET costs device ioctls and a CTRL_CHANGE on every
+		 * other guest's event page: a budget per guest (a slider's worth,
+		 * 20 at once, 10 per second), -XEN_EAGAIN beyond it.
+		 */
+		if (!ctrlBudget_.allow()) {
+			stats_.throttledRequests++;
+			status = -XEN_EAGAIN;
+			break;
+		}
 		int64_t v = cs.value;
 		status = xenStatus(hub_.setControl(this, cs.type, v));
 		break;

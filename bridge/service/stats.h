@@ -13,6 +13,7 @@ struct SessionStats {
 	uint64_t requests = 0;	   /**< ring requests served */
 	uint64_t mappedPages = 0;  /**< guest pages mapped now */
 	uint64_t grantedPages = 0; /**< Dom0 pages granted to the guest now */
+	uint64_t throttledRequests = 0; /**< answered -XEN_EAGAIN: over the guest's budget (CTRL_SET) */
 };
 
 } /* namespace xmb::service */
