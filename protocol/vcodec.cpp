@@ -67,10 +67,13 @@ Result<CodecRequest> decodeCodecRequest(const xenvcodec_req &raw)
 				      c.height, kCodecMaxWidth, kCodecMaxHeight);
 			return invalid(op, buf);
 		}
+		/* Terms bounded too: encoders take them as int (GStreamer fractions, V4L2 S_PARM). */
 		if (!c.frame_rate_numer || !c.frame_rate_denom ||
-		    c.frame_rate_numer / c.frame_rate_denom > 1000)
+		    c.frame_rate_numer / c.frame_rate_denom > 1000 ||
+		    c.frame_rate_numer > kMaxFrameRateTerm || c.frame_rate_denom > kMaxFrameRateTerm)
 			return invalid(op, "frame rate " + std::to_string(c.frame_rate_numer) + "/" +
-						   std::to_string(c.frame_rate_denom) + " outside (0, 1000]");
+						   std::to_string(c.frame_rate_denom) + " outside (0, 1000] or a term above " +
+						   std::to_string(kMaxFrameRateTerm));
 		if (c.rc_mode > XENVCODEC_RC_MAX)
 			return invalid(op, "unknown rate-control mode " + std::to_string(c.rc_mode));
 		/* raw: no encoder, so no rate control to check */

@@ -226,6 +226,10 @@ DEFINE_RING_TYPES(xen_vcodec, struct xenvcodec_req, struct xenvcodec_resp);
 
 namespace xmb::proto {
 
+/** Largest numerator or denominator of a frame rate (1000000/1001-style rates fit). */
+constexpr uint32_t kMaxFrameRateTerm = 1000000;
+
+
 /** The raw formats (V4L2 FOURCCs) vcodec INPUT frames come in: YU12, NV12, YUYV. */
 inline constexpr uint32_t kVcodecRawFormats[] = { 0x32315559 /* YU12 */, 0x3231564e /* NV12 */,
 						  0x56595559 /* YUYV */ };

@@ -225,8 +225,8 @@ Status CameraService::attach(Device &d, xen::DomId fe)
 	Status s = attachDevice(*dom0_.store, dom0_.self, fe, d.guest.device, d.published);
 	if (!s)
 		return s;
-	dom0_.grants->setPageLimit(fe, d.guest.maxPages + 4 /* ring pages, directory pages */);
 	d.attached = true;
+	updatePageLimit(fe);
 	/* The camera is open: ready for the frontend (cameraif: backend InitWait). */
 	setBackendState(d, XenbusStateInitWait);
 	s = dom0_.store->watch(d.fePath + "/state", d.token);
@@ -247,6 +247,20 @@ void CameraService::detach(Device &d, bool removeNodes)
 		(void)detachDevice(*dom0_.store, dom0_.self, d.frontend, d.guest.device);
 	}
 	d.attached = false;
+	updatePageLimit(d.frontend);
+}
+
+/*
+ * The grant layer caps pages per domain; a domain may have several devices,
+ * so the cap is the sum of theirs (ring and directory pages included).
+ */
+void CameraService::updatePageLimit(xen::DomId fe)
+{
+	size_t pages = 0;
+	for (const auto &d : devices_)
+		if (d->attached && d->frontend == fe)
+			pages += d->guest.maxPages + 4;
+	dom0_.grants->setPageLimit(fe, pages);
 }
 
 void CameraService::setBackendState(Device &d, int state)
@@ -517,18 +531,18 @@ void CameraService::bindToolstackDevice(xen::DomId fe, unsigned devid)
 	d->fePath = paths.frontend;
 	d->bePath = paths.backend;
 	d->token = "fe:" + std::to_string(fe) + ":" + std::to_string(devid);
-	dom0_.grants->setPageLimit(fe, d->guest.maxPages + 4);
 	d->attached = true;
-	setBackendState(*d, XenbusStateInitWait);
-	Status s = dom0_.store->watch(d->fePath + "/state", d->token);
+	Device &added = *d;
+	devices_.push_back(std::move(d));
+	updatePageLimit(fe);
+	setBackendState(added, XenbusStateInitWait);
+	Status s = dom0_.store->watch(added.fePath + "/state", added.token);
 	if (!s)
 		XMB_LOG(logService, Warn, "%s: watch: %s", label.c_str(), s.error().message.c_str());
 	XMB_LOG(logService, Info, "%s: toolstack-created device (unique-id %s) attached to camera %s (%s)",
 		label.c_str(), cfg->uniqueId.c_str(), cam->name.c_str(),
 		cfg->beAlloc ? "be-alloc" : "frontend-allocated buffers");
-	Device &ref = *d;
-	devices_.push_back(std::move(d));
-	frontendChanged(ref); /* a frontend already waiting */
+	frontendChanged(added); /* a frontend already waiting */
 }
 
 void CameraService::teardown(Device &d, const char *why)

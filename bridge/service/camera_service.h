@@ -83,6 +83,7 @@ private:
 	void bindToolstackDevice(xen::DomId fe, unsigned devid);
 	proto::XsView viewOf(const std::string &dir) const;
 	void setBackendState(Device &d, int state);
+	void updatePageLimit(xen::DomId fe);
 	Device *deviceOf(CameraSession *s);
 
 	xen::Platform &dom0_;

@@ -160,14 +160,19 @@ int EventLoop::dispatch(int timeoutMs)
 		if (it == fds_.end())
 			continue;
 		std::shared_ptr<Callback> cb = it->second;
+		/*
+		 * A callback that throws keeps its fd: one fd (the event-channel
+		 * device, XenStore) serves every guest, and dropping it would cut
+		 * them all off for one failure.  Logged, at a bounded rate.
+		 */
 		try {
 			(*cb)(evs[i].events);
 		} catch (const std::exception &e) {
-			XMB_LOG(logLoop, Error, "fd %d callback threw: %s; watch removed", fd, e.what());
-			removeFd(fd);
+			if (throwLog_.allow())
+				XMB_LOG(logLoop, Error, "fd %d callback threw: %s", fd, e.what());
 		} catch (...) {
-			XMB_LOG(logLoop, Error, "fd %d callback threw; watch removed", fd);
-			removeFd(fd);
+			if (throwLog_.allow())
+				XMB_LOG(logLoop, Error, "fd %d callback threw", fd);
 		}
 	}
 	/*

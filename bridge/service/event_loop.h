@@ -18,6 +18,7 @@
 #include <mutex>
 #include <vector>
 
+#include "bridge/base/log.h"
 #include "bridge/base/unique_fd.h"
 #include "protocol/result.h"
 
@@ -71,6 +72,7 @@ private:
 	std::vector<std::function<void()>> deferred_;
 	TimerId nextTimer_ = 1;
 	bool exit_ = false;
+	RateLimit throwLog_{ 5, 1 };
 	int exitCode_ = 0;
 };
 

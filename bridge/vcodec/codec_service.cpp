@@ -179,8 +179,8 @@ Status CodecService::attach(Device &d, xen::DomId fe)
 					 XENVCODEC_PROTOCOL_VERSION);
 	if (!s)
 		return s;
-	dom0_.grants->setPageLimit(fe, d.guest.maxPages + 2 * XENVCODEC_MAX_BUFFERS + 4);
 	d.attached = true;
+	updatePageLimit(fe);
 	setBackendState(d, XenbusStateInitWait);
 	s = dom0_.store->watch(d.fePath + "/state", d.token);
 	XMB_LOG(logSvc, Info, "[guest %s]: dom%u vcodec/%u attached (%zu codecs)", d.guest.name.c_str(),
@@ -200,6 +200,17 @@ void CodecService::detach(Device &d, bool removeNodes)
 					    XENVCODEC_DRIVER_NAME);
 	}
 	d.attached = false;
+	updatePageLimit(d.frontend);
+}
+
+/* The cap is per domain: the sum of its devices' (directories and rings included). */
+void CodecService::updatePageLimit(xen::DomId fe)
+{
+	size_t pages = 0;
+	for (const auto &d : devices_)
+		if (d->attached && d->frontend == fe)
+			pages += d->guest.maxPages + 2 * XENVCODEC_MAX_BUFFERS + 4;
+	dom0_.grants->setPageLimit(fe, pages);
 }
 
 void CodecService::setBackendState(Device &d, int state)

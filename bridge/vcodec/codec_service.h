@@ -84,6 +84,7 @@ private:
 	void onViolation(CodecSession *s, const std::string &why);
 	void checkDomains();
 	void setBackendState(Device &d, int state);
+	void updatePageLimit(xen::DomId fe);
 
 	xen::Platform &dom0_;
 	service::EventLoop &loop_;

@@ -666,6 +666,38 @@ TEST_F(CameraService, ControlFloodIsThrottled)
 	EXPECT_TRUE(find(report(), "dom2")->connected);
 }
 
+/* Two devices of one domain: each gets its own max-pages, not the last one's for both. */
+TEST_F(CameraService, PageCapIsPerDeviceSummedPerDomain)
+{
+	startService(R"(
+[camera a]
+source = test-pattern
+[camera b]
+source = test-pattern
+[guest front]
+domain = 1
+device = 0
+camera = a
+max-pages = 150
+[guest back]
+domain = 1
+device = 1
+camera = b
+max-pages = 150
+)", { 1 });
+	/* 320x240 NV12: 29 pages a buffer, 4 buffers: 116 of each device's 150. */
+	CameraFrontend front(*guest[1]), back(*guest[1]);
+	ASSERT_TRUE(front.connect(0, 5s));
+	ASSERT_TRUE(back.connect(1, 5s));
+	for (CameraFrontend *fe : { &front, &back }) {
+		ASSERT_TRUE(fe->configSet(kNV12, 320, 240));
+		auto n = fe->allocateBuffers(4);
+		ASSERT_TRUE(n) << n.error().message;
+		EXPECT_EQ(*n, 4);
+	}
+	EXPECT_EQ(dom0->grants->mappedPages(1), 232u + 4u);
+}
+
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
 {
 	startService(kTwoCameras, { 1, 2 });

@@ -4,7 +4,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <stdexcept>
 #include <thread>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -60,4 +64,27 @@ TEST(EventLoop, DeferredWorkRunsOnTheNextTurnWithoutWaiting)
 	loop.defer([&] { ran++; });
 	loop.dispatch(1000); /* must not sleep: work is pending */
 	EXPECT_EQ(ran, 1);
+}
+
+/* One fd (the event-channel device) serves every guest: a throw must not drop it. */
+TEST(EventLoop, CallbackThatThrowsKeepsItsFd)
+{
+	EventLoop loop;
+	int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_GE(efd, 0);
+	int calls = 0;
+	ASSERT_TRUE(loop.addFd(efd, [&](uint32_t) {
+		uint64_t v;
+		(void)!::read(efd, &v, sizeof(v));
+		if (++calls == 1)
+			throw std::runtime_error("one guest's bad request");
+	}));
+	for (int i = 0; i < 2; i++) {
+		uint64_t one = 1;
+		ASSERT_EQ(::write(efd, &one, sizeof(one)), 8);
+		loop.dispatch(1000);
+	}
+	EXPECT_EQ(calls, 2) << "the fd is still watched after its callback threw";
+	loop.removeFd(efd);
+	::close(efd);
 }

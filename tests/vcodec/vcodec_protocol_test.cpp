@@ -69,6 +69,15 @@ TEST(VcodecDecode, HostileOpen)
 	EXPECT_TRUE(bad([](xenvcodec_req &r) { r.req.config.codec = 99; }));
 	EXPECT_TRUE(bad([](xenvcodec_req &r) { r.req.config.frame_rate_denom = 0; }));
 	EXPECT_TRUE(bad([](xenvcodec_req &r) { r.req.config.frame_rate_numer = 0; }));
+	/* 1 fps, but terms that an int cannot hold (cast to int they are negative) */
+	EXPECT_TRUE(bad([](xenvcodec_req &r) {
+		r.req.config.frame_rate_numer = 0xffffffffu;
+		r.req.config.frame_rate_denom = 0xffffffffu;
+	}));
+	EXPECT_FALSE(bad([](xenvcodec_req &r) {
+		r.req.config.frame_rate_numer = 30000;
+		r.req.config.frame_rate_denom = 1001;
+	}));
 	EXPECT_TRUE(bad([](xenvcodec_req &r) { r.req.config.rc_mode = 3; }));
 	EXPECT_TRUE(bad([](xenvcodec_req &r) { r.req.config.bitrate = 0; }));
 	EXPECT_TRUE(bad([](xenvcodec_req &r) { r.req.config.reserved[19] = 1; }));
