@@ -130,16 +130,18 @@ Status CameraHub::startStream(HubClient *client)
 	if (std::find(streaming_.begin(), streaming_.end(), client) != streaming_.end())
 		return Error{ -EBUSY, "already streaming" };
 	streaming_.push_back(client);
-	if (running_ && !(copyMode_ && pickLeader()))
-		return {}; /* a follower: frames are copied to it */
+	HubClient *want = pickLeader();
 	if (running_) {
-		/* Copying to everyone, and this frontend can take frames directly: it leads. */
+		if (want == leader_)
+			return {}; /* copy mode already, or the same leader: nothing changes */
+		/* Who may receive frames without a copy changed (a second guest came, ...). */
+		XMB_LOG(logHub, Info, "camera %s: %s starts: %s: restarting", name_.c_str(),
+			client->label().c_str(), want ? "it can take frames without a copy"
+						       : "frames now come from Dom0 memory for every guest");
 		stopSource();
-		XMB_LOG(logHub, Info, "camera %s: %s can take frames without a copy: restarting",
-			name_.c_str(), client->label().c_str());
 	}
 
-	leader_ = pickLeader();
+	leader_ = want;
 	copyMode_ = leader_ == nullptr;
 	Status s = startSource();
 	if (!s) {
@@ -154,7 +156,30 @@ Status CameraHub::startStream(HubClient *client)
 Status CameraHub::startSource()
 {
 	int ret;
-	if (copyMode_) {
+	if (copyMode_ && !hasMemoryType(source_->supportedMemory(), MemoryType::MmapExport)) {
+		/* A source that only fills caller memory: Dom0's own anonymous buffers. */
+		ret = source_->allocateBuffers(MemoryType::UserPtr, 4);
+		if (ret < 0)
+			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
+		own_.clear();
+		privateCopy_ = true;
+		for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
+			size_t len = config_.layout.size;
+			void *p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED) {
+				stopSource();
+				return Error{ -errno, "camera " + name_ + ": buffer: " + std::strerror(errno) };
+			}
+			own_.push_back({ UniqueFD(), static_cast<uint8_t *>(p), len });
+			source_->queueBuffer(i, CallerBuffer{ p, -1, len });
+		}
+		if (!loggedCopy_) {
+			XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
+				name_.c_str(), copyReason().c_str());
+			loggedCopy_ = true;
+		}
+	} else if (copyMode_) {
+		privateCopy_ = false;
 		ret = source_->allocateBuffers(MemoryType::MmapExport, 4);
 		if (ret < 0)
 			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
@@ -260,12 +285,18 @@ void CameraHub::stopStream(HubClient *client)
 	if (it == streaming_.end())
 		return;
 	streaming_.erase(it);
-	if (client != leader_ && !(copyMode_ && streaming_.empty()))
+	if (!running_)
 		return;
+	if (streaming_.empty()) {
+		stopSource();
+		leader_ = nullptr;
+		return;
+	}
+	if (pickLeader() == leader_ && client != leader_)
+		return; /* nothing changes for the others */
 	stopSource();
 	leader_ = nullptr;
-	if (!streaming_.empty())
-		pickLeaderAndRestart();
+	pickLeaderAndRestart();
 }
 
 /*
@@ -275,6 +306,15 @@ void CameraHub::stopStream(HubClient *client)
 HubClient *CameraHub::pickLeader() const
 {
 	if (options_.forceCopy || !hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
+		return nullptr;
+	/*
+	 * Shared: the frames other guests get must come from memory no guest
+	 * can write.  A leader's buffers are its own pages (or be-alloc pages
+	 * granted writable), so it could rewrite a frame while we copy it to
+	 * the others: with two or more streaming, the camera fills Dom0's
+	 * memory and every guest gets a copy.
+	 */
+	if (streaming_.size() > 1)
 		return nullptr;
 	for (HubClient *c : streaming_)
 		if (options_.foreignUserPtr || !c->buffersAreForeign())
@@ -286,6 +326,9 @@ std::string CameraHub::copyReason() const
 {
 	if (options_.forceCopy)
 		return "forced by config";
+	if (streaming_.size() > 1)
+		return std::to_string(streaming_.size()) + " guests share the camera: their frames come "
+		       "from Dom0 memory, never from a guest-writable buffer";
 	if (!hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
 		return "source cannot fill caller memory";
 	return "the guest buffers are foreign mappings the camera driver may not reach: " +
@@ -408,7 +451,9 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		c->frameDone(idx, static_cast<uint32_t>(n), seq, n);
 	}
 
-	if (copyMode_) {
+	if (copyMode_ && privateCopy_) {
+		source_->queueBuffer(frame.index, CallerBuffer{ own_[frame.index].data, -1, own_[frame.index].length });
+	} else if (copyMode_) {
 		source_->queueBuffer(frame.index);
 	} else if (!spare) {
 		leader_->setInCamera(frame.index, false);

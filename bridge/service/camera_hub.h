@@ -133,6 +133,7 @@ private:
 		size_t length = 0;
 	};
 	std::vector<OwnBuffer> own_;
+	bool privateCopy_ = false; /* own_ is Dom0 anonymous memory queued as UserPtr */
 	bool loggedCopy_ = false;
 
 	/*
