@@ -60,11 +60,9 @@ Result<CameraRequest> decodeCameraRequest(const xencamera_req &raw)
 	}
 	case XENCAMERA_OP_FRAME_RATE_SET: {
 		const auto &f = raw.req.frame_rate;
-		/* 0/0 is V4L2's "use the default" (Linux's driver sends it from
-		 * S_PARM): decoded as 0/0, which the backend treats as "keep". */
-		const bool keep = !f.frame_rate_numer && !f.frame_rate_denom;
-		if (!keep && (!f.frame_rate_numer || !f.frame_rate_denom))
-			return invalid("FRAME_RATE_SET: zero numerator or denominator");
+		/* A zero term is V4L2's "use the default" (Linux's driver sends
+		 * 0/0, and 1/0 for S_PARM 0/1): decoded as it is; the backend
+		 * keeps its rate.  S_PARM adjusts, it does not fail. */
 		r.body = CameraRequest::FrameRate{ f.frame_rate_numer, f.frame_rate_denom };
 		break;
 	}

@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include "bridge/service/toolstack.h"
+#include "v4l2/pixel_format.h"
 #include "protocol/cameraif.h"
 
 namespace xmb::service {
@@ -407,11 +408,28 @@ void CameraService::connectFrontend(Device &d)
 	sc.beAlloc = d.guest.beAlloc;
 	sc.maxPages = d.guest.maxPages;
 	sc.controls = d.published.controls;
-	if (!d.published.formats.empty() && !d.published.formats[0].resolutions.empty()) {
-		const auto &f = d.published.formats[0];
-		sc.defaultFourcc = f.fourcc;
-		sc.defaultWidth = f.resolutions[0].width;
-		sc.defaultHeight = f.resolutions[0].height;
+	/*
+	 * The default (G_FMT before S_FMT): the first published format with
+	 * one plane if there is one.  Linux's frontend serves single-plane
+	 * formats only and fails G_FMT on a two-plane default, which makes
+	 * V4L2 tools that read the format first unusable.
+	 */
+	const proto::FormatCaps *def = nullptr;
+	for (const auto &f : d.published.formats) {
+		if (f.resolutions.empty())
+			continue;
+		auto l = packedFrameLayout(f.fourcc, f.resolutions[0].width, f.resolutions[0].height);
+		if (!def)
+			def = &f;
+		if (l && l->numPlanes == 1) {
+			def = &f;
+			break;
+		}
+	}
+	if (def) {
+		sc.defaultFourcc = def->fourcc;
+		sc.defaultWidth = def->resolutions[0].width;
+		sc.defaultHeight = def->resolutions[0].height;
 	}
 	auto session = std::make_unique<CameraSession>(
 		dom0_, loop_, *d.hub, sc,

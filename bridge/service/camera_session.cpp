@@ -193,8 +193,8 @@ xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
 		break;
 	case XENCAMERA_OP_FRAME_RATE_SET: {
 		auto fr = std::get<proto::CameraRequest::FrameRate>(req.body);
-		if (!fr.num && !fr.den)
-			break; /* 0/0: V4L2's "default"; the current rate stays (status 0) */
+		if (!fr.num || !fr.den)
+			break; /* a zero term: V4L2's "default"; the current rate stays (status 0) */
 		if (streaming_) {
 			status = -XEN_EBUSY;
 			break;
@@ -285,6 +285,10 @@ xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
 	default:
 		status = -XEN_ENOSYS;
 	}
+	/* Every refusal is visible in a debug log (interop work needs it), at a bounded rate. */
+	if (status < 0 && requestLogLimit_.allow())
+		XMB_LOG(logSession, Debug, "%s: %s answered %d", label_.c_str(),
+			proto::cameraOpName(req.op).c_str(), status);
 	resp.status = status;
 	return resp;
 }
@@ -340,9 +344,20 @@ int32_t CameraSession::opConfig(const proto::CameraRequest &req, xencamera_resp 
 		return 0;
 	}
 	bool validate = req.op == XENCAMERA_OP_CONFIG_VALIDATE;
-	/* cameraif: no configuration change while streaming or with buffers requested. */
-	if (!validate && (streaming_ || numBufs_))
+	/*
+	 * cameraif: no configuration change while streaming or with buffers
+	 * requested.  Linux's driver never sends BUF_REQUEST 0 (its REQBUFS 0
+	 * destroys each buffer and stops there): with none created and
+	 * nothing streaming, a count still requested is released here.
+	 */
+	const bool anyCreated = std::any_of(bufs_.begin(), bufs_.end(),
+					    [](const Buffer &b) { return b.created; });
+	if (!validate && (streaming_ || anyCreated))
 		return -XEN_EBUSY;
+	if (!validate && numBufs_) {
+		releaseBuffers();
+		numBufs_ = 0;
+	}
 	auto c = std::get<proto::CameraRequest::Config>(req.body);
 	auto r = hub_.configure(this, c.fourcc, c.width, c.height, validate);
 	if (!r) {

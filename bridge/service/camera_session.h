@@ -112,6 +112,7 @@ private:
 	std::string label_;
 	RateLimit guestLogLimit_{ 5, 1 }; /* lines a guest's requests can make us log */
 	RateLimit ctrlBudget_{ 20, 10 };  /* CTRL_SETs a guest may make us apply */
+	RateLimit requestLogLimit_{ 20, 5 }; /* debug lines about refused requests */
 	/* Expires with us: deferred work holds a weak_ptr, never a bare `this` alone. */
 	std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 

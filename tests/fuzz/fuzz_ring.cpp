@@ -80,7 +80,9 @@ void checkDecode(const xencamera_req &raw, const Result<CameraRequest> &d)
 	}
 	case XENCAMERA_OP_FRAME_RATE_SET: {
 		const auto &f = std::get<CameraRequest::FrameRate>(r.body);
-		FUZZ_CHECK((f.num && f.den) || (!f.num && !f.den)); /* 0/0: keep the rate */
+		/* Carried as sent; a zero term means "keep the rate" to the backend. */
+		FUZZ_CHECK(f.num == raw.req.frame_rate.frame_rate_numer);
+		FUZZ_CHECK(f.den == raw.req.frame_rate.frame_rate_denom);
 		break;
 	}
 	case XENCAMERA_OP_BUF_REQUEST:

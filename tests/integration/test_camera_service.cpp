@@ -457,7 +457,43 @@ TEST_F(CameraService, LinuxFrontendQuirksAreServed)
 	EXPECT_EQ(fe.call(br)->status, 0);
 	EXPECT_EQ(hv->grantEntries(0), 0u) << "nothing stays granted after BUF_REQUEST 0";
 
+	/* S_PARM with timeperframe 0/1 reaches us inverted, as 1/0: keep the rate. */
+	auto fr10 = stale(XENCAMERA_OP_FRAME_RATE_SET);
+	fr10.req.frame_rate.frame_rate_numer = 1;
+	EXPECT_EQ(fe.call(fr10)->status, 0);
+
+	/* REQBUFS 0 in Linux's driver destroys each buffer and sends no BUF_REQUEST 0:
+	 * a new format must still be accepted once nothing is created or streaming. */
+	br.req.buf_request.num_bufs = 1;
+	ASSERT_EQ(fe.call(br)->status, 0);
+	auto dir3 = guest[2]->grants->share(0, 1, true);
+	ASSERT_TRUE(dir3);
+	bc.req.buf_create.index = 0;
+	bc.req.buf_create.gref_directory = dir3->refs()[0];
+	ASSERT_EQ(fe.call(bc)->status, 0);
+	auto destroy = stale(XENCAMERA_OP_BUF_DESTROY);
+	destroy.req.index.index = 0;
+	ASSERT_EQ(fe.call(destroy)->status, 0);
+	auto reconfig = stale(XENCAMERA_OP_CONFIG_SET);
+	reconfig.req.config = { kNV12, 640, 480 };
+	auto rc = fe.call(reconfig);
+	EXPECT_EQ(rc->status, 0) << "no buffer created, not streaming: the format may change";
+	EXPECT_EQ(rc->resp.config.width, 640u);
+
 	EXPECT_TRUE(find(report(), "dom2")->connected);
+}
+
+/* Linux's frontend serves one-plane formats only: the default it reads first must be one. */
+TEST_F(CameraService, DefaultFormatHasOnePlaneWhenOneIsOffered)
+{
+	startService("[camera a]\nsource = test-pattern\nformats = NV12, YUYV\n"
+		     "[guest one]\ndomain = 1\ncamera = a\n", { 1 });
+	RawFrontend fe(*guest[1], 0);
+	ASSERT_TRUE(fe.connect());
+	auto get = fe.call(RawFrontend::request(XENCAMERA_OP_CONFIG_GET));
+	ASSERT_TRUE(get);
+	ASSERT_EQ(get->status, 0);
+	EXPECT_EQ(get->resp.config.pixel_format, kYUYV) << "YUYV (one plane), not NV12 (two)";
 }
 
 /*
