@@ -61,6 +61,12 @@ public:
 
 	/** Our own domain id. */
 	virtual Result<DomId> selfDomid() = 0;
+	/**
+	 * Is domain \a dom still introduced to XenStore (xs_is_domain_introduced)?
+	 * False from @releaseDomain on, while the toolstack may not have removed
+	 * its directory yet: the one reliable "is it dead" after @releaseDomain.
+	 */
+	virtual Result<bool> domainIntroduced(DomId dom) = 0;
 
 	/* Conveniences over the primitives. */
 	Result<std::string> read(const std::string &path) { return read(kNoTx, path); }

@@ -195,17 +195,10 @@ void CameraService::attachPending()
 	for (auto &d : devices_) {
 		if (d->attached || d->toolstack)
 			continue;
-		xen::DomId fe;
-		if (d->guest.domid) {
-			fe = *d->guest.domid;
-			if (!dom0_.store->read(xen::XenStore::domainPath(fe) + "/domid"))
-				continue; /* not running (yet) */
-		} else {
-			auto id = findDomainByName(*dom0_.store, d->guest.domainName);
-			if (!id)
-				continue;
-			fe = *id;
-		}
+		auto running = runningDomain(*dom0_.store, d->guest.domid, d->guest.domainName);
+		if (!running)
+			continue; /* not running (yet) */
+		const xen::DomId fe = *running;
 		Status s = attach(*d, fe);
 		if (!s)
 			XMB_LOG(logService, Error, "[guest %s]: attach to dom%u failed: %s",
@@ -312,7 +305,7 @@ void CameraService::checkDomains()
 	for (auto &d : devices_) {
 		if (!d->attached)
 			continue;
-		if (dom0_.store->read(xen::XenStore::domainPath(d->frontend) + "/domid"))
+		if (!domainGone(*dom0_.store, d->frontend))
 			continue;
 		XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
 			d->guest.name.c_str(), d->frontend);
@@ -334,7 +327,7 @@ void CameraService::frontendChanged(Device &d)
 	if (!raw) {
 		/* Frontend directory gone: the guest is dying or the device was detached. */
 		teardown(d, "frontend directory removed");
-		if (!dom0_.store->read(xen::XenStore::domainPath(d.frontend) + "/domid")) {
+		if (domainGone(*dom0_.store, d.frontend)) {
 			XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
 				d.guest.name.c_str(), d.frontend);
 			detach(d, !d.toolstack);

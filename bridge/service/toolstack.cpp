@@ -104,4 +104,27 @@ Result<xen::DomId> findDomainByName(xen::XenStore &xs, const std::string &name)
 	return Error{ -ENOENT, "no running domain named '" + name + "'" };
 }
 
+bool domainGone(xen::XenStore &xs, xen::DomId dom)
+{
+	if (auto in = xs.domainIntroduced(dom))
+		return !*in;
+	return !xs.read(xen::XenStore::domainPath(dom) + "/domid");
+}
+
+std::optional<xen::DomId> runningDomain(xen::XenStore &xs, std::optional<xen::DomId> domid,
+					const std::string &name)
+{
+	std::optional<xen::DomId> fe = domid;
+	if (!fe) {
+		auto id = findDomainByName(xs, name);
+		if (!id)
+			return std::nullopt;
+		fe = *id;
+	}
+	/* Dead but not cleaned up yet by the toolstack counts as not running. */
+	if (domainGone(xs, *fe))
+		return std::nullopt;
+	return fe;
+}
+
 } /* namespace xmb::service */

@@ -14,6 +14,7 @@
  */
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "bridge/platform/xenstore.h"
@@ -36,6 +37,18 @@ Status attachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, 
 /** Remove both directories (the frontend's first, so its driver sees the device go). */
 Status detachDevice(xen::XenStore &xs, xen::DomId backend, xen::DomId frontend, unsigned devid,
 		    const std::string &type = "vcamera");
+
+/**
+ * Has domain \a dom died?  XenStore's "introduced" flag first: it turns
+ * false at @releaseDomain, while the toolstack may still be removing the
+ * domain's directory (which alone would make a dead guest look alive).
+ * Without an answer from XenStore, a missing /local/domain/<id>/domid.
+ */
+bool domainGone(xen::XenStore &xs, xen::DomId dom);
+
+/** The running domain a guest section names (by domid, else by name); nullopt if none runs. */
+std::optional<xen::DomId> runningDomain(xen::XenStore &xs, std::optional<xen::DomId> domid,
+					const std::string &name);
 
 /** Find a running domain by name (/local/domain/<id>/name); -ENOENT if none. */
 Result<xen::DomId> findDomainByName(xen::XenStore &xs, const std::string &name);

@@ -146,17 +146,10 @@ void CodecService::attachPending()
 	for (auto &d : devices_) {
 		if (d->attached)
 			continue;
-		xen::DomId fe;
-		if (d->guest.domid) {
-			fe = *d->guest.domid;
-			if (!dom0_.store->read(xen::XenStore::domainPath(fe) + "/domid"))
-				continue;
-		} else {
-			auto id = service::findDomainByName(*dom0_.store, d->guest.domainName);
-			if (!id)
-				continue;
-			fe = *id;
-		}
+		auto running = service::runningDomain(*dom0_.store, d->guest.domid, d->guest.domainName);
+		if (!running)
+			continue; /* not running (yet) */
+		const xen::DomId fe = *running;
 		Status s = attach(*d, fe);
 		if (!s)
 			XMB_LOG(logSvc, Error, "[guest %s]: attach to dom%u failed: %s",
@@ -242,7 +235,7 @@ void CodecService::checkDomains()
 	for (auto &d : devices_) {
 		if (!d->attached)
 			continue;
-		if (dom0_.store->read(xen::XenStore::domainPath(d->frontend) + "/domid"))
+		if (!service::domainGone(*dom0_.store, d->frontend))
 			continue;
 		XMB_LOG(logSvc, Info, "[guest %s]: dom%u is gone: releasing its encoder",
 			d->guest.name.c_str(), d->frontend);
@@ -254,7 +247,13 @@ void CodecService::frontendChanged(Device &d)
 {
 	auto raw = dom0_.store->read(d.fePath + "/state");
 	if (!raw) {
+		/* Frontend directory gone: the guest is dying or the device was detached. */
 		teardown(d, "frontend directory removed");
+		if (service::domainGone(*dom0_.store, d.frontend)) {
+			XMB_LOG(logSvc, Info, "[guest %s]: dom%u is gone: releasing its encoder",
+				d.guest.name.c_str(), d.frontend);
+			detach(d, true);
+		}
 		return;
 	}
 	auto state = proto::parseXenbusState("state", *raw);

@@ -505,6 +505,67 @@ TEST_F(VcodecServiceTest, GuestDestroyedMidEncodeReleasesEverythingOthersUnaffec
 	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(2) == 0; }));
 }
 
+/*
+ * Xen fires @releaseDomain when the domain is dead; the toolstack removes
+ * its XenStore directory later.  A backend that reads "directory still
+ * there" as "alive" keeps a dead guest's device attached for ever, and a
+ * guest configured by name that comes back is never attached again.
+ */
+TEST_F(VcodecServiceTest, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGuestComesBack)
+{
+	hv = xen::LoopbackXen::create();
+	ASSERT_TRUE(hv->createDomain(5, "enc"));
+	CodecServiceConfig cfg;
+	CodecGuest cg;
+	cg.name = "enc";
+	cg.domainName = "enc";
+	cfg.guests.push_back(cg);
+	auto p = hv->open(0);
+	ASSERT_TRUE(p);
+	dom0 = std::move(*p);
+	auto gp = hv->open(5);
+	ASSERT_TRUE(gp);
+	svc = std::make_unique<CodecService>(*dom0, loop, probeGstCodecs());
+	ASSERT_TRUE(svc->start(cfg));
+	thread = std::thread([this] {
+		while (!stop)
+			loop.dispatch(20);
+	});
+	{
+		CodecFrontend fe(**gp);
+		ASSERT_TRUE(fe.connect(0));
+		xenvcodec_config c{};
+		c.codec = XENVCODEC_CODEC_VP8;
+		c.raw_fourcc = kYU12;
+		c.width = 320;
+		c.height = 240;
+		c.frame_rate_numer = 30;
+		c.frame_rate_denom = 1;
+		c.bitrate = 1000000;
+		ASSERT_TRUE(fe.open(c));
+		ASSERT_TRUE(fe.createBuffers(4, 2));
+		EXPECT_GT(hv->mappedGrants(5), 0u);
+
+		hv->keepDirectoryOnDestroy(true); /* the toolstack is slow, as it may be */
+		ASSERT_TRUE(hv->destroyDomain(5));
+		EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(5) == 0; }, 2000ms))
+			<< "the dead guest's mappings are released within 2 s";
+		EXPECT_TRUE(waitFor([&] {
+			return !dom0->store->read("/local/domain/0/backend/vcodec/5/0/state");
+		}, 2000ms)) << "its device is detached";
+	}
+	gp->reset();
+	ASSERT_TRUE(hv->removeDomainDirectory(5));
+	hv->keepDirectoryOnDestroy(false);
+
+	/* The guest is started again (a new domid, the same name): attached again. */
+	ASSERT_TRUE(hv->createDomain(6, "enc"));
+	EXPECT_TRUE(waitFor([&] {
+		auto st = dom0->store->read("/local/domain/0/backend/vcodec/6/0/state");
+		return st && *st == "2";
+	}, 2000ms)) << "re-attached to the new domain (backend InitWait)";
+}
+
 TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
 {
 	start({ 1 });

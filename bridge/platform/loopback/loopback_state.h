@@ -100,6 +100,10 @@ public:
 
 	Status createDomain(DomId id, const std::string &name) override;
 	Status destroyDomain(DomId id) override;
+	Status removeDomainDirectory(DomId id) override;
+	void keepDirectoryOnDestroy(bool keep) override { keepDirectory_ = keep; }
+	void removeDirectoryLocked(DomId id);
+	bool keepDirectory_ = false;
 	Result<std::unique_ptr<Platform>> open(DomId id) override;
 	size_t grantEntries(DomId granter) const override;
 	size_t mappedGrants(DomId granter) const override;

@@ -115,17 +115,38 @@ Status Hypervisor::destroyDomain(DomId id)
 	for (Port p : ports)
 		closePort(*d, p);
 
-	Node *local = find(root, "/local/domain");
-	if (local) {
-		auto it = local->children.find(std::to_string(id));
-		if (it != local->children.end()) {
-			Node before = std::move(it->second);
-			local->children.erase(it);
-			generation++;
-			fireWatches(XenStore::domainPath(id), &before, true);
-		}
-	}
+	/*
+	 * Xen's order: @releaseDomain fires when the hypervisor has destroyed
+	 * the domain; its XenStore directory is the toolstack's to remove, a
+	 * little later (removeDomainDirectory).  Backends that take "directory
+	 * still there" for "alive" at @releaseDomain are caught by this.
+	 */
 	fireSpecial("@releaseDomain");
+	if (!keepDirectory_)
+		removeDirectoryLocked(id);
+	return {};
+}
+
+void Hypervisor::removeDirectoryLocked(DomId id)
+{
+	Node *local = find(root, "/local/domain");
+	if (!local)
+		return;
+	auto it = local->children.find(std::to_string(id));
+	if (it == local->children.end())
+		return;
+	Node before = std::move(it->second);
+	local->children.erase(it);
+	generation++;
+	fireWatches(XenStore::domainPath(id), &before, true);
+}
+
+Status Hypervisor::removeDomainDirectory(DomId id)
+{
+	std::lock_guard<std::mutex> l(lock);
+	if (aliveDomain(id))
+		return Error{ -EBUSY, "loopback: dom" + std::to_string(id) + " is running" };
+	removeDirectoryLocked(id);
 	return {};
 }
 

@@ -38,11 +38,16 @@ public:
 	virtual Status createDomain(DomId id, const std::string &name = "") = 0;
 	/**
 	 * Destroy a domain: its event channels close (peers see them unbound),
-	 * its XenStore directory goes, @releaseDomain fires, new maps of its
-	 * grants fail.  Pages others still map stay valid until unmapped, as
-	 * on Xen.
+	 * @releaseDomain fires, new maps of its grants fail, XenStore reports it
+	 * not introduced; then its XenStore directory goes (the toolstack's
+	 * cleanup, after @releaseDomain as on Xen), unless
+	 * keepDirectoryOnDestroy(true): then the directory stays until
+	 * removeDomainDirectory(), as when the toolstack is slow.  Pages others
+	 * still map stay valid until unmapped, as on Xen.
 	 */
 	virtual Status destroyDomain(DomId id) = 0;
+	virtual void keepDirectoryOnDestroy(bool keep) = 0;
+	virtual Status removeDomainDirectory(DomId id) = 0;
 
 	/** A platform handle set for a running domain. */
 	virtual Result<std::unique_ptr<Platform>> open(DomId id) = 0;

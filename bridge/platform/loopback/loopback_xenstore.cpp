@@ -285,6 +285,12 @@ public:
 
 	Result<DomId> selfDomid() override { return self_; }
 
+	Result<bool> domainIntroduced(DomId dom) override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		return hv_->aliveDomain(dom) != nullptr;
+	}
+
 private:
 	void queue(WatchEvent ev)
 	{

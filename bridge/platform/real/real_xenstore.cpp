@@ -135,6 +135,15 @@ public:
 		return ev;
 	}
 
+	Result<bool> domainIntroduced(DomId dom) override
+	{
+		errno = 0;
+		bool in = xs_is_domain_introduced(h_, dom);
+		if (!in && errno && errno != ENOENT)
+			return Error{ -errno, "xs_is_domain_introduced(" + std::to_string(dom) + ")" };
+		return in;
+	}
+
 	Result<DomId> selfDomid() override
 	{
 		/* A relative path is relative to our own /local/domain/<id>. */
