@@ -771,6 +771,27 @@ max-pages = 150
 	EXPECT_EQ(dom0->grants->mappedPages(1), 232u + 4u);
 }
 
+/* @releaseDomain before the toolstack removed the directory (Xen's order, a slow toolstack). */
+TEST_F(CameraService, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGuestComesBack)
+{
+	startService("[camera a]\nsource = test-pattern\n[guest cam]\ndomain = guest1\ncamera = a\n", { 1 });
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe, kNV12, 320, 240);
+	streamAndCheck(fe, kNV12, 320, 240, 2);
+	hv->keepDirectoryOnDestroy(true);
+	ASSERT_TRUE(hv->destroyDomain(1));
+	EXPECT_TRUE(waitFor([&] { return dom0->grants->mappedPages(1) == 0; }, 2000ms))
+		<< "the dead guest's mappings are released within 2 s";
+	EXPECT_TRUE(waitFor([&] { return !dom0->store->read("/local/domain/0/backend/vcamera/1/0"); }, 2000ms));
+	ASSERT_TRUE(hv->removeDomainDirectory(1));
+	hv->keepDirectoryOnDestroy(false);
+	ASSERT_TRUE(hv->createDomain(7, "guest1"));
+	EXPECT_TRUE(waitFor([&] {
+		auto st = dom0->store->read("/local/domain/0/backend/vcamera/7/0/state");
+		return st && *st == "2";
+	}, 2000ms)) << "attached again to the guest that came back";
+}
+
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
 {
 	startService(kTwoCameras, { 1, 2 });
