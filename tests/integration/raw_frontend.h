@@ -32,6 +32,9 @@ public:
 	{
 		auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
 		while (std::chrono::steady_clock::now() < end) {
+			if (bePath_.empty()) /* the device may appear after we started */
+				if (auto be = p_.store->read(dir_ + "/backend"))
+					bePath_ = *be;
 			auto s = p_.store->read(bePath_ + "/state");
 			if (s && *s == std::to_string(state))
 				return true;
@@ -41,10 +44,11 @@ public:
 	}
 
 	bool writeVersion = true;
+	int timeoutMs = 3000; /* for each backend state we wait for */
 
 	bool connect()
 	{
-		if (!waitBackendState(2))
+		if (!waitBackendState(2, timeoutMs))
 			return false;
 		auto ring = p_.grants->share(0, 1, true);
 		auto evt = p_.grants->share(0, 1, true);
@@ -66,7 +70,7 @@ public:
 				return false;
 		}
 		(void)p_.store->write(dir_ + "/state", "3");
-		if (!waitBackendState(4))
+		if (!waitBackendState(4, timeoutMs))
 			return false;
 		(void)p_.store->write(dir_ + "/state", "4");
 		return true;

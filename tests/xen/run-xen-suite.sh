@@ -5,6 +5,7 @@
 #   3. the camera service: vivid -> two PV DomUs, one destroyed mid-stream
 #   4. the codec service: a PV DomU encodes through Dom0; the stream decodes
 #   5. GStreamer: a Dom0 pipeline serves a DomU; a DomU pipeline encodes through Dom0
+#   6. the camera service against a frontend with Linux xen-camera-front's wire habits
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-xen-suite.sh BUILD_DIR}
@@ -32,5 +33,6 @@ fi
 if [ -f "$build/gst-plugin/libgstxmb.so" ] && [ -x "$build/bridge/vcodec/xmb-codec-service" ]; then
 	part "GStreamer elements across domains" "$(dirname "$0")/gst-xen.sh" "$build"
 fi
+part "camera service: Linux-like frontends in two DomUs" "$(dirname "$0")/linux-like-xen.sh" "$build"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
