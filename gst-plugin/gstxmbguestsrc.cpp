@@ -172,7 +172,10 @@ static gboolean gst_xmb_guest_src_start(GstBaseSrc *src)
 		return FALSE;
 	}
 	st.dom0 = std::move(*pf);
-	st.queue = std::make_shared<GuestFrameQueue>();
+	auto queue = std::make_shared<GuestFrameQueue>();
+	GST_OBJECT_LOCK(self);
+	st.queue = queue;
+	GST_OBJECT_UNLOCK(self);
 	st.loop = std::make_unique<service::EventLoop>();
 	if (!st.loop->valid()) {
 		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create the service event loop"),
@@ -211,7 +214,9 @@ static gboolean gst_xmb_guest_src_stop(GstBaseSrc *src)
 	auto *self = GST_XMB_GUEST_SRC(src);
 	GuestSrcState &st = *self->state;
 	stop_service(st);
+	GST_OBJECT_LOCK(self);
 	st.queue.reset(); /* frames still downstream keep only their own pages */
+	GST_OBJECT_UNLOCK(self);
 	st.dom0.reset();
 	GST_OBJECT_LOCK(self);
 	if (st.caps)
@@ -379,7 +384,11 @@ static GstFlowReturn gst_xmb_guest_src_create(GstPushSrc *src, GstBuffer **out)
 static GstStructure *make_stats(GstXmbGuestSrc *self)
 {
 	GuestSrcState &st = *self->state;
-	GuestQueueStats q = st.queue ? st.queue->stats() : GuestQueueStats{};
+	/* The property may be read from any thread while start/stop swap the queue. */
+	GST_OBJECT_LOCK(self);
+	std::shared_ptr<GuestFrameQueue> queue = st.queue;
+	GST_OBJECT_UNLOCK(self);
+	GuestQueueStats q = queue ? queue->stats() : GuestQueueStats{};
 	return gst_structure_new("xmbguestsrc-stats", "frames-in", G_TYPE_UINT64, q.framesIn,
 				 "frames-pushed", G_TYPE_UINT64, q.framesPushed, "frames-in-pipeline",
 				 G_TYPE_UINT64, q.framesLive, "sessions", G_TYPE_UINT64, q.sessions,

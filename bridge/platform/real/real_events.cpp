@@ -20,6 +20,9 @@ class RealEventChannels final : public EventChannelBackend
 {
 public:
 	explicit RealEventChannels(xenevtchn_handle *h) : h_(h) {}
+	/* Owns the handle: one close, so never copied. */
+	RealEventChannels(const RealEventChannels &) = delete;
+	RealEventChannels &operator=(const RealEventChannels &) = delete;
 	~RealEventChannels() override { xenevtchn_close(h_); }
 
 	int fd() const override { return xenevtchn_fd(h_); }

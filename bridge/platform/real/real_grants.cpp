@@ -32,6 +32,9 @@ class RealGrantBackend final : public GrantBackend
 {
 public:
 	RealGrantBackend(xengnttab_handle *gnt, xengntshr_handle *shr) : gnt_(gnt), shr_(shr) {}
+	/* Owns the handle: one close, so never copied. */
+	RealGrantBackend(const RealGrantBackend &) = delete;
+	RealGrantBackend &operator=(const RealGrantBackend &) = delete;
 	~RealGrantBackend() override
 	{
 		if (shr_)

@@ -24,6 +24,9 @@ class RealXenStore final : public XenStore
 {
 public:
 	explicit RealXenStore(xs_handle *h) : h_(h) {}
+	/* Owns the handle: one close, so never copied. */
+	RealXenStore(const RealXenStore &) = delete;
+	RealXenStore &operator=(const RealXenStore &) = delete;
 	~RealXenStore() override { xs_close(h_); }
 
 	Result<std::string> read(TxId tx, const std::string &path) override
