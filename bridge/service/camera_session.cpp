@@ -385,20 +385,23 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 		numBufs_ = 0;
 		return 0;
 	}
-	const bool anyCreated = std::any_of(bufs_.begin(), bufs_.begin() + numBufs_,
-					    [](const Buffer &b) { return b.created; });
-	if (anyCreated) {
+	unsigned created = 0; /* highest created index + 1 */
+	for (unsigned i = 0; i < numBufs_ && i < bufs_.size(); i++)
+		if (bufs_[i].created)
+			created = i + 1;
+	if (created) {
 		/*
 		 * Buffers exist: this is Linux's VIDIOC_CREATE_BUFS (REQBUFS
 		 * destroys every buffer first).  vb2 creates the new buffers at
-		 * the next indices and takes our answer as the number *added*,
-		 * so the count grows (up to max-buffers) and nothing existing
-		 * is touched.
+		 * the indices after its existing ones and takes our answer as
+		 * the number *added*; nothing existing is touched.  Counted from
+		 * the buffers that exist, not from the last count: the driver
+		 * asks before checking the size, and a CREATE_BUFS it then
+		 * refuses itself creates nothing (v4l2-compliance does that).
 		 */
-		const unsigned old = numBufs_;
-		numBufs_ = std::min<unsigned>(old + n, cfg_.maxBuffers);
+		numBufs_ = std::min<unsigned>(created + n, cfg_.maxBuffers);
 		bufs_.resize(numBufs_);
-		resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_ - old);
+		resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_ - std::min(created, numBufs_));
 		return 0;
 	}
 	/* Nothing created yet: the count is set (or tuned again, as cameraif allows). */

@@ -446,6 +446,12 @@ TEST_F(CameraService, LinuxFrontendQuirksAreServed)
 	auto q0 = RawFrontend::request(XENCAMERA_OP_BUF_QUEUE);
 	q0.req.index.index = 0;
 	EXPECT_EQ(fe.call(q0)->status, 0) << "the first buffer is still there";
+	/* A CREATE_BUFS the driver then refuses itself (v4l2-compliance's too-small
+	 * one) creates nothing: the next one still gets its buffers. */
+	br.req.buf_request.num_bufs = 2;
+	EXPECT_EQ(fe.call(br)->resp.buf_request.num_bufs, 1) << "index 3 is all that fits in 4";
+	br.req.buf_request.num_bufs = 1;
+	EXPECT_EQ(fe.call(br)->resp.buf_request.num_bufs, 1) << "counted from the buffers that exist";
 	/* Past max-buffers (4): only what fits is added. */
 	br.req.buf_request.num_bufs = 3;
 	EXPECT_EQ(fe.call(br)->resp.buf_request.num_bufs, 1);
