@@ -491,7 +491,9 @@ void CameraService::scanToolstackDevices()
 		return true;
 	});
 	std::erase_if(refused_, [&](const auto &k) { return !present.count(k); });
-	for (const auto &[fe, dev] : present) {
+	for (const auto &key : present) {
+		const xen::DomId fe = key.first; /* not a structured binding: clang 14 cannot capture those */
+		const unsigned dev = key.second;
 		bool known = std::any_of(devices_.begin(), devices_.end(), [&](const auto &d) {
 			return d->attached && d->frontend == fe && d->guest.device == dev;
 		});
