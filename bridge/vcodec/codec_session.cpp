@@ -272,6 +272,21 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 		return -XEN_EINVAL;
 	if (o.rcMode != XENVCODEC_RC_CQP && c.maxBitrate && o.bitrate > c.maxBitrate)
 		return -XEN_EINVAL;
+	/*
+	 * The cheap refusals before the expensive part (an OPEN builds a whole
+	 * encoder pipeline on the loop thread): buffers of another size or
+	 * format exist, or the guest is over its OPEN budget.
+	 */
+	const bool haveBuffersNow =
+		std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created; }) ||
+		std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created; });
+	if (haveBuffersNow && opened_ &&
+	    (o.width != params_.width || o.height != params_.height || o.rawFourcc != params_.rawFourcc))
+		return -XEN_EBUSY;
+	if (!openBudget_.allow()) {
+		stats_.throttledOpens++;
+		return -XEN_EAGAIN;
+	}
 	EncodeParams p;
 	p.codec = o.codec;
 	p.rawFourcc = o.rawFourcc;

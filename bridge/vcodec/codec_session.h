@@ -28,6 +28,8 @@
 #include <variant>
 #include <vector>
 
+#include "bridge/base/log.h"
+
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"
 #include "bridge/vcodec/encoder.h"
@@ -62,6 +64,7 @@ struct CodecStats {
 	uint64_t bridgeNs = 0;	       /**< Dom0 time on the per-frame path: QUEUE_RAW/QUEUE_OUT
 					    handling (wrap + push), mailbox, bitstream copy, events */
 	uint64_t encodeNs = 0;	       /**< time inside the encoder element */
+	uint64_t throttledOpens = 0;   /**< OPENs answered -XEN_EAGAIN: over the guest's budget */
 };
 
 class CodecSession
@@ -145,6 +148,7 @@ private:
 	EncoderFactory factory_;
 	Violation onViolation_;
 	std::string label_;
+	RateLimit openBudget_{ 5, 2 }; /* OPENs (each builds an encoder) a guest may make us do */
 
 	xen::GrantMapping reqPage_;
 	xen::GrantMapping evtPage_;

@@ -467,11 +467,14 @@ void GstEncoder::stop()
 	Impl &im = *impl_;
 	/* NULL is synchronous: streaming threads joined, queued and held buffers released. */
 	gst_element_set_state(im.pipeline, GST_STATE_NULL);
-	for (int i = 0; i < 200 && live_->load() > 0; i++)
-		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	/*
+	 * No waiting here: this runs on the service's loop thread, which every
+	 * guest shares.  A frame still referenced (by an element outside the
+	 * pipeline) keeps its pages mapped until it is released, safely.
+	 */
 	if (live_->load() > 0)
-		XMB_LOG(logGst, Error, "%ld wrapped guest frames still referenced after stop; "
-				       "their pages stay mapped until released", live_->load());
+		XMB_LOG(logGst, Info, "%ld wrapped guest frames still referenced after stop; "
+				      "their pages stay mapped until released", live_->load());
 	std::lock_guard<std::mutex> l(im.lock);
 	im.enterNs.clear();
 }

@@ -566,6 +566,34 @@ TEST_F(VcodecServiceTest, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGue
 	}, 2000ms)) << "re-attached to the new domain (backend InitWait)";
 }
 
+/* Each OPEN builds an encoder pipeline on the loop thread: a flood is throttled. */
+TEST_F(VcodecServiceTest, OpenFloodIsThrottled)
+{
+	start({ 1 });
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	xenvcodec_config c{};
+	c.codec = XENVCODEC_CODEC_VP8;
+	c.raw_fourcc = kYU12;
+	c.width = 320;
+	c.height = 240;
+	c.frame_rate_numer = 30;
+	c.frame_rate_denom = 1;
+	c.bitrate = 1000000;
+	unsigned ok = 0, again = 0;
+	for (int i = 0; i < 40; i++) {
+		auto st = fe.open(c);
+		if (st)
+			ok++;
+		else if (st.error().code == -XEN_EAGAIN)
+			again++;
+	}
+	EXPECT_LE(ok, 10u) << "a burst of 5 and 2 per second";
+	EXPECT_GE(again, 30u);
+	std::this_thread::sleep_for(1100ms);
+	EXPECT_TRUE(fe.open(c)) << "the budget refills";
+}
+
 TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
 {
 	start({ 1 });
