@@ -371,17 +371,7 @@ void CameraService::frontendChanged(Device &d)
 
 void CameraService::connectFrontend(Device &d)
 {
-	xen::XenStore &xs = *dom0_.store;
-	proto::XsView view;
-	std::string dir = d.fePath;
-	view.read = [&xs, dir](const std::string &k) -> std::optional<std::string> {
-		auto v = xs.read(dir + "/" + k);
-		return v ? std::optional<std::string>(*v) : std::nullopt;
-	};
-	view.list = [&xs, dir](const std::string &k) -> std::optional<std::vector<std::string>> {
-		auto v = xs.list(dir + "/" + k);
-		return v ? std::optional<std::vector<std::string>>(*v) : std::nullopt;
-	};
+	proto::XsView view = directoryView(*dom0_.store, d.fePath);
 	auto transport = proto::parseVcameraTransport(view, { XENCAMERA_PROTOCOL_VERSION });
 	if (!transport) {
 		if (d.logLimit.allow())
@@ -440,21 +430,6 @@ void CameraService::connectFrontend(Device &d)
 	setBackendState(d, XenbusStateConnected);
 	/* Requests may already be waiting: the frontend can push before we connect. */
 	d.session->onRequestNotify();
-}
-
-proto::XsView CameraService::viewOf(const std::string &dir) const
-{
-	xen::XenStore &xs = *dom0_.store;
-	proto::XsView view;
-	view.read = [&xs, dir](const std::string &k) -> std::optional<std::string> {
-		auto v = xs.read(dir + "/" + k);
-		return v ? std::optional<std::string>(*v) : std::nullopt;
-	};
-	view.list = [&xs, dir](const std::string &k) -> std::optional<std::vector<std::string>> {
-		auto v = xs.list(dir + "/" + k);
-		return v ? std::optional<std::vector<std::string>>(*v) : std::nullopt;
-	};
-	return view;
 }
 
 /**
@@ -519,7 +494,7 @@ void CameraService::bindToolstackDevice(xen::DomId fe, unsigned devid)
 	 * The toolstack wrote these, but the frontend directory is the guest's
 	 * to write too: read once here, every value bounded like any guest input.
 	 */
-	auto cfg = proto::parseVcameraConfig(viewOf(paths.frontend));
+	auto cfg = proto::parseVcameraConfig(directoryView(*dom0_.store, paths.frontend));
 	if (!cfg)
 		return refuse("frontend configuration: " + cfg.error().message);
 	auto cam = std::find_if(cameras_.begin(), cameras_.end(), [&](const CameraEntry &c) {

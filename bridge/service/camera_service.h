@@ -81,7 +81,6 @@ private:
 	void checkDomains();
 	void scanToolstackDevices();
 	void bindToolstackDevice(xen::DomId fe, unsigned devid);
-	proto::XsView viewOf(const std::string &dir) const;
 	void setBackendState(Device &d, int state);
 	void updatePageLimit(xen::DomId fe);
 	Device *deviceOf(CameraSession *s);

@@ -289,17 +289,7 @@ void CodecService::frontendChanged(Device &d)
 
 void CodecService::connectFrontend(Device &d)
 {
-	xen::XenStore &xs = *dom0_.store;
-	proto::XsView view;
-	std::string dir = d.fePath;
-	view.read = [&xs, dir](const std::string &k) -> std::optional<std::string> {
-		auto v = xs.read(dir + "/" + k);
-		return v ? std::optional<std::string>(*v) : std::nullopt;
-	};
-	view.list = [&xs, dir](const std::string &k) -> std::optional<std::vector<std::string>> {
-		auto v = xs.list(dir + "/" + k);
-		return v ? std::optional<std::vector<std::string>>(*v) : std::nullopt;
-	};
+	proto::XsView view = service::directoryView(*dom0_.store, d.fePath);
 	auto transport = proto::parseVcodecTransport(view, { XENVCODEC_PROTOCOL_VERSION });
 	if (!transport) {
 		if (d.logLimit.allow())
