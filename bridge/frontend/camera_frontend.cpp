@@ -371,6 +371,17 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 						   s.error().message);
 	};
 
+	/*
+	 * Initialising first, as a Linux xenbus frontend does at probe: after
+	 * an earlier connection our state node says Closed and the backend
+	 * waits (Closed) for a frontend to start again.
+	 */
+	if (auto own = pf_.store->read(dev_.frontendPath + "/state");
+	    !own || *own != std::to_string(XenbusStateInitialising))
+		if (Status s = pf_.store->write(dev_.frontendPath + "/state",
+						std::to_string(XenbusStateInitialising));
+		    !s)
+			return fail(err(s.error().code, dev_.frontendPath + "/state: " + s.error().message));
 	if (Status s = readBackendState(); !s)
 		return fail(s);
 	if (Status s = waitBackendState(XenbusStateInitWait, deadline); !s)

@@ -234,6 +234,8 @@ void CameraService::detach(Device &d, bool removeNodes)
 {
 	if (!d.attached)
 		return;
+	if (d.retryTimer)
+		loop_.cancelTimer(std::exchange(d.retryTimer, 0));
 	teardown(d, "detached");
 	(void)dom0_.store->unwatch(d.fePath + "/state", d.token);
 	if (removeNodes) {
@@ -348,8 +350,18 @@ void CameraService::frontendChanged(Device &d)
 		setBackendState(d, XenbusStateInitWait);
 		break;
 	case XenbusStateInitialised:
-		if (!d.session)
+		if (d.session)
+			break;
+		/*
+		 * Each connect maps rings and sets a session up; a frontend that
+		 * flaps its state would make us do that without end.  A budget
+		 * per device; past it the connect waits for a timer (the state
+		 * is read again then), no refusal.
+		 */
+		if (d.connectBudget.allow())
 			connectFrontend(d);
+		else
+			retryConnectLater(d);
 		break;
 	case XenbusStateConnected:
 		break;
@@ -367,6 +379,21 @@ void CameraService::frontendChanged(Device &d)
 		}
 		break;
 	}
+}
+
+void CameraService::retryConnectLater(Device &d)
+{
+	if (d.retryTimer)
+		return;
+	d.retryTimer = loop_.addTimer(std::chrono::milliseconds(250), [this, token = d.token] {
+		/* Looked up again: the device may have gone meanwhile. */
+		for (auto &dev : devices_)
+			if (dev->attached && dev->token == token) {
+				dev->retryTimer = 0;
+				frontendChanged(*dev);
+				return;
+			}
+	});
 }
 
 void CameraService::connectFrontend(Device &d)
@@ -427,6 +454,7 @@ void CameraService::connectFrontend(Device &d)
 	ports_[session->requestPort()] = session.get();
 	ports_[session->eventPort()] = session.get();
 	d.session = std::move(session);
+	d.connects++;
 	setBackendState(d, XenbusStateConnected);
 	/* Requests may already be waiting: the frontend can push before we connect. */
 	d.session->onRequestNotify();
@@ -600,6 +628,7 @@ std::vector<DeviceReport> CameraService::report() const
 			  std::to_string(d->guest.device);
 		r.camera = d->hub->name();
 		r.connected = d->session != nullptr;
+		r.connects = d->connects;
 		r.domainMappedPages = d->attached || d->frontend ? dom0_.grants->mappedPages(d->frontend) : 0;
 		if (d->session) {
 			r.tier = d->session->tier();

@@ -31,6 +31,7 @@ struct DeviceReport {
 	std::string label;
 	std::string camera;
 	bool connected = false;
+	uint64_t connects = 0; /**< sessions set up for this device so far */
 	std::string tier;
 	SessionStats stats;
 	uint64_t domainMappedPages = 0; /**< pages of this guest Dom0 maps now (all sessions) */
@@ -65,6 +66,9 @@ private:
 		RateLimit logLimit{ 5, 1 };
 		/* Created by the toolstack (libxl vcamera): its nodes are not ours to write or remove. */
 		bool toolstack = false;
+		RateLimit connectBudget{ 10, 10 }; /* session set-ups a flapping frontend may cause */
+		EventLoop::TimerId retryTimer = 0; /* a connect put off by the budget */
+		uint64_t connects = 0;
 	};
 
 	Status openCameras(const ServiceConfig &config, const SourceFactory &factory);
@@ -76,6 +80,7 @@ private:
 	void onEventChannel();
 	void frontendChanged(Device &d);
 	void connectFrontend(Device &d);
+	void retryConnectLater(Device &d);
 	void teardown(Device &d, const char *why);
 	void onViolation(CameraSession *s, const std::string &why);
 	void checkDomains();

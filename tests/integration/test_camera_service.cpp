@@ -798,6 +798,33 @@ TEST_F(CameraService, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGuestCo
 	}, 2000ms)) << "attached again to the guest that came back";
 }
 
+/*
+ * A frontend flapping Initialising/Initialised makes the service set a
+ * session up each time: budgeted per device, the last state still served.
+ */
+TEST_F(CameraService, StateFlappingIsBudgeted)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend two(*guest[2]);
+	startStreaming(two, kNV12, 320, 240);
+	RawFrontend fe(*guest[1], 0);
+	ASSERT_TRUE(fe.connect());
+	auto start = std::chrono::steady_clock::now();
+	for (int i = 0; i < 100; i++) {
+		ASSERT_TRUE(guest[1]->store->write(fe.dir_ + "/state", "1"));
+		ASSERT_TRUE(guest[1]->store->write(fe.dir_ + "/state", "3"));
+	}
+	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	std::this_thread::sleep_for(100ms);
+	auto one = find(report(), "dom1");
+	ASSERT_NE(one, nullptr);
+	EXPECT_LE(one->connects, 1u + 10u + static_cast<uint64_t>(10 * (secs + 0.2)) + 1u)
+		<< "100 flaps in " << secs << " s";
+	EXPECT_TRUE(waitFor([&] { return find(report(), "dom1")->connected; }, 2000ms))
+		<< "the state it settled on (Initialised) is served";
+	streamAndCheck(two, kNV12, 320, 240, 3); /* the other guest never noticed */
+}
+
 TEST_F(CameraService, CyclicGrefDirectoryIsRefused)
 {
 	startService(kTwoCameras, { 1, 2 });

@@ -128,6 +128,8 @@ private:
 				if (m->data()[i] != kDom0Pattern)
 					return reply(seq, "err -1 dom0 page content differs"), true;
 			m->data()[m->size() - kPageSize] = kPeerWrites;
+			/* Unmapped before answering: Dom0 ends access as soon as it reads "ok". */
+			m->reset();
 			reply(seq, "ok");
 			return true;
 		}
