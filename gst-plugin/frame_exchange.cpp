@@ -203,10 +203,11 @@ int FrameExchange::stop()
 	 * unmap them): upstream must be done writing into the ones it holds.
 	 */
 	if (!cond_.wait_for(l, kLentGrace, [this] { return lent_ == 0; }))
-		GST_ERROR_OBJECT(owner_,
-				 "%u guest buffers still held upstream %lld s after the guest stream "
-				 "stopped; they are revoked and will not reach the guest",
-				 lent_, static_cast<long long>(kLentGrace.count()));
+		GST_WARNING_OBJECT(owner_,
+				   "%u guest buffers still held upstream %lld s after the guest stream "
+				   "stopped; they will not reach the guest, and their pages stay mapped "
+				   "in Dom0 until upstream releases them",
+				   lent_, static_cast<long long>(kLentGrace.count()));
 	epoch_++;
 	uint64_t v;
 	[[maybe_unused]] ssize_t r = ::read(event_.get(), &v, sizeof(v));

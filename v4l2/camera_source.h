@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ struct CallerBuffer {
 	void *data = nullptr; /**< UserPtr: start of the memory */
 	int dmabufFd = -1;    /**< DmaBufImport: not owned, must stay open while queued */
 	size_t length = 0;    /**< bytes available */
+	/**
+	 * Keeps the memory valid while a copy of this is held (guest pages
+	 * mapped in Dom0): whoever may still touch the memory after handing
+	 * the buffer back (a GStreamer element holding it) keeps a copy.
+	 */
+	std::shared_ptr<void> owner;
 };
 
 /** \brief A buffer exported by a MmapExport source. */

@@ -12,6 +12,23 @@
 
 namespace xmb::service {
 
+namespace {
+
+/*
+ * Dom0 frame memory shared with whoever holds it: a Dom0 pipeline element
+ * may keep a buffer after the camera stopped; unmapped with the last holder.
+ */
+std::shared_ptr<void> anonymousBuffer(size_t length)
+{
+	void *p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return nullptr;
+	return std::shared_ptr<void>(p, [length](void *q) { ::munmap(q, length); });
+}
+
+} /* namespace */
+
+
 XMB_LOG_DEFINE_CATEGORY(logHub, "camera");
 
 namespace {
@@ -165,13 +182,13 @@ Status CameraHub::startSource()
 		privateCopy_ = true;
 		for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
 			size_t len = config_.layout.size;
-			void *p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (p == MAP_FAILED) {
+			auto mem = anonymousBuffer(len);
+			if (!mem) {
 				stopSource();
 				return Error{ -errno, "camera " + name_ + ": buffer: " + std::strerror(errno) };
 			}
-			own_.push_back({ UniqueFD(), static_cast<uint8_t *>(p), len });
-			source_->queueBuffer(i, CallerBuffer{ p, -1, len });
+			own_.push_back({ UniqueFD(), static_cast<uint8_t *>(mem.get()), len, mem });
+			source_->queueBuffer(i, CallerBuffer{ mem.get(), -1, len, mem });
 		}
 		if (!loggedCopy_) {
 			XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
@@ -211,13 +228,12 @@ Status CameraHub::startSource()
 		spares_.assign(kSpares, {});
 		for (auto &sp : spares_) {
 			sp.length = config_.layout.size;
-			void *p = ::mmap(nullptr, sp.length, PROT_READ | PROT_WRITE,
-					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (p == MAP_FAILED) {
+			sp.keep = anonymousBuffer(sp.length);
+			if (!sp.keep) {
 				stopSource();
 				return Error{ -errno, "camera " + name_ + ": spare buffer: " + std::strerror(errno) };
 			}
-			sp.data = static_cast<uint8_t *>(p);
+			sp.data = static_cast<uint8_t *>(sp.keep.get());
 		}
 		for (unsigned idx : leader_->queuedBuffers()) {
 			if (idx >= leaderSlots_)
@@ -256,12 +272,9 @@ void CameraHub::stopSource()
 	leaderInCamera_ = 0;
 	source_->releaseBuffers();
 	for (auto &b : own_)
-		if (b.data)
-			::munmap(b.data, b.length);
-	own_.clear();
-	for (auto &sp : spares_)
-		if (sp.data)
-			::munmap(sp.data, sp.length);
+		if (b.data && !b.keep)
+			::munmap(b.data, b.length); /* our view of the source's buffer */
+	own_.clear(); /* Dom0 buffers go when nobody holds them any more */
 	spares_.clear();
 	seqBase_ = nextSeq_;
 	running_ = false;
@@ -275,7 +288,7 @@ void CameraHub::feedSpare()
 	Spare &sp = spares_[0];
 	if (sp.inCamera)
 		return;
-	if (source_->queueBuffer(leaderSlots_, CallerBuffer{ sp.data, -1, sp.length }) == 0)
+	if (source_->queueBuffer(leaderSlots_, CallerBuffer{ sp.data, -1, sp.length, sp.keep }) == 0)
 		sp.inCamera = true;
 }
 
@@ -452,7 +465,8 @@ void CameraHub::deliver(const CompletedFrame &frame)
 	}
 
 	if (copyMode_ && privateCopy_) {
-		source_->queueBuffer(frame.index, CallerBuffer{ own_[frame.index].data, -1, own_[frame.index].length });
+		source_->queueBuffer(frame.index, CallerBuffer{ own_[frame.index].data, -1, own_[frame.index].length,
+								 own_[frame.index].keep });
 	} else if (copyMode_) {
 		source_->queueBuffer(frame.index);
 	} else if (!spare) {

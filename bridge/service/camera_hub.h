@@ -131,6 +131,7 @@ private:
 		UniqueFD fd;
 		uint8_t *data = nullptr;
 		size_t length = 0;
+		std::shared_ptr<void> keep; /* Dom0 anonymous memory (privateCopy_) */
 	};
 	std::vector<OwnBuffer> own_;
 	bool privateCopy_ = false; /* own_ is Dom0 anonymous memory queued as UserPtr */
@@ -145,6 +146,7 @@ private:
 		uint8_t *data = nullptr;
 		size_t length = 0;
 		bool inCamera = false;
+		std::shared_ptr<void> keep; /* the memory, unmapped with its last holder */
 	};
 	std::vector<Spare> spares_;
 	unsigned leaderSlots_ = 0;

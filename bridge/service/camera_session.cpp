@@ -487,8 +487,8 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 				m.error().message.c_str());
 			return xenStatus(m.error().code);
 		}
-		b.mapping = std::move(*m);
-		b.data = b.mapping.data();
+		b.mapping = std::make_shared<xen::GrantMapping>(std::move(*m));
+		b.data = b.mapping->data();
 	} else {
 		std::vector<xen::GrantMapping> dirPages;
 		auto walked = walkDirectory(bc.grefDirectory, extent, false, &dirPages);
@@ -510,8 +510,8 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false);
 		if (!w)
 			return xenStatus(w.error().code);
-		b.share = std::move(*share);
-		b.data = b.share.data();
+		b.share = std::make_shared<xen::GrantShare>(std::move(*share));
+		b.data = b.share->data();
 		stats_.grantedPages += pages;
 	}
 	b.data += *start; /* the camera fills (or we copy into) the frame where the guest said */
@@ -537,7 +537,7 @@ int32_t CameraSession::opBufDestroy(uint8_t index)
 	std::erase(queue_, index);
 	pagesInUse_ -= b.pages;
 	if (b.share)
-		stats_.grantedPages -= b.share.pages();
+		stats_.grantedPages -= b.share->pages();
 	b = Buffer{};
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
 	return 0;
@@ -632,7 +632,10 @@ CallerBuffer CameraSession::bufferMemory(unsigned index)
 {
 	if (index >= bufs_.size() || !bufs_[index].created)
 		return {};
-	return { bufs_[index].data, -1, bufs_[index].size };
+	const Buffer &b = bufs_[index];
+	std::shared_ptr<void> owner = b.mapping ? std::shared_ptr<void>(b.mapping)
+						: std::shared_ptr<void>(b.share);
+	return { b.data, -1, b.size, std::move(owner) };
 }
 
 void CameraSession::setInCamera(unsigned index, bool inCamera)
@@ -729,7 +732,7 @@ void CameraSession::releaseBuffers()
 	queue_.clear();
 	for (auto &b : bufs_)
 		if (b.share)
-			stats_.grantedPages -= b.share.pages();
+			stats_.grantedPages -= b.share->pages();
 	bufs_.clear(); /* unmaps guest pages; ends (or defers) Dom0 grants */
 	pagesInUse_ = 0;
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);

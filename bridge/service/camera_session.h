@@ -77,8 +77,9 @@ private:
 	struct Buffer {
 		bool created = false;
 		BufState state = BufState::Frontend;
-		xen::GrantMapping mapping; /* frontend-allocated pages, mapped here */
-		xen::GrantShare share;	   /* be-alloc: Dom0 pages granted to the guest */
+		/* Shared: a Dom0 pipeline may still hold the memory after the guest's buffer goes. */
+		std::shared_ptr<xen::GrantMapping> mapping; /* frontend-allocated pages, mapped here */
+		std::shared_ptr<xen::GrantShare> share;     /* be-alloc: Dom0 pages granted to the guest */
 		uint8_t *data = nullptr; /* the frame: plane 0 (a sub-page offset into the pages) */
 		size_t size = 0;
 		size_t pages = 0;        /* mapped or granted */

@@ -432,8 +432,10 @@ TEST_P(ReferenceBackendTest, EveryFrameInEveryBufferInOrderNoneTorn)
 		EXPECT_EQ(st.drops, 0u);
 		EXPECT_EQ(st.superseded, 0u);
 	} else {
-		/* Faster than the round trip: overwritten frames are counted, never torn. */
-		EXPECT_EQ(st.drops, st.superseded);
+		/* Faster than the round trip: overwritten frames are counted, never torn.
+		 * A frame superseded in a buffer not handed out yet is a gap only later. */
+		EXPECT_LE(st.drops, st.superseded);
+		EXPECT_LE(st.superseded, st.drops + 3);
 	}
 	ASSERT_TRUE(fe->streamStop());
 	fe->disconnect();

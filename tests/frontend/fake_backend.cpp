@@ -174,8 +174,10 @@ void FakeBackend::onFrontendState()
 		closeRing();
 		closes++;
 		setState(XenbusStateClosed);
-	} else if (state == XenbusStateClosed && !connected_) {
-		setState(XenbusStateInitWait); /* ready for the next connection */
+	} else if ((state == XenbusStateClosed || state == XenbusStateInitialising) && !connected_) {
+		/* Ready for the next connection (a restarting frontend may skip straight to
+		 * Initialising: watch events coalesce). */
+		setState(XenbusStateInitWait);
 	}
 }
 

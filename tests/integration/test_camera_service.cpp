@@ -816,7 +816,8 @@ TEST_F(CameraService, StateFlappingIsBudgeted)
 	}
 	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 	std::this_thread::sleep_for(100ms);
-	auto one = find(report(), "dom1");
+	auto rep = report(); /* find() points into it */
+	auto one = find(rep, "dom1");
 	ASSERT_NE(one, nullptr);
 	EXPECT_LE(one->connects, 1u + 10u + static_cast<uint64_t>(10 * (secs + 0.2)) + 1u)
 		<< "100 flaps in " << secs << " s";

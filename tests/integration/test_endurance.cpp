@@ -64,6 +64,16 @@ max-buffers = 3
 
 constexpr uint32_t kNV12 = 0x3231564e;
 
+/*
+ * Under ASan freed memory sits in its quarantine (RSS grows by design);
+ * there LeakSanitizer checks leaks instead, and RSS is only printed.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 bool waitFor(const std::function<bool()> &cond, std::chrono::milliseconds limit = 2000ms)
 {
 	auto end = std::chrono::steady_clock::now() + limit;
@@ -108,7 +118,9 @@ TEST_F(Endurance, ConnectStreamDisconnectCyclesLeaveNothingBehind)
 		    dom0->grants->mappedPages(1));
 	EXPECT_EQ(fds1, fds0) << "an fd leaks per cycle";
 	EXPECT_EQ(hv->grantEntries(1), 0u) << "the guest's grants are all ended";
-	EXPECT_LT(rss1, rss0 + 8 * 1024) << "RSS grows with cycles";
+	if (kRssMeaningful) {
+		EXPECT_LT(rss1, rss0 + 8 * 1024) << "RSS grows with cycles";
+	}
 }
 
 TEST_F(Endurance, GuestsDestroyedMidStreamLeaveNothingBehind)
@@ -150,5 +162,7 @@ TEST_F(Endurance, GuestsDestroyedMidStreamLeaveNothingBehind)
 	std::printf("endurance: %u guests destroyed mid-stream: fds %zu -> %zu, RSS %zu -> %zu KiB\n",
 		    deaths, fds0, fds1, rss0, rss1);
 	EXPECT_EQ(fds1, fds0);
-	EXPECT_LT(rss1, rss0 + 8 * 1024);
+	if (kRssMeaningful) {
+		EXPECT_LT(rss1, rss0 + 8 * 1024);
+	}
 }
