@@ -179,7 +179,6 @@ Status CameraHub::startSource()
 		if (ret < 0)
 			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
 		own_.clear();
-		privateCopy_ = true;
 		for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
 			size_t len = config_.layout.size;
 			auto mem = anonymousBuffer(len);
@@ -190,13 +189,7 @@ Status CameraHub::startSource()
 			own_.push_back({ UniqueFD(), static_cast<uint8_t *>(mem.get()), len, mem });
 			source_->queueBuffer(i, CallerBuffer{ mem.get(), -1, len, mem });
 		}
-		if (!loggedCopy_) {
-			XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
-				name_.c_str(), copyReason().c_str());
-			loggedCopy_ = true;
-		}
 	} else if (copyMode_) {
-		privateCopy_ = false;
 		ret = source_->allocateBuffers(MemoryType::MmapExport, 4);
 		if (ret < 0)
 			return Error{ ret, "camera " + name_ + ": allocate: " + std::strerror(-ret) };
@@ -213,11 +206,6 @@ Status CameraHub::startSource()
 			}
 			own_.push_back({ std::move(eb.fd), static_cast<uint8_t *>(p), eb.length });
 			source_->queueBuffer(i);
-		}
-		if (!loggedCopy_) {
-			XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
-				name_.c_str(), copyReason().c_str());
-			loggedCopy_ = true;
 		}
 	} else {
 		leaderSlots_ = leader_->bufferCount();
@@ -243,6 +231,11 @@ Status CameraHub::startSource()
 				leaderInCamera_++;
 			}
 		}
+	}
+	if (copyMode_ && !loggedCopy_) {
+		XMB_LOG(logHub, Warn, "camera %s: copy mode (%s): every frame is copied to each guest",
+			name_.c_str(), copyReason().c_str());
+		loggedCopy_ = true;
 	}
 	Status added = loop_.addFd(source_->pollFd(), [this](uint32_t) { onSourceReady(); },
 				   source_->pollEvents());
@@ -464,9 +457,9 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		c->frameDone(idx, static_cast<uint32_t>(n), seq, n);
 	}
 
-	if (copyMode_ && privateCopy_) {
-		source_->queueBuffer(frame.index, CallerBuffer{ own_[frame.index].data, -1, own_[frame.index].length,
-								 own_[frame.index].keep });
+	if (copyMode_ && own_[frame.index].keep) { /* Dom0 memory queued as caller memory */
+		const OwnBuffer &b = own_[frame.index];
+		source_->queueBuffer(frame.index, CallerBuffer{ b.data, -1, b.length, b.keep });
 	} else if (copyMode_) {
 		source_->queueBuffer(frame.index);
 	} else if (!spare) {

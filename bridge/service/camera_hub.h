@@ -131,10 +131,9 @@ private:
 		UniqueFD fd;
 		uint8_t *data = nullptr;
 		size_t length = 0;
-		std::shared_ptr<void> keep; /* Dom0 anonymous memory (privateCopy_) */
+		std::shared_ptr<void> keep; /* set: Dom0 anonymous memory, queued as caller memory */
 	};
 	std::vector<OwnBuffer> own_;
-	bool privateCopy_ = false; /* own_ is Dom0 anonymous memory queued as UserPtr */
 	bool loggedCopy_ = false;
 
 	/*

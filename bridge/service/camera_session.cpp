@@ -350,9 +350,7 @@ int32_t CameraSession::opConfig(const proto::CameraRequest &req, xencamera_resp 
 	 * destroys each buffer and stops there): with none created and
 	 * nothing streaming, a count still requested is released here.
 	 */
-	const bool anyCreated = std::any_of(bufs_.begin(), bufs_.end(),
-					    [](const Buffer &b) { return b.created; });
-	if (!validate && (streaming_ || anyCreated))
+	if (!validate && (streaming_ || createdExtent()))
 		return -XEN_EBUSY;
 	if (!validate && numBufs_) {
 		releaseBuffers();
@@ -385,11 +383,7 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 		numBufs_ = 0;
 		return 0;
 	}
-	unsigned created = 0; /* highest created index + 1 */
-	for (unsigned i = 0; i < numBufs_ && i < bufs_.size(); i++)
-		if (bufs_[i].created)
-			created = i + 1;
-	if (created) {
+	if (const unsigned created = createdExtent()) {
 		/*
 		 * Buffers exist: this is Linux's VIDIOC_CREATE_BUFS (REQBUFS
 		 * destroys every buffer first).  vb2 creates the new buffers at
@@ -409,6 +403,16 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 	bufs_.resize(numBufs_);
 	resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_);
 	return 0;
+}
+
+/** Highest created buffer index + 1; 0 when no buffer is created. */
+unsigned CameraSession::createdExtent() const
+{
+	unsigned extent = 0;
+	for (unsigned i = 0; i < numBufs_ && i < bufs_.size(); i++)
+		if (bufs_[i].created)
+			extent = i + 1;
+	return extent;
 }
 
 /**

@@ -96,6 +96,7 @@ private:
 	int32_t opCtrlEnum(uint8_t index, xencamera_resp &resp);
 	int32_t opStreamStart();
 	void opStreamStop();
+	unsigned createdExtent() const;
 	std::optional<uint32_t> dataOffset(const proto::CameraRequest::BufCreate &bc) const;
 	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, uint64_t bytes, bool collect,
 						      std::vector<xen::GrantMapping> *keep);

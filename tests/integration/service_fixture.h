@@ -7,6 +7,7 @@
  */
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -16,6 +17,19 @@
 #include "bridge/service/camera_service.h"
 
 namespace xmb::test {
+
+/* Poll \a cond until it holds or \a limit passes; \return whether it held. */
+inline bool waitFor(const std::function<bool()> &cond,
+		    std::chrono::milliseconds limit = std::chrono::milliseconds(2000))
+{
+	auto end = std::chrono::steady_clock::now() + limit;
+	while (std::chrono::steady_clock::now() < end) {
+		if (cond())
+			return true;
+		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	}
+	return cond();
+}
 
 class ServiceTest : public ::testing::Test
 {

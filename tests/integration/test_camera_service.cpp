@@ -99,16 +99,6 @@ const service::DeviceReport *find(const std::vector<service::DeviceReport> &r, c
 	return nullptr;
 }
 
-bool waitFor(const std::function<bool()> &cond, std::chrono::milliseconds limit = 2000ms)
-{
-	auto end = std::chrono::steady_clock::now() + limit;
-	while (std::chrono::steady_clock::now() < end) {
-		if (cond())
-			return true;
-		std::this_thread::sleep_for(5ms);
-	}
-	return cond();
-}
 
 } /* namespace */
 

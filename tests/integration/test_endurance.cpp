@@ -23,6 +23,7 @@
 using namespace xmb;
 using namespace xmb::frontend;
 using namespace std::chrono_literals;
+using xmb::test::waitFor;
 
 namespace {
 
@@ -74,16 +75,6 @@ constexpr bool kRssMeaningful = false;
 constexpr bool kRssMeaningful = true;
 #endif
 
-bool waitFor(const std::function<bool()> &cond, std::chrono::milliseconds limit = 2000ms)
-{
-	auto end = std::chrono::steady_clock::now() + limit;
-	while (std::chrono::steady_clock::now() < end) {
-		if (cond())
-			return true;
-		std::this_thread::sleep_for(5ms);
-	}
-	return cond();
-}
 
 } /* namespace */
 

@@ -156,6 +156,20 @@ std::vector<std::vector<uint8_t>> decodeIvf(const std::string &path, const char 
 	return frames;
 }
 
+/* VP8 from YU12 at 30 fps, the configuration most tests open. */
+xenvcodec_config vp8Config(uint32_t width, uint32_t height, uint32_t bitrate)
+{
+	xenvcodec_config c{};
+	c.codec = XENVCODEC_CODEC_VP8;
+	c.raw_fourcc = kYU12;
+	c.width = width;
+	c.height = height;
+	c.frame_rate_numer = 30;
+	c.frame_rate_denom = 1;
+	c.bitrate = bitrate;
+	return c;
+}
+
 double psnr(const std::vector<uint8_t> &a, const std::vector<uint8_t> &b)
 {
 	double se = 0;
@@ -295,14 +309,7 @@ TEST_F(VcodecServiceTest, DrainReturnsAllPendingBitstream)
 	start({ 1 });
 	CodecFrontend fe(*guest[1]);
 	ASSERT_TRUE(fe.connect(0));
-	xenvcodec_config cfg{};
-	cfg.codec = XENVCODEC_CODEC_VP8;
-	cfg.raw_fourcc = kYU12;
-	cfg.width = 160;
-	cfg.height = 120;
-	cfg.frame_rate_numer = 30;
-	cfg.frame_rate_denom = 1;
-	cfg.bitrate = 500000;
+	xenvcodec_config cfg = vp8Config(160, 120, 500000);
 	ASSERT_TRUE(fe.open(cfg));
 	ASSERT_TRUE(fe.createBuffers(4, 2));
 	auto layout = *fe.layout();
@@ -373,14 +380,7 @@ TEST_F(VcodecServiceTest, HostileRequestsAreRejectedAndTheSessionSurvives)
 	EXPECT_EQ(status(proto::makeCodecRequest(0, XENVCODEC_OP_DRAIN)), -XEN_EINVAL);
 	EXPECT_EQ(status(proto::makeCodecRequest(0, 0x77)), -XEN_ENOSYS);
 
-	xenvcodec_config cfg{};
-	cfg.codec = XENVCODEC_CODEC_VP8;
-	cfg.raw_fourcc = kYU12;
-	cfg.width = 160;
-	cfg.height = 120;
-	cfg.frame_rate_numer = 30;
-	cfg.frame_rate_denom = 1;
-	cfg.bitrate = 500000;
+	xenvcodec_config cfg = vp8Config(160, 120, 500000);
 	auto badCfg = cfg;
 	badCfg.raw_fourcc = 0x34325241; /* AR24: not offered */
 	EXPECT_FALSE(fe.open(badCfg));
@@ -463,14 +463,7 @@ TEST_F(VcodecServiceTest, GuestDestroyedMidEncodeReleasesEverythingOthersUnaffec
 	start({ 1, 2 });
 	CodecFrontend victim(*guest[1]);
 	ASSERT_TRUE(victim.connect(0));
-	xenvcodec_config cfg{};
-	cfg.codec = XENVCODEC_CODEC_VP8;
-	cfg.raw_fourcc = kYU12;
-	cfg.width = 640;
-	cfg.height = 480;
-	cfg.frame_rate_numer = 30;
-	cfg.frame_rate_denom = 1;
-	cfg.bitrate = 2000000;
+	xenvcodec_config cfg = vp8Config(640, 480, 2000000);
 	ASSERT_TRUE(victim.open(cfg));
 	ASSERT_TRUE(victim.createBuffers(8, 2));
 	for (uint8_t i = 0; i < 8; i++)
@@ -534,14 +527,7 @@ TEST_F(VcodecServiceTest, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGue
 	{
 		CodecFrontend fe(**gp);
 		ASSERT_TRUE(fe.connect(0));
-		xenvcodec_config c{};
-		c.codec = XENVCODEC_CODEC_VP8;
-		c.raw_fourcc = kYU12;
-		c.width = 320;
-		c.height = 240;
-		c.frame_rate_numer = 30;
-		c.frame_rate_denom = 1;
-		c.bitrate = 1000000;
+		xenvcodec_config c = vp8Config(320, 240, 1000000);
 		ASSERT_TRUE(fe.open(c));
 		ASSERT_TRUE(fe.createBuffers(4, 2));
 		EXPECT_GT(hv->mappedGrants(5), 0u);
@@ -572,14 +558,7 @@ TEST_F(VcodecServiceTest, OpenFloodIsThrottled)
 	start({ 1 });
 	CodecFrontend fe(*guest[1]);
 	ASSERT_TRUE(fe.connect(0));
-	xenvcodec_config c{};
-	c.codec = XENVCODEC_CODEC_VP8;
-	c.raw_fourcc = kYU12;
-	c.width = 320;
-	c.height = 240;
-	c.frame_rate_numer = 30;
-	c.frame_rate_denom = 1;
-	c.bitrate = 1000000;
+	xenvcodec_config c = vp8Config(320, 240, 1000000);
 	unsigned ok = 0, again = 0;
 	for (int i = 0; i < 40; i++) {
 		auto st = fe.open(c);
