@@ -177,55 +177,6 @@ xencamera_evt makeCtrlChangeEvent(uint16_t id, uint8_t type, int64_t value)
 	return evt;
 }
 
-EventPageWriter::EventPageWriter(void *page) : page_(static_cast<uint8_t *>(page))
-{
-	auto *hdr = reinterpret_cast<xencamera_event_page *>(page_);
-	/* Adopt the guest's consumer position; our producer index starts there. */
-	prod_ = loadIndex(&hdr->in_cons);
-	storeIndex(&hdr->in_prod, prod_);
-}
-
-EventPageWriter::Put EventPageWriter::put(const xencamera_evt &evt)
-{
-	auto *hdr = reinterpret_cast<xencamera_event_page *>(page_);
-	uint32_t cons = loadIndex(&hdr->in_cons);
-	uint32_t used = prod_ - cons;
-	if (used > XENCAMERA_IN_RING_LEN)
-		return Put::Invalid; /* consumed events never produced */
-	if (used == XENCAMERA_IN_RING_LEN)
-		return Put::Full;
-	/*
-	 * Slots are idx % 63, which jumps where idx wraps at 2^32 (2^32 % 63 == 4):
-	 * 0xfffffffc..0xffffffff and 0..3 share slots 0..3.  Wait for the guest
-	 * rather than overwrite such an unread event.
-	 */
-	constexpr uint32_t kWrapSkew = (uint64_t{ 1 } << 32) % XENCAMERA_IN_RING_LEN;
-	if (kWrapSkew && prod_ < kWrapSkew && used >= kWrapSkew)
-		return Put::Full;
-	copyIn(&XENCAMERA_IN_RING_REF(page_, prod_), evt);
-	prod_++;
-	storeIndex(&hdr->in_prod, prod_);
-	return Put::Ok;
-}
-
-EventPageReader::EventPageReader(void *page) : page_(static_cast<uint8_t *>(page))
-{
-	std::memset(page_, 0, XENCAMERA_EVENT_PAGE_SIZE);
-}
-
-std::optional<xencamera_evt> EventPageReader::next(bool &overflow)
-{
-	auto *hdr = reinterpret_cast<xencamera_event_page *>(page_);
-	uint32_t prod = loadIndex(&hdr->in_prod);
-	overflow = prod - cons_ > XENCAMERA_IN_RING_LEN;
-	if (overflow || prod == cons_)
-		return std::nullopt;
-	auto evt = copyOut<xencamera_evt>(&XENCAMERA_IN_RING_REF(page_, cons_));
-	cons_++;
-	storeIndex(&hdr->in_cons, cons_);
-	return evt;
-}
-
 CameraColorimetry cameraColorimetryFromV4L2(uint32_t colorspace, uint32_t xferFunc,
 					    uint32_t ycbcrEnc, uint32_t quantization)
 {

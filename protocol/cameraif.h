@@ -23,6 +23,7 @@ extern "C" {
 }
 
 #include "protocol/result.h"
+#include "protocol/event_page.h"
 #include "protocol/ring.h"
 
 namespace xmb::proto {
@@ -101,43 +102,11 @@ struct CameraColorimetry {
 CameraColorimetry cameraColorimetryFromV4L2(uint32_t colorspace, uint32_t xferFunc,
 					    uint32_t ycbcrEnc, uint32_t quantization);
 
-/**
- * \brief Backend producer of the event page (in_prod is ours, in_cons the guest's).
- *
- * in_prod is kept privately and only ever written to the page, so a guest
- * scribbling on it cannot make us overwrite unread events.  in_cons is
- * read once per put() and checked: a guest that does not consume, or that
- * claims to have consumed more than was produced, makes put() fail.
- */
-class EventPageWriter
-{
-public:
-	EventPageWriter() = default;
-	explicit EventPageWriter(void *page);
-
-	enum class Put { Ok, Full, Invalid };
-	Put put(const xencamera_evt &evt);
-	[[nodiscard]] uint32_t produced() const { return prod_; }
-
-private:
-	uint8_t *page_ = nullptr;
-	uint32_t prod_ = 0;
-};
-
-/** \brief Frontend consumer of the event page. */
-class EventPageReader
-{
-public:
-	EventPageReader() = default;
-	/** Zero the page and adopt it (the frontend allocates it). */
-	explicit EventPageReader(void *page);
-
-	/** Next event, copied out, or nullopt.  Sets \a overflow if in_prod is impossible. */
-	std::optional<xencamera_evt> next(bool &overflow);
-
-private:
-	uint8_t *page_ = nullptr;
-	uint32_t cons_ = 0;
-};
+/** The cameraif event page (in_prod ours, in_cons the guest's): protocol/event_page.h. */
+using CameraEventPage = EventPageLayout<xencamera_event_page, xencamera_evt, XENCAMERA_EVENT_PAGE_SIZE>;
+static_assert(CameraEventPage::kLength == XENCAMERA_IN_RING_LEN);
+static_assert(CameraEventPage::kOffset == XENCAMERA_IN_RING_OFFS);
+using EventPageWriter = EventWriter<CameraEventPage>;
+using EventPageReader = EventReader<CameraEventPage>;
 
 } /* namespace xmb::proto */

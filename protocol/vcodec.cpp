@@ -261,55 +261,6 @@ xenvcodec_evt makeDrainedEvent(uint16_t id)
 	return makeEvent(id, XENVCODEC_EVT_DRAINED);
 }
 
-static uint8_t *slotOf(uint8_t *page, uint32_t idx)
-{
-	return page + XENVCODEC_IN_RING_OFFS + (idx % XENVCODEC_IN_RING_LEN) * sizeof(xenvcodec_evt);
-}
-
-CodecEventWriter::CodecEventWriter(void *page) : page_(static_cast<uint8_t *>(page))
-{
-	auto *hdr = reinterpret_cast<xenvcodec_event_page *>(page_);
-	prod_ = loadIndex(&hdr->in_cons);
-	storeIndex(&hdr->in_prod, prod_);
-}
-
-CodecEventWriter::Put CodecEventWriter::put(const xenvcodec_evt &evt)
-{
-	auto *hdr = reinterpret_cast<xenvcodec_event_page *>(page_);
-	uint32_t cons = loadIndex(&hdr->in_cons);
-	uint32_t used = prod_ - cons;
-	if (used > XENVCODEC_IN_RING_LEN)
-		return Put::Invalid;
-	if (used == XENVCODEC_IN_RING_LEN)
-		return Put::Full;
-	/* idx % 63 jumps where idx wraps at 2^32: never overwrite an unread slot. */
-	constexpr uint32_t kWrapSkew = (uint64_t{ 1 } << 32) % XENVCODEC_IN_RING_LEN;
-	if (kWrapSkew && prod_ < kWrapSkew && used >= kWrapSkew)
-		return Put::Full;
-	copyIn(slotOf(page_, prod_), evt);
-	prod_++;
-	storeIndex(&hdr->in_prod, prod_);
-	return Put::Ok;
-}
-
-CodecEventReader::CodecEventReader(void *page) : page_(static_cast<uint8_t *>(page))
-{
-	std::memset(page_, 0, XENVCODEC_EVENT_PAGE_SIZE);
-}
-
-std::optional<xenvcodec_evt> CodecEventReader::next(bool &overflow)
-{
-	auto *hdr = reinterpret_cast<xenvcodec_event_page *>(page_);
-	uint32_t prod = loadIndex(&hdr->in_prod);
-	overflow = prod - cons_ > XENVCODEC_IN_RING_LEN;
-	if (overflow || prod == cons_)
-		return std::nullopt;
-	auto evt = copyOut<xenvcodec_evt>(slotOf(page_, cons_));
-	cons_++;
-	storeIndex(&hdr->in_cons, cons_);
-	return evt;
-}
-
 int fuzzCodecRequests(const uint8_t *data, size_t size)
 {
 	for (size_t off = 0; off + sizeof(xenvcodec_req) <= size; off += sizeof(xenvcodec_req)) {

@@ -29,6 +29,7 @@ extern "C" {
 }
 
 #include "protocol/result.h"
+#include "protocol/event_page.h"
 #include "protocol/ring.h"
 
 /* ------------------------------------------------------------------------- */
@@ -291,32 +292,11 @@ xenvcodec_evt makeBitstreamEvent(uint16_t id, uint8_t index, uint32_t bytes, boo
 xenvcodec_evt makeCodecErrorEvent(uint16_t id, int32_t status);
 xenvcodec_evt makeDrainedEvent(uint16_t id);
 
-/** \brief Backend producer of the vcodec event page (same rules as cameraif's). */
-class CodecEventWriter
-{
-public:
-	CodecEventWriter() = default;
-	explicit CodecEventWriter(void *page);
-	enum class Put { Ok, Full, Invalid };
-	Put put(const xenvcodec_evt &evt);
-
-private:
-	uint8_t *page_ = nullptr;
-	uint32_t prod_ = 0;
-};
-
-/** \brief Frontend consumer of the vcodec event page. */
-class CodecEventReader
-{
-public:
-	CodecEventReader() = default;
-	explicit CodecEventReader(void *page); /* zeroes the page */
-	std::optional<xenvcodec_evt> next(bool &overflow);
-
-private:
-	uint8_t *page_ = nullptr;
-	uint32_t cons_ = 0;
-};
+/** The vcodec event page, same rules as cameraif's: protocol/event_page.h. */
+using CodecEventPage = EventPageLayout<xenvcodec_event_page, xenvcodec_evt, XENVCODEC_EVENT_PAGE_SIZE>;
+static_assert(CodecEventPage::kLength == XENVCODEC_IN_RING_LEN);
+using CodecEventWriter = EventWriter<CodecEventPage>;
+using CodecEventReader = EventReader<CodecEventPage>;
 
 /**
  * libFuzzer-style entry point: the bytes are a sequence of 64-octet

@@ -60,6 +60,9 @@ private:
 
 #define XMB_LOG_DEFINE_CATEGORY(var, name) \
 	static const ::xmb::LogCategory var(name)
+/* A category used by a header (templates): defined once with XMB_LOG_DEFINE_SHARED_CATEGORY. */
+#define XMB_LOG_DECLARE_CATEGORY(var) extern const ::xmb::LogCategory var
+#define XMB_LOG_DEFINE_SHARED_CATEGORY(var, name) const ::xmb::LogCategory var(name)
 
 #define XMB_LOG(cat, level, ...)                                                  \
 	do {                                                                      \

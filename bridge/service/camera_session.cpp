@@ -18,15 +18,6 @@ namespace xmb::service {
 
 XMB_LOG_DEFINE_CATEGORY(logSession, "session");
 
-namespace {
-
-/* Requests served per wakeup before yielding to other frontends. */
-constexpr unsigned kMaxRequestsPerWakeup = 128;
-/* A guest that leaves its event page full this long is not reading: close it. */
-constexpr auto kEventStall = std::chrono::seconds(2);
-
-} /* namespace */
-
 int32_t xenStatus(int err)
 {
 	switch (err < 0 ? -err : err) {
@@ -52,8 +43,11 @@ CameraSession::CameraSession(xen::Platform &dom0, EventLoop &loop, CameraHub &hu
 			     SessionConfig config, Violation onViolation)
 	: dom0_(dom0), loop_(loop), hub_(hub), cfg_(std::move(config)),
 	  onViolation_(std::move(onViolation)),
-	  label_("dom" + std::to_string(cfg_.frontend) + " vcamera/" + std::to_string(cfg_.devid))
+	  label_("dom" + std::to_string(cfg_.frontend) + " vcamera/" + std::to_string(cfg_.devid)),
+	  ring_(dom0, loop, cfg_.frontend, label_)
 {
+	ring_.setHandlers([this](const proto::CameraRequest &req) { return handle(req); },
+			  [this](const std::string &why) { onViolation_(this, why); });
 	hub_.attach(this);
 }
 
@@ -63,39 +57,18 @@ CameraSession::CameraSession(xen::Platform &dom0, EventLoop &loop, CameraHub &hu
  */
 CameraSession::~CameraSession()
 {
-	alive_.reset(); /* deferred work of ours that is still queued becomes a no-op */
 	hub_.detach(this);
 	releaseBuffers();
-	reqPort_.reset();
-	evtPort_.reset();
-	reqPage_.reset();
-	evtPage_.reset();
+	ring_.close();
 }
 
 Status CameraSession::connect(const proto::VcameraTransport &t)
 {
-	xen::Gref req = t.reqRingRef, evt = t.evtRingRef;
-	auto reqMap = dom0_.grants->map(cfg_.frontend, std::span(&req, 1), true);
-	if (!reqMap)
-		return Error{ reqMap.error().code, label_ + ": request ring: " + reqMap.error().message };
-	auto evtMap = dom0_.grants->map(cfg_.frontend, std::span(&evt, 1), true);
-	if (!evtMap)
-		return Error{ evtMap.error().code, label_ + ": event page: " + evtMap.error().message };
-	auto reqPort = dom0_.events->bindInterdomain(cfg_.frontend, t.reqEventChannel);
-	if (!reqPort)
-		return Error{ reqPort.error().code, label_ + ": request channel: " + reqPort.error().message };
-	auto evtPort = dom0_.events->bindInterdomain(cfg_.frontend, t.evtEventChannel);
-	if (!evtPort)
-		return Error{ evtPort.error().code, label_ + ": event channel: " + evtPort.error().message };
-
-	reqPage_ = std::move(*reqMap);
-	evtPage_ = std::move(*evtMap);
-	reqPort_ = std::move(*reqPort);
-	evtPort_ = std::move(*evtPort);
-	ring_ = proto::CameraBackRing(reqPage_.data(), proto::kXenPageSize);
-	events_ = proto::EventPageWriter(evtPage_.data());
+	Status s = ring_.connect(t.reqRingRef, t.evtRingRef, t.reqEventChannel, t.evtEventChannel);
+	if (!s)
+		return s;
 	XMB_LOG(logSession, Info, "%s: connected (ring %u, event page %u, ports %u/%u, %s buffers)",
-		label_.c_str(), req, evt, reqPort_.port(), evtPort_.port(),
+		label_.c_str(), t.reqRingRef, t.evtRingRef, ring_.requestPort(), ring_.eventPort(),
 		cfg_.beAlloc ? "backend-allocated" : "frontend-allocated");
 	return {};
 }
@@ -106,79 +79,6 @@ const char *CameraSession::tier() const
 		return "copy";
 	return cfg_.beAlloc ? "zero-copy (be-alloc: Dom0 pages granted)"
 			    : "zero-copy (guest pages mapped, USERPTR)";
-}
-
-void CameraSession::violation(const std::string &why)
-{
-	if (failed_)
-		return;
-	failed_ = true;
-	/*
-	 * Deferred: we may be deep inside a hub callback.  The service may
-	 * destroy us before the loop gets there (a state change, the guest's
-	 * death, a reload in the same pass): the work checks we still exist.
-	 */
-	loop_.defer([alive = std::weak_ptr<int>(alive_), this, why] {
-		if (!alive.expired())
-			onViolation_(this, why);
-	});
-}
-
-/**
- * \brief Serve the request ring.
- *
- * Late re-arm: the port is unmasked only after the ring is drained (and
- * the final check done), so a guest cannot make us spin on notifications.
- * Work per wakeup is bounded; the rest is deferred to the next loop turn.
- */
-void CameraSession::onRequestNotify()
-{
-	if (failed_)
-		return;
-	unsigned served = 0;
-	bool more = true;
-	while (more) {
-		proto::RingPoll p = ring_.poll();
-		if (p == proto::RingPoll::Overflow)
-			return violation("request ring overflow (producer index beyond the ring)");
-		while (ring_.pending() && served < kMaxRequestsPerWakeup) {
-			xencamera_req raw = ring_.take();
-			auto decoded = proto::decodeCameraRequest(raw);
-			xencamera_resp resp = decoded ? handle(*decoded)
-						      : proto::makeCameraResponse(raw.id, raw.operation,
-										  decoded.error().code);
-			if (!decoded)
-				XMB_LOG(logSession, Debug, "%s: %s", label_.c_str(),
-					decoded.error().message.c_str());
-			ring_.respond(resp);
-			served++;
-			stats_.requests++;
-			if (failed_)
-				break;
-		}
-		if (ring_.pushResponses())
-			(void)reqPort_.notify();
-		if (failed_)
-			return;
-		if (served >= kMaxRequestsPerWakeup) {
-			/* The rest on a later loop turn, after everyone else's events. */
-			loop_.defer([alive = std::weak_ptr<int>(alive_), this] {
-				if (!alive.expired())
-					onRequestNotify();
-			});
-			return;
-		}
-		p = ring_.finalCheck();
-		if (p == proto::RingPoll::Overflow)
-			return violation("request ring overflow (producer index beyond the ring)");
-		more = p == proto::RingPoll::Work;
-	}
-	(void)reqPort_.unmask();
-}
-
-void CameraSession::onEventNotify()
-{
-	(void)evtPort_.unmask();
 }
 
 xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
@@ -673,52 +573,30 @@ void CameraSession::frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint
 	std::erase(queue_, index);
 	bufs_[index].state = BufState::Frontend;
 	stats_.bytesCopied += copied;
-	putEvent(proto::makeFrameAvailEvent(evtId_++, static_cast<uint8_t>(index), bytes, seq), true);
-	if (bufs_[index].state == BufState::Frontend && !failed_)
+	/*
+	 * A full event page loses the event: the frame is dropped and the
+	 * buffer re-queued so it is not lost (the ring server closes a guest
+	 * that leaves its page full for kEventStall).
+	 */
+	switch (ring_.put(proto::makeFrameAvailEvent(evtId_++, static_cast<uint8_t>(index), bytes, seq))) {
+	case RingServer<CameraRingProtocol>::Sent::Yes:
 		stats_.frames++;
-}
-
-/**
- * \brief Put an event on the guest's event page and notify it.
- *
- * A full page drops the event (frames are re-queued so the buffer is not
- * lost); a page full for kEventStall, or an impossible in_cons, closes
- * the frontend.
- */
-void CameraSession::putEvent(const xencamera_evt &evt, bool isFrame)
-{
-	if (failed_)
-		return;
-	switch (events_.put(evt)) {
-	case proto::EventPageWriter::Put::Ok:
-		fullSince_.reset();
-		(void)evtPort_.notify();
-		return;
-	case proto::EventPageWriter::Put::Invalid:
-		violation("event page: in_cons ahead of in_prod");
-		return;
-	case proto::EventPageWriter::Put::Full: {
-		auto now = std::chrono::steady_clock::now();
-		if (!fullSince_)
-			fullSince_ = now;
-		else if (now - *fullSince_ > kEventStall)
-			return violation("event page full for over 2 s: the frontend stopped reading events");
-		if (isFrame) {
-			stats_.drops++;
-			unsigned idx = evt.evt.frame_avail.index;
-			bufs_[idx].state = BufState::Queued;
-			queue_.push_back(idx);
-			hub_.bufferQueued(this, idx);
-		}
-		return;
-	}
+		break;
+	case RingServer<CameraRingProtocol>::Sent::PageFull:
+		stats_.drops++;
+		bufs_[index].state = BufState::Queued;
+		queue_.push_back(index);
+		hub_.bufferQueued(this, index);
+		break;
+	case RingServer<CameraRingProtocol>::Sent::Closed:
+		break;
 	}
 }
 
 void CameraSession::controlChanged(uint8_t type, int64_t value)
 {
 	if (controlOffered(type))
-		putEvent(proto::makeCtrlChangeEvent(evtId_++, type, value), false);
+		(void)ring_.put(proto::makeCtrlChangeEvent(evtId_++, type, value)); /* lost if the page is full */
 }
 
 void CameraSession::cameraFailed(const std::string &why)

@@ -17,11 +17,27 @@
 #include "bridge/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_hub.h"
+#include "bridge/service/ring_server.h"
 #include "bridge/service/stats.h"
 #include "protocol/cameraif.h"
 #include "protocol/xenstore_schema.h"
 
 namespace xmb::service {
+
+/** cameraif for the shared RingServer. */
+struct CameraRingProtocol {
+	using Ring = proto::CameraBackRing;
+	using RawRequest = xencamera_req;
+	using Request = proto::CameraRequest;
+	using Response = xencamera_resp;
+	using Events = proto::EventPageWriter;
+	using Event = xencamera_evt;
+	static Result<Request> decode(const RawRequest &r) { return proto::decodeCameraRequest(r); }
+	static Response refuse(const RawRequest &r, int32_t status)
+	{
+		return proto::makeCameraResponse(r.id, r.operation, status);
+	}
+};
 
 struct SessionConfig {
 	xen::DomId frontend = 0;
@@ -49,14 +65,19 @@ public:
 	/** Map the rings and bind the channels the frontend published. */
 	Status connect(const proto::VcameraTransport &transport);
 
-	[[nodiscard]] xen::Port requestPort() const { return reqPort_.port(); }
-	[[nodiscard]] xen::Port eventPort() const { return evtPort_.port(); }
+	[[nodiscard]] xen::Port requestPort() const { return ring_.requestPort(); }
+	[[nodiscard]] xen::Port eventPort() const { return ring_.eventPort(); }
 	/** The request channel fired: serve the ring, then unmask. */
-	void onRequestNotify();
+	void onRequestNotify() { ring_.onRequestNotify(); }
 	/** The event channel fired (the guest consumed events): unmask. */
-	void onEventNotify();
+	void onEventNotify() { ring_.onEventNotify(); }
 
-	[[nodiscard]] const SessionStats &stats() const { return stats_; }
+	[[nodiscard]] SessionStats stats() const
+	{
+		SessionStats s = stats_;
+		s.requests = ring_.requests();
+		return s;
+	}
 	[[nodiscard]] const char *tier() const;
 
 	/* HubClient */
@@ -102,9 +123,7 @@ private:
 						      std::vector<xen::GrantMapping> *keep);
 	void fillConfig(const StreamConfig &c, xencamera_resp &resp) const;
 	bool controlOffered(uint8_t type) const;
-	void putEvent(const xencamera_evt &evt, bool isFrame);
 	void releaseBuffers();
-	void violation(const std::string &why);
 
 	xen::Platform &dom0_;
 	EventLoop &loop_;
@@ -115,15 +134,9 @@ private:
 	RateLimit guestLogLimit_{ 5, 1 }; /* lines a guest's requests can make us log */
 	RateLimit ctrlBudget_{ 20, 10 };  /* CTRL_SETs a guest may make us apply */
 	RateLimit requestLogLimit_{ 20, 5 }; /* debug lines about refused requests */
-	/* Expires with us: deferred work holds a weak_ptr, never a bare `this` alone. */
-	std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
-	xen::GrantMapping reqPage_;
-	xen::GrantMapping evtPage_;
-	xen::EventPort reqPort_;
-	xen::EventPort evtPort_;
-	proto::CameraBackRing ring_;
-	proto::EventPageWriter events_;
+	/* Destroyed after the buffers (the destructor releases those first). */
+	RingServer<CameraRingProtocol> ring_;
 	uint16_t evtId_ = 0;
 
 	bool configured_ = false;
@@ -134,8 +147,6 @@ private:
 	std::deque<unsigned> queue_;
 	size_t pagesInUse_ = 0;
 
-	std::optional<std::chrono::steady_clock::time_point> fullSince_;
-	bool failed_ = false;
 	SessionStats stats_;
 };
 

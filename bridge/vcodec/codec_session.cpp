@@ -20,8 +20,6 @@ XMB_LOG_DEFINE_CATEGORY(logCodec, "vcodec");
 
 namespace {
 
-constexpr unsigned kMaxRequestsPerWakeup = 128;
-constexpr auto kEventStall = std::chrono::seconds(2);
 constexpr size_t kMaxBacklog = 4 * XENVCODEC_MAX_BUFFERS + 64;
 constexpr size_t kMaxPendingBitstream = 64;
 
@@ -62,8 +60,11 @@ CodecSession::CodecSession(xen::Platform &dom0, service::EventLoop &loop, CodecS
 			   EncoderFactory factory, Violation onViolation)
 	: dom0_(dom0), loop_(loop), cfg_(std::move(config)), factory_(std::move(factory)),
 	  onViolation_(std::move(onViolation)),
-	  label_("dom" + std::to_string(cfg_.frontend) + " vcodec/" + std::to_string(cfg_.devid))
+	  label_("dom" + std::to_string(cfg_.frontend) + " vcodec/" + std::to_string(cfg_.devid)),
+	  ring_(dom0, loop, cfg_.frontend, label_, kMaxBacklog)
 {
+	ring_.setHandlers([this](const proto::CodecRequest &req) { return serve(req); },
+			  [this](const std::string &why) { onViolation_(this, why); });
 	in_.resize(maxBuffers());
 	out_.resize(maxBuffers());
 }
@@ -83,34 +84,16 @@ CodecSession::~CodecSession()
 	encoder_.reset();
 	pending_.clear();
 	releaseBuffers();
-	reqPort_.reset();
-	evtPort_.reset();
-	reqPage_.reset();
-	evtPage_.reset();
+	ring_.close();
 }
 
 Status CodecSession::connect(const proto::VcodecTransport &t)
 {
-	xen::Gref req = t.reqRingRef, evt = t.evtRingRef;
-	auto reqMap = dom0_.grants->map(cfg_.frontend, std::span(&req, 1), true);
-	if (!reqMap)
-		return Error{ reqMap.error().code, label_ + ": request ring: " + reqMap.error().message };
-	auto evtMap = dom0_.grants->map(cfg_.frontend, std::span(&evt, 1), true);
-	if (!evtMap)
-		return Error{ evtMap.error().code, label_ + ": event page: " + evtMap.error().message };
-	auto reqPort = dom0_.events->bindInterdomain(cfg_.frontend, t.reqEventChannel);
-	if (!reqPort)
-		return Error{ reqPort.error().code, label_ + ": request channel: " + reqPort.error().message };
-	auto evtPort = dom0_.events->bindInterdomain(cfg_.frontend, t.evtEventChannel);
-	if (!evtPort)
-		return Error{ evtPort.error().code, label_ + ": event channel: " + evtPort.error().message };
-	reqPage_ = std::move(*reqMap);
-	evtPage_ = std::move(*evtMap);
-	reqPort_ = std::move(*reqPort);
-	evtPort_ = std::move(*evtPort);
-	ring_ = proto::CodecBackRing(reqPage_.data(), xen::kPageSize);
-	events_ = proto::CodecEventWriter(evtPage_.data());
-	XMB_LOG(logCodec, Info, "%s: connected (ring %u, event page %u)", label_.c_str(), req, evt);
+	Status s = ring_.connect(t.reqRingRef, t.evtRingRef, t.reqEventChannel, t.evtEventChannel);
+	if (!s)
+		return s;
+	XMB_LOG(logCodec, Info, "%s: connected (ring %u, event page %u)", label_.c_str(), t.reqRingRef,
+		t.evtRingRef);
 	return {};
 }
 
@@ -119,70 +102,14 @@ std::string CodecSession::encoderDescription() const
 	return encoder_ ? encoder_->description() : "not opened";
 }
 
-void CodecSession::violation(const std::string &why)
+/* One request; the per-frame ones (QUEUE_RAW/QUEUE_OUT) count in the bridge's time. */
+xenvcodec_resp CodecSession::serve(const proto::CodecRequest &req)
 {
-	if (failed_)
-		return;
-	failed_ = true;
-	loop_.defer([mb = mailbox_, this, why] {
-		if (mb->alive)
-			onViolation_(this, why);
-	});
-}
-
-void CodecSession::onRequestNotify()
-{
-	if (failed_)
-		return;
-	unsigned served = 0;
-	bool more = true;
-	while (more) {
-		proto::RingPoll p = ring_.poll();
-		if (p == proto::RingPoll::Overflow)
-			return violation("request ring overflow (producer index beyond the ring)");
-		while (ring_.pending() && served < kMaxRequestsPerWakeup) {
-			uint64_t t0 = monotonicNs();
-			xenvcodec_req raw = ring_.take();
-			auto decoded = proto::decodeCodecRequest(raw);
-			xenvcodec_resp resp = decoded ? handle(*decoded)
-						      : proto::makeCodecResponse(raw.id, raw.operation,
-										 decoded.error().code);
-			if (!decoded)
-				XMB_LOG(logCodec, Debug, "%s: %s", label_.c_str(),
-					decoded.error().message.c_str());
-			ring_.respond(resp);
-			served++;
-			stats_.requests++;
-			/* Per-frame path only (OPEN, BUF_CREATE mapping are one-time set-up). */
-			if (raw.operation == XENVCODEC_OP_QUEUE_RAW || raw.operation == XENVCODEC_OP_QUEUE_OUT)
-				stats_.bridgeNs += monotonicNs() - t0;
-			if (failed_)
-				break;
-		}
-		if (ring_.pushResponses())
-			(void)reqPort_.notify();
-		if (failed_)
-			return;
-		if (served >= kMaxRequestsPerWakeup) {
-			loop_.defer([mb = mailbox_, this] {
-				if (mb->alive)
-					onRequestNotify();
-			});
-			return;
-		}
-		p = ring_.finalCheck();
-		if (p == proto::RingPoll::Overflow)
-			return violation("request ring overflow (producer index beyond the ring)");
-		more = p == proto::RingPoll::Work;
-	}
-	flushEvents();
-	(void)reqPort_.unmask();
-}
-
-void CodecSession::onEventNotify()
-{
-	flushEvents();
-	(void)evtPort_.unmask();
+	uint64_t t0 = monotonicNs();
+	xenvcodec_resp resp = handle(req);
+	if (req.op == XENVCODEC_OP_QUEUE_RAW || req.op == XENVCODEC_OP_QUEUE_OUT)
+		stats_.bridgeNs += monotonicNs() - t0;
+	return resp;
 }
 
 xenvcodec_resp CodecSession::handle(const proto::CodecRequest &req)
@@ -512,7 +439,7 @@ int32_t CodecSession::opStop()
 			if (in_[i].inEncoder) {
 				in_[i].inEncoder = false;
 				stats_.inputsDone++;
-				queueEvent(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(i), 0));
+				ring_.queue(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(i), 0));
 			}
 		Status s = encoder_->restart();
 		encoderFailed_ = !s;
@@ -525,6 +452,7 @@ int32_t CodecSession::opStop()
 CodecStats CodecSession::stats() const
 {
 	CodecStats st = stats_;
+	st.requests = ring_.requests();
 	st.rawBytesCopied += rawCopiedBefore_ + (encoder_ ? encoder_->rawBytesCopied() : 0);
 	return st;
 }
@@ -583,11 +511,12 @@ void CodecSession::drainMailbox()
 			if (d->index >= in_.size())
 				continue;
 			InBuf &b = in_[d->index];
-			if (!b.created || b.gen != d->gen || !b.inEncoder)
+			/* A release from an encoder since replaced or stopped is stale. */
+			if (d->encGen != encGen_ || !b.created || b.gen != d->gen || !b.inEncoder)
 				continue;
 			b.inEncoder = false;
 			stats_.inputsDone++;
-			queueEvent(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(d->index), 0));
+			ring_.queue(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(d->index), 0));
 		} else if (auto *bs = std::get_if<BitstreamMsg>(&m)) {
 			if (bs->encGen != encGen_)
 				continue;
@@ -606,12 +535,12 @@ void CodecSession::drainMailbox()
 				continue;
 			XMB_LOG(logCodec, Warn, "%s: encoder failed: %s", label_.c_str(), e->what.c_str());
 			encoderFailed_ = true;
-			queueEvent(proto::makeCodecErrorEvent(evtId_++, -XEN_EIO));
+			ring_.queue(proto::makeCodecErrorEvent(evtId_++, -XEN_EIO));
 		}
 	}
 	deliverBitstreams();
 	stats_.bridgeNs += monotonicNs() - t0;
-	flushEvents();
+	ring_.flush();
 }
 
 /* One bounded copy of each encoded frame into the next queued OUTPUT buffer. */
@@ -627,7 +556,7 @@ void CodecSession::deliverBitstreams()
 			tsOf_.erase(tsOf_.begin(), std::next(it));
 		if (bs.size > out_[idx].map.size() || bs.size > outSize_) {
 			stats_.bitstreamDrops++;
-			queueEvent(proto::makeCodecErrorEvent(evtId_++, -XEN_E2BIG));
+			ring_.queue(proto::makeCodecErrorEvent(evtId_++, -XEN_E2BIG));
 			continue;
 		}
 		outQueue_.pop_front();
@@ -636,7 +565,7 @@ void CodecSession::deliverBitstreams()
 		stats_.compressedBytesCopied += bs.size;
 		stats_.bitstreams++;
 		stats_.keyFrames += bs.key;
-		queueEvent(proto::makeBitstreamEvent(evtId_++, static_cast<uint8_t>(idx),
+		ring_.queue(proto::makeBitstreamEvent(evtId_++, static_cast<uint8_t>(idx),
 						     static_cast<uint32_t>(bs.size), bs.key, ts,
 						     static_cast<uint32_t>(bs.seq)));
 	}
@@ -649,47 +578,12 @@ void CodecSession::maybeDrained()
 		return;
 	draining_ = false;
 	drainDone_ = false;
-	queueEvent(proto::makeDrainedEvent(evtId_++));
+	ring_.queue(proto::makeDrainedEvent(evtId_++));
 	Status s = encoder_->restart();
 	if (!s) {
 		encoderFailed_ = true;
-		queueEvent(proto::makeCodecErrorEvent(evtId_++, -XEN_EIO));
+		ring_.queue(proto::makeCodecErrorEvent(evtId_++, -XEN_EIO));
 	}
-}
-
-void CodecSession::queueEvent(const xenvcodec_evt &evt)
-{
-	if (failed_)
-		return;
-	if (backlog_.size() >= kMaxBacklog)
-		return violation("event backlog full: the frontend stopped reading events");
-	backlog_.push_back(evt);
-}
-
-/* Put the backlog on the event page; a page full for kEventStall closes the frontend. */
-void CodecSession::flushEvents()
-{
-	if (failed_ || !evtPage_)
-		return;
-	bool put = false;
-	while (!backlog_.empty()) {
-		auto r = events_.put(backlog_.front());
-		if (r == proto::CodecEventWriter::Put::Invalid)
-			return violation("event page: in_cons ahead of in_prod");
-		if (r == proto::CodecEventWriter::Put::Full) {
-			auto now = std::chrono::steady_clock::now();
-			if (!fullSince_)
-				fullSince_ = now;
-			else if (now - *fullSince_ > kEventStall)
-				return violation("event page full for over 2 s: the frontend stopped reading");
-			break;
-		}
-		fullSince_.reset();
-		backlog_.pop_front();
-		put = true;
-	}
-	if (put)
-		(void)evtPort_.notify();
 }
 
 void CodecSession::releaseBuffers()

@@ -32,6 +32,7 @@
 
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"
+#include "bridge/service/ring_server.h"
 #include "bridge/vcodec/encoder.h"
 #include "protocol/vcodec.h"
 #include "protocol/vcodec_schema.h"
@@ -43,6 +44,21 @@ using EncoderFactory = std::function<Result<std::unique_ptr<Encoder>>(
 
 /** The GStreamer software encoders. */
 EncoderFactory gstEncoderFactory();
+
+/** vcodec for the shared RingServer. */
+struct CodecRingProtocol {
+	using Ring = proto::CodecBackRing;
+	using RawRequest = xenvcodec_req;
+	using Request = proto::CodecRequest;
+	using Response = xenvcodec_resp;
+	using Events = proto::CodecEventWriter;
+	using Event = xenvcodec_evt;
+	static Result<Request> decode(const RawRequest &r) { return proto::decodeCodecRequest(r); }
+	static Response refuse(const RawRequest &r, int32_t status)
+	{
+		return proto::makeCodecResponse(r.id, r.operation, status);
+	}
+};
 
 struct CodecSessionConfig {
 	xen::DomId frontend = 0;
@@ -79,10 +95,10 @@ public:
 	CodecSession &operator=(const CodecSession &) = delete;
 
 	Status connect(const proto::VcodecTransport &transport);
-	[[nodiscard]] xen::Port requestPort() const { return reqPort_.port(); }
-	[[nodiscard]] xen::Port eventPort() const { return evtPort_.port(); }
-	void onRequestNotify();
-	void onEventNotify();
+	[[nodiscard]] xen::Port requestPort() const { return ring_.requestPort(); }
+	[[nodiscard]] xen::Port eventPort() const { return ring_.eventPort(); }
+	void onRequestNotify() { ring_.onRequestNotify(); }
+	void onEventNotify() { ring_.onEventNotify(); }
 
 	/** Statistics; rawBytesCopied includes what the encoders copied. */
 	[[nodiscard]] CodecStats stats() const;
@@ -128,17 +144,15 @@ private:
 	int32_t opDrain();
 	int32_t opStop();
 	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, uint64_t bytes);
+	xenvcodec_resp serve(const proto::CodecRequest &req);
 	void post(Msg m);
 	static void postTo(const std::shared_ptr<Mailbox> &mb, service::EventLoop &loop,
 			   CodecSession *self, Msg m);
 	void drainMailbox();
 	void deliverBitstreams();
 	void maybeDrained();
-	void queueEvent(const xenvcodec_evt &evt);
-	void flushEvents();
 	void stopEncoder();
 	void releaseBuffers();
-	void violation(const std::string &why);
 	EncoderSink makeSink();
 	[[nodiscard]] uint8_t maxBuffers() const { return cfg_.caps.maxBuffers; }
 
@@ -150,15 +164,9 @@ private:
 	std::string label_;
 	RateLimit openBudget_{ 5, 2 }; /* OPENs (each builds an encoder) a guest may make us do */
 
-	xen::GrantMapping reqPage_;
-	xen::GrantMapping evtPage_;
-	xen::EventPort reqPort_;
-	xen::EventPort evtPort_;
-	proto::CodecBackRing ring_;
-	proto::CodecEventWriter events_;
+	/* Destroyed after the buffers (the destructor releases those first). */
+	service::RingServer<CodecRingProtocol> ring_;
 	uint16_t evtId_ = 0;
-	std::deque<xenvcodec_evt> backlog_;
-	std::optional<std::chrono::steady_clock::time_point> fullSince_;
 
 	std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
 	std::unique_ptr<Encoder> encoder_;
@@ -180,7 +188,6 @@ private:
 	std::deque<Bitstream> pending_;
 	size_t pagesInUse_ = 0;
 
-	bool failed_ = false;
 	CodecStats stats_;
 	uint64_t rawCopiedBefore_ = 0; /**< by encoders this session replaced */
 };
