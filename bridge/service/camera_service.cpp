@@ -17,7 +17,10 @@ namespace xmb::service {
 
 XMB_LOG_DEFINE_CATEGORY(logService, "service");
 
-CameraService::CameraService(xen::Platform &dom0, EventLoop &loop) : dom0_(dom0), loop_(loop) {}
+CameraService::CameraService(xen::Platform &dom0, EventLoop &loop)
+	: dom0_(dom0), loop_(loop), backend_(dom0, loop, "vcamera", "camera", *this)
+{
+}
 
 CameraService::~CameraService()
 {
@@ -59,50 +62,41 @@ Status CameraService::start(const ServiceConfig &config, const SourceFactory &fa
 	if (!s)
 		return s;
 	cameras_ = config.cameras;
-	for (const auto &g : config.guests) {
-		auto d = std::make_unique<Device>();
-		d->guest = g;
-		d->hub = hubs_.at(g.camera).get();
-		devices_.push_back(std::move(d));
-	}
-	s = loop_.addFd(dom0_.store->fd(), [this](uint32_t) { onXenStore(); });
+	for (const auto &g : config.guests)
+		addGuest(g);
+	s = backend_.start();
 	if (!s)
 		return s;
-	s = loop_.addFd(dom0_.events->fd(), [this](uint32_t) { onEventChannel(); });
-	if (!s)
-		return s;
-	/* Guests that come and go: attach when they appear, clean up when they die. */
-	for (const char *special : { "@introduceDomain", "@releaseDomain" }) {
-		s = dom0_.store->watch(special, special);
-		if (!s)
-			return s;
-	}
 	/* Devices the toolstack creates itself appear under our backend directory. */
 	toolstackRoot_ = xen::XenStore::domainPath(dom0_.self) + "/backend/vcamera";
 	s = dom0_.store->watch(toolstackRoot_, "toolstack");
 	if (!s)
 		return s;
-	watching_ = true;
-	attachPending();
+	watchingToolstack_ = true;
 	scanToolstackDevices();
 	return {};
 }
 
+void CameraService::addGuest(const GuestEntry &g)
+{
+	auto d = std::make_unique<Device>();
+	d->guest = g;
+	d->hub = hubs_.at(g.camera).get();
+	d->name = g.name;
+	d->domid = g.domid;
+	d->domainName = g.domainName;
+	d->devid = g.device;
+	d->pageLimit = g.maxPages;
+	backend_.add(std::move(d));
+}
+
 void CameraService::stop()
 {
-	for (auto &d : devices_)
-		detach(*d, !d->toolstack);
-	devices_.clear();
-	if (watching_) {
-		(void)dom0_.store->unwatch("@introduceDomain", "@introduceDomain");
-		(void)dom0_.store->unwatch("@releaseDomain", "@releaseDomain");
+	if (watchingToolstack_) {
 		(void)dom0_.store->unwatch(toolstackRoot_, "toolstack");
-		if (recheckTimer_)
-			loop_.cancelTimer(std::exchange(recheckTimer_, 0));
-		loop_.removeFd(dom0_.store->fd());
-		loop_.removeFd(dom0_.events->fd());
-		watching_ = false;
+		watchingToolstack_ = false;
 	}
+	backend_.stop();
 	hubs_.clear();
 }
 
@@ -119,33 +113,34 @@ Status CameraService::reload(const ServiceConfig &config, const SourceFactory &f
 		       a.uniqueId == b.uniqueId;
 	};
 	cameras_ = config.cameras;
-	std::erase_if(devices_, [&](const std::unique_ptr<Device> &d) {
-		if (d->toolstack) {
+	std::vector<const XenbusDevice *> gone;
+	for (const auto &xd : backend_.devices()) {
+		Device &d = of(*xd);
+		bool keep;
+		if (d.toolstack) {
 			/* Kept while a camera still claims its unique-id (rebound on the scan below). */
-			bool keep = std::any_of(cameras_.begin(), cameras_.end(), [&](const CameraEntry &c) {
-				return c.name == d->guest.camera && c.uniqueId == d->published.uniqueId;
+			keep = std::any_of(cameras_.begin(), cameras_.end(), [&](const CameraEntry &c) {
+				return c.name == d.guest.camera && c.uniqueId == d.published.uniqueId;
 			});
-			if (!keep)
-				detach(*d, false);
-			return !keep;
+		} else {
+			keep = std::any_of(config.guests.begin(), config.guests.end(),
+					   [&](const GuestEntry &g) { return same(g, d.guest); });
 		}
-		bool keep = std::any_of(config.guests.begin(), config.guests.end(),
-					[&](const GuestEntry &g) { return same(g, d->guest); });
-		if (!keep)
-			detach(*d, true);
-		return !keep;
+		if (!keep) {
+			backend_.detach(d);
+			gone.push_back(&d);
+		}
+	}
+	backend_.forget([&](const XenbusDevice &d) {
+		return std::find(gone.begin(), gone.end(), &d) != gone.end();
 	});
 	for (const auto &g : config.guests) {
-		bool have = std::any_of(devices_.begin(), devices_.end(),
-					[&](const auto &d) { return same(g, d->guest); });
-		if (have)
-			continue;
-		auto d = std::make_unique<Device>();
-		d->guest = g;
-		d->hub = hubs_.at(g.camera).get();
-		devices_.push_back(std::move(d));
+		bool have = std::any_of(backend_.devices().begin(), backend_.devices().end(),
+					[&](const auto &d) { return same(g, of(*d).guest); });
+		if (!have)
+			addGuest(g);
 	}
-	attachPending();
+	backend_.attachPending();
 	refused_.clear(); /* a new configuration may serve them */
 	scanToolstackDevices();
 	return {};
@@ -189,231 +184,36 @@ proto::VcameraConfig CameraService::publishedConfig(const GuestEntry &g, CameraH
 	return c;
 }
 
-/* Attach every configured device whose guest is running and not attached yet. */
-void CameraService::attachPending()
+/* XenbusDriver: a service-created device's nodes, with what this guest may use. */
+Status CameraService::createNodes(XenbusDevice &xd)
 {
-	for (auto &d : devices_) {
-		if (d->attached || d->toolstack)
-			continue;
-		auto running = runningDomain(*dom0_.store, d->guest.domid, d->guest.domainName);
-		if (!running)
-			continue; /* not running (yet) */
-		const xen::DomId fe = *running;
-		Status s = attach(*d, fe);
-		if (!s)
-			XMB_LOG(logService, Error, "[guest %s]: attach to dom%u failed: %s",
-				d->guest.name.c_str(), fe, s.error().message.c_str());
-	}
-}
-
-Status CameraService::attach(Device &d, xen::DomId fe)
-{
-	d.frontend = fe;
+	Device &d = of(xd);
 	d.published = publishedConfig(d.guest, *d.hub);
 	if (d.published.formats.empty())
 		return Error{ -EINVAL, "camera " + d.hub->name() + " offers no format" };
-	auto paths = proto::vcameraPaths(dom0_.self, fe, d.guest.device);
-	d.fePath = paths.frontend;
-	d.bePath = paths.backend;
-	d.token = "fe:" + std::to_string(fe) + ":" + std::to_string(d.guest.device);
-	Status s = attachDevice(*dom0_.store, dom0_.self, fe, d.guest.device, d.published);
-	if (!s)
-		return s;
-	d.attached = true;
-	updatePageLimit(fe);
-	/* The camera is open: ready for the frontend (cameraif: backend InitWait). */
-	setBackendState(d, XenbusStateInitWait);
-	s = dom0_.store->watch(d.fePath + "/state", d.token);
-	XMB_LOG(logService, Info, "[guest %s]: dom%u vcamera/%u attached to camera %s (%s)",
-		d.guest.name.c_str(), fe, d.guest.device, d.hub->name().c_str(),
-		d.guest.beAlloc ? "be-alloc" : "frontend-allocated buffers");
+	Status s = attachDevice(*dom0_.store, dom0_.self, d.frontend, d.devid, d.published);
+	if (s)
+		XMB_LOG(logService, Info, "[guest %s]: dom%u vcamera/%u attached to camera %s (%s)",
+			d.guest.name.c_str(), d.frontend, d.devid, d.hub->name().c_str(),
+			d.guest.beAlloc ? "be-alloc" : "frontend-allocated buffers");
 	return s;
 }
 
-void CameraService::detach(Device &d, bool removeNodes)
+/* XenbusDriver: the frontend is Initialised: read its transport, set a session up. */
+Result<std::unique_ptr<BackendSession>> CameraService::connect(XenbusDevice &xd)
 {
-	if (!d.attached)
-		return;
-	if (d.retryTimer)
-		loop_.cancelTimer(std::exchange(d.retryTimer, 0));
-	teardown(d, "detached");
-	(void)dom0_.store->unwatch(d.fePath + "/state", d.token);
-	if (removeNodes) {
-		setBackendState(d, XenbusStateClosed);
-		(void)detachDevice(*dom0_.store, dom0_.self, d.frontend, d.guest.device);
-	}
-	d.attached = false;
-	updatePageLimit(d.frontend);
-}
-
-/*
- * The grant layer caps pages per domain; a domain may have several devices,
- * so the cap is the sum of theirs (ring and directory pages included).
- */
-void CameraService::updatePageLimit(xen::DomId fe)
-{
-	size_t pages = 0;
-	for (const auto &d : devices_)
-		if (d->attached && d->frontend == fe)
-			pages += d->guest.maxPages + 4;
-	dom0_.grants->setPageLimit(fe, pages);
-}
-
-void CameraService::setBackendState(Device &d, int state)
-{
-	Status s = dom0_.store->write(d.bePath + "/state", std::to_string(state));
-	if (!s)
-		XMB_LOG(logService, Debug, "%s: %s", d.bePath.c_str(), s.error().message.c_str());
-}
-
-void CameraService::onXenStore()
-{
-	bool domainsChanged = false, introduced = false, toolstack = false;
-	while (auto ev = dom0_.store->readWatch()) {
-		if (ev->token == "toolstack") {
-			toolstack = true;
-		} else if (ev->token == "@releaseDomain") {
-			domainsChanged = true;
-		} else if (ev->token == "@introduceDomain") {
-			introduced = true;
-		} else {
-			for (auto &d : devices_)
-				if (d->attached && d->token == ev->token)
-					frontendChanged(*d);
-		}
-	}
-	if (domainsChanged) {
-		checkDomains();
-		/*
-		 * @releaseDomain fires when Xen has destroyed the domain; the
-		 * toolstack removes its XenStore directory a little later.
-		 */
-		if (recheckTimer_)
-			loop_.cancelTimer(recheckTimer_);
-		recheckTimer_ = loop_.addTimer(std::chrono::milliseconds(500), [this] {
-			recheckTimer_ = 0;
-			checkDomains();
-		});
-	}
-	if (introduced)
-		attachPending();
-	if (toolstack)
-		scanToolstackDevices();
-}
-
-/* A guest died: release everything of its frontends now (mappings included). */
-void CameraService::checkDomains()
-{
-	for (auto &d : devices_) {
-		if (!d->attached)
-			continue;
-		if (!domainGone(*dom0_.store, d->frontend))
-			continue;
-		XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
-			d->guest.name.c_str(), d->frontend);
-		detach(*d, !d->toolstack);
-	}
-	/* The toolstack removes its devices' nodes itself; forget ours of dead guests. */
-	std::erase_if(devices_, [](const std::unique_ptr<Device> &d) { return d->toolstack && !d->attached; });
-}
-
-/**
- * \brief The xenbus state machine, driven by the frontend's state node.
- *
- * The frontend directory belongs to the guest, so its state is just
- * another hostile value: anything unparsable closes the session.
- */
-void CameraService::frontendChanged(Device &d)
-{
-	auto raw = dom0_.store->read(d.fePath + "/state");
-	if (!raw) {
-		/* Frontend directory gone: the guest is dying or the device was detached. */
-		teardown(d, "frontend directory removed");
-		if (domainGone(*dom0_.store, d.frontend)) {
-			XMB_LOG(logService, Info, "[guest %s]: dom%u is gone: releasing its camera",
-				d.guest.name.c_str(), d.frontend);
-			detach(d, !d.toolstack);
-		}
-		return;
-	}
-	auto state = proto::parseXenbusState("state", *raw);
-	if (!state) {
-		teardown(d, "unparsable frontend state");
-		setBackendState(d, XenbusStateClosing);
-		return;
-	}
-	switch (*state) {
-	case XenbusStateInitialising:
-		/* A (re)starting frontend: be ready for it. */
-		if (d.session)
-			teardown(d, "frontend restarted");
-		setBackendState(d, XenbusStateInitWait);
-		break;
-	case XenbusStateInitialised:
-		if (d.session)
-			break;
-		/*
-		 * Each connect maps rings and sets a session up; a frontend that
-		 * flaps its state would make us do that without end.  A budget
-		 * per device; past it the connect waits for a timer (the state
-		 * is read again then), no refusal.
-		 */
-		if (d.connectBudget.allow())
-			connectFrontend(d);
-		else
-			retryConnectLater(d);
-		break;
-	case XenbusStateConnected:
-		break;
-	case XenbusStateReconfiguring:
-		teardown(d, "frontend reconfiguring");
-		setBackendState(d, XenbusStateInitWait);
-		break;
-	case XenbusStateClosing:
-	case XenbusStateClosed:
-	case XenbusStateUnknown:
-	default:
-		if (d.session) {
-			teardown(d, "frontend closed");
-			setBackendState(d, XenbusStateClosed);
-		}
-		break;
-	}
-}
-
-void CameraService::retryConnectLater(Device &d)
-{
-	if (d.retryTimer)
-		return;
-	d.retryTimer = loop_.addTimer(std::chrono::milliseconds(250), [this, token = d.token] {
-		/* Looked up again: the device may have gone meanwhile. */
-		for (auto &dev : devices_)
-			if (dev->attached && dev->token == token) {
-				dev->retryTimer = 0;
-				frontendChanged(*dev);
-				return;
-			}
-	});
-}
-
-void CameraService::connectFrontend(Device &d)
-{
+	Device &d = of(xd);
 	proto::XsView view = directoryView(*dom0_.store, d.fePath);
 	auto transport = proto::parseVcameraTransport(view, { XENCAMERA_PROTOCOL_VERSION });
-	if (!transport) {
-		if (d.logLimit.allow())
-			XMB_LOG(logService, Warn, "dom%u vcamera/%u: bad transport: %s",
-				d.frontend, d.guest.device, transport.error().message.c_str());
-		setBackendState(d, XenbusStateClosing);
-		return;
-	}
+	if (!transport)
+		return Error{ transport.error().code, "bad transport: " + transport.error().message };
 	if (transport->versionImplied)
 		XMB_LOG(logService, Debug, "dom%u vcamera/%u: frontend wrote no version, "
-			"speaking protocol 1", d.frontend, d.guest.device);
+			"speaking protocol 1", d.frontend, d.devid);
 
 	SessionConfig sc;
 	sc.frontend = d.frontend;
-	sc.devid = d.guest.device;
+	sc.devid = d.devid;
 	sc.maxBuffers = d.guest.maxBuffers;
 	sc.beAlloc = d.guest.beAlloc;
 	sc.maxPages = d.guest.maxPages;
@@ -443,21 +243,32 @@ void CameraService::connectFrontend(Device &d)
 	}
 	auto session = std::make_unique<CameraSession>(
 		dom0_, loop_, *d.hub, sc,
-		[this](CameraSession *s, const std::string &why) { onViolation(s, why); });
+		[this](CameraSession *s, const std::string &why) { backend_.violation(s, why); });
 	Status s = session->connect(*transport);
-	if (!s) {
-		if (d.logLimit.allow())
-			XMB_LOG(logService, Warn, "%s", s.error().message.c_str());
-		setBackendState(d, XenbusStateClosing);
-		return;
-	}
-	ports_[session->requestPort()] = session.get();
-	ports_[session->eventPort()] = session.get();
-	d.session = std::move(session);
-	d.connects++;
-	setBackendState(d, XenbusStateConnected);
-	/* Requests may already be waiting: the frontend can push before we connect. */
-	d.session->onRequestNotify();
+	if (!s)
+		return s.error();
+	return std::unique_ptr<BackendSession>(std::move(session));
+}
+
+void CameraService::closing(XenbusDevice &d, const char *why)
+{
+	auto *session = static_cast<CameraSession *>(d.session.get());
+	const SessionStats st = session->stats();
+	XMB_LOG(logService, Info, "dom%u vcamera/%u: closing (%s): %lu frames, %lu bytes copied, %lu drops",
+		d.frontend, d.devid, why, static_cast<unsigned long>(st.frames),
+		static_cast<unsigned long>(st.bytesCopied), static_cast<unsigned long>(st.drops));
+}
+
+void CameraService::watchFired(const std::string &token)
+{
+	if (token == "toolstack")
+		scanToolstackDevices();
+}
+
+/* The toolstack removes its devices' nodes itself; forget ours of dead guests. */
+void CameraService::domainsChecked()
+{
+	backend_.forget([](const XenbusDevice &d) { return d.toolstack; });
 }
 
 /**
@@ -486,19 +297,19 @@ void CameraService::scanToolstackDevices()
 					present.insert({ static_cast<xen::DomId>(*fe), static_cast<unsigned>(*dev) });
 		}
 	}
-	std::erase_if(devices_, [&](const std::unique_ptr<Device> &d) {
-		if (!d->toolstack || present.count({ d->frontend, d->guest.device }))
-			return false;
-		XMB_LOG(logService, Info, "%s: removed by the toolstack: released", d->guest.name.c_str());
-		detach(*d, false);
-		return true;
-	});
+	for (const auto &d : backend_.devices()) {
+		if (!d->toolstack || !d->attached || present.count({ d->frontend, d->devid }))
+			continue;
+		XMB_LOG(logService, Info, "%s: removed by the toolstack: released", d->name.c_str());
+		backend_.detach(*d);
+	}
+	backend_.forget([](const XenbusDevice &d) { return d.toolstack; });
 	std::erase_if(refused_, [&](const auto &k) { return !present.count(k); });
 	for (const auto &key : present) {
 		const xen::DomId fe = key.first; /* not a structured binding: clang 14 cannot capture those */
 		const unsigned dev = key.second;
-		bool known = std::any_of(devices_.begin(), devices_.end(), [&](const auto &d) {
-			return d->attached && d->frontend == fe && d->guest.device == dev;
+		bool known = std::any_of(backend_.devices().begin(), backend_.devices().end(), [&](const auto &d) {
+			return d->attached && d->frontend == fe && d->devid == dev;
 		});
 		if (!known && !refused_.count({ fe, dev }))
 			bindToolstackDevice(fe, dev);
@@ -533,7 +344,6 @@ void CameraService::bindToolstackDevice(xen::DomId fe, unsigned devid)
 			      "section's unique-id key)");
 
 	auto d = std::make_unique<Device>();
-	d->toolstack = true;
 	d->guest.name = label + " (toolstack)";
 	d->guest.domid = fe;
 	d->guest.device = devid;
@@ -543,106 +353,36 @@ void CameraService::bindToolstackDevice(xen::DomId fe, unsigned devid)
 	d->guest.controls = cfg->controls;
 	d->hub = hubs_.at(cam->name).get();
 	d->published = *cfg; /* what the guest was told; not rewritten */
-	d->frontend = fe;
-	d->fePath = paths.frontend;
-	d->bePath = paths.backend;
-	d->token = "fe:" + std::to_string(fe) + ":" + std::to_string(devid);
-	d->attached = true;
-	Device &added = *d;
-	devices_.push_back(std::move(d));
-	updatePageLimit(fe);
-	setBackendState(added, XenbusStateInitWait);
-	Status s = dom0_.store->watch(added.fePath + "/state", added.token);
-	if (!s)
-		XMB_LOG(logService, Warn, "%s: watch: %s", label.c_str(), s.error().message.c_str());
+	d->name = d->guest.name;
+	d->domid = fe;
+	d->devid = devid;
+	d->pageLimit = d->guest.maxPages;
 	XMB_LOG(logService, Info, "%s: toolstack-created device (unique-id %s) attached to camera %s (%s)",
 		label.c_str(), cfg->uniqueId.c_str(), cam->name.c_str(),
 		cfg->beAlloc ? "be-alloc" : "frontend-allocated buffers");
-	frontendChanged(added); /* a frontend already waiting */
-}
-
-void CameraService::teardown(Device &d, const char *why)
-{
-	if (!d.session)
-		return;
-	XMB_LOG(logService, Info, "dom%u vcamera/%u: closing (%s): %lu frames, %lu bytes copied, %lu drops",
-		d.frontend, d.guest.device, why, static_cast<unsigned long>(d.session->stats().frames),
-		static_cast<unsigned long>(d.session->stats().bytesCopied),
-		static_cast<unsigned long>(d.session->stats().drops));
-	ports_.erase(d.session->requestPort());
-	ports_.erase(d.session->eventPort());
-	d.session.reset();
-}
-
-CameraService::Device *CameraService::deviceOf(CameraSession *s)
-{
-	for (auto &d : devices_)
-		if (d->session.get() == s)
-			return d.get();
-	return nullptr;
-}
-
-void CameraService::onViolation(CameraSession *s, const std::string &why)
-{
-	Device *d = deviceOf(s);
-	if (!d)
-		return;
-	if (d->logLimit.allow()) {
-		unsigned dropped = d->logLimit.takeSuppressed();
-		XMB_LOG(logService, Warn, "dom%u vcamera/%u: protocol violation: %s; closing this frontend%s",
-			d->frontend, d->guest.device, why.c_str(),
-			dropped ? (" (" + std::to_string(dropped) + " similar lines suppressed)").c_str() : "");
-	}
-	teardown(*d, "protocol violation");
-	setBackendState(*d, XenbusStateClosing);
-}
-
-/* Drain the event-channel fd, then serve each port (late re-arm is the session's). */
-void CameraService::onEventChannel()
-{
-	std::vector<xen::Port> fired;
-	while (true) {
-		auto p = dom0_.events->pending();
-		if (!p || !p->has_value())
-			break;
-		fired.push_back(**p);
-	}
-	for (xen::Port port : fired) {
-		auto it = ports_.find(port);
-		if (it == ports_.end())
-			continue; /* a port of a session already torn down */
-		CameraSession *s = it->second;
-		if (port == s->requestPort())
-			s->onRequestNotify();
-		else
-			s->onEventNotify();
-	}
+	backend_.adopt(std::move(d), fe);
 }
 
 std::vector<DeviceReport> CameraService::report() const
 {
 	std::vector<DeviceReport> out;
-	for (const auto &d : devices_) {
+	for (const auto &xd : backend_.devices()) {
+		const Device &d = of(*xd);
 		DeviceReport r;
-		r.label = "[guest " + d->guest.name + "] dom" + std::to_string(d->frontend) + " vcamera/" +
-			  std::to_string(d->guest.device);
-		r.camera = d->hub->name();
-		r.connected = d->session != nullptr;
-		r.connects = d->connects;
-		r.domainMappedPages = d->attached || d->frontend ? dom0_.grants->mappedPages(d->frontend) : 0;
-		if (d->session) {
-			r.tier = d->session->tier();
-			r.stats = d->session->stats();
+		r.label = "[guest " + d.guest.name + "] dom" + std::to_string(d.frontend) + " vcamera/" +
+			  std::to_string(d.devid);
+		r.camera = d.hub->name();
+		r.connected = d.session != nullptr;
+		r.connects = d.connects;
+		r.domainMappedPages = d.attached || d.frontend ? dom0_.grants->mappedPages(d.frontend) : 0;
+		if (d.session) {
+			const auto *session = static_cast<const CameraSession *>(d.session.get());
+			r.tier = session->tier();
+			r.stats = session->stats();
 		}
 		out.push_back(r);
 	}
 	return out;
-}
-
-size_t CameraService::connected() const
-{
-	return std::count_if(devices_.begin(), devices_.end(),
-			     [](const auto &d) { return d->session != nullptr; });
 }
 
 } /* namespace xmb::service */

@@ -24,6 +24,7 @@
 #include "bridge/service/event_loop.h"
 #include "bridge/service/service_config.h"
 #include "bridge/service/source_factory.h"
+#include "bridge/service/xenbus_backend.h"
 
 namespace xmb::service {
 
@@ -37,11 +38,11 @@ struct DeviceReport {
 	uint64_t domainMappedPages = 0; /**< pages of this guest Dom0 maps now (all sessions) */
 };
 
-class CameraService
+class CameraService final : private XenbusDriver
 {
 public:
 	CameraService(xen::Platform &dom0, EventLoop &loop);
-	~CameraService();
+	~CameraService() override;
 
 	/** Open the cameras, attach running guests, start watching. Errors name the camera. */
 	Status start(const ServiceConfig &config, const SourceFactory &factory = openSource);
@@ -52,55 +53,41 @@ public:
 
 	std::vector<DeviceReport> report() const;
 	/** Number of frontends connected now. */
-	[[nodiscard]] size_t connected() const;
+	[[nodiscard]] size_t connected() const { return backend_.connected(); }
 
 private:
-	struct Device {
+	/* A vcamera device: the xenbus part is shared (XenbusBackend). */
+	struct Device final : XenbusDevice {
 		GuestEntry guest;
-		xen::DomId frontend = 0;
-		bool attached = false;
 		CameraHub *hub = nullptr;
 		proto::VcameraConfig published;
-		std::unique_ptr<CameraSession> session;
-		std::string fePath, bePath, token;
-		RateLimit logLimit{ 5, 1 };
-		/* Created by the toolstack (libxl vcamera): its nodes are not ours to write or remove. */
-		bool toolstack = false;
-		RateLimit connectBudget{ 10, 10 }; /* session set-ups a flapping frontend may cause */
-		EventLoop::TimerId retryTimer = 0; /* a connect put off by the budget */
-		uint64_t connects = 0;
 	};
+	static Device &of(XenbusDevice &d) { return static_cast<Device &>(d); }
+	static const Device &of(const XenbusDevice &d) { return static_cast<const Device &>(d); }
 
 	Status openCameras(const ServiceConfig &config, const SourceFactory &factory);
 	proto::VcameraConfig publishedConfig(const GuestEntry &g, CameraHub &hub);
-	void attachPending();
-	Status attach(Device &d, xen::DomId fe);
-	void detach(Device &d, bool removeNodes);
-	void onXenStore();
-	void onEventChannel();
-	void frontendChanged(Device &d);
-	void connectFrontend(Device &d);
-	void retryConnectLater(Device &d);
-	void teardown(Device &d, const char *why);
-	void onViolation(CameraSession *s, const std::string &why);
-	void checkDomains();
+	void addGuest(const GuestEntry &g);
 	void scanToolstackDevices();
 	void bindToolstackDevice(xen::DomId fe, unsigned devid);
-	void setBackendState(Device &d, int state);
-	void updatePageLimit(xen::DomId fe);
-	Device *deviceOf(CameraSession *s);
+
+	/* XenbusDriver */
+	Status createNodes(XenbusDevice &d) override;
+	Result<std::unique_ptr<BackendSession>> connect(XenbusDevice &d) override;
+	void closing(XenbusDevice &d, const char *why) override;
+	void watchFired(const std::string &token) override;
+	void domainsChecked() override;
 
 	xen::Platform &dom0_;
 	EventLoop &loop_;
 	std::map<std::string, std::unique_ptr<CameraHub>> hubs_;
-	std::vector<std::unique_ptr<Device>> devices_;
-	std::map<xen::Port, CameraSession *> ports_;
 	std::vector<CameraEntry> cameras_;
 	/* Toolstack devices we could not serve (reported once, until they go). */
 	std::set<std::pair<xen::DomId, unsigned>> refused_;
 	std::string toolstackRoot_; /* our backend/vcamera directory, watched */
-	bool watching_ = false;
-	EventLoop::TimerId recheckTimer_ = 0; /* cancelled in stop(): it calls into us */
+	bool watchingToolstack_ = false;
+	/* Last member: destroyed (sessions first) while the hubs still exist. */
+	XenbusBackend backend_;
 };
 
 } /* namespace xmb::service */

@@ -19,6 +19,7 @@
 #include "bridge/service/camera_hub.h"
 #include "bridge/service/ring_server.h"
 #include "bridge/service/stats.h"
+#include "bridge/service/xenbus_backend.h"
 #include "protocol/cameraif.h"
 #include "protocol/xenstore_schema.h"
 
@@ -51,7 +52,7 @@ struct SessionConfig {
 	uint32_t defaultFourcc = 0, defaultWidth = 0, defaultHeight = 0;
 };
 
-class CameraSession final : public HubClient
+class CameraSession final : public HubClient, public BackendSession
 {
 public:
 	using Violation = std::function<void(CameraSession *, const std::string &)>;
@@ -65,12 +66,12 @@ public:
 	/** Map the rings and bind the channels the frontend published. */
 	Status connect(const proto::VcameraTransport &transport);
 
-	[[nodiscard]] xen::Port requestPort() const { return ring_.requestPort(); }
-	[[nodiscard]] xen::Port eventPort() const { return ring_.eventPort(); }
+	[[nodiscard]] xen::Port requestPort() const override { return ring_.requestPort(); }
+	[[nodiscard]] xen::Port eventPort() const override { return ring_.eventPort(); }
 	/** The request channel fired: serve the ring, then unmask. */
-	void onRequestNotify() { ring_.onRequestNotify(); }
+	void onRequestNotify() override { ring_.onRequestNotify(); }
 	/** The event channel fired (the guest consumed events): unmask. */
-	void onEventNotify() { ring_.onEventNotify(); }
+	void onEventNotify() override { ring_.onEventNotify(); }
 
 	[[nodiscard]] SessionStats stats() const
 	{

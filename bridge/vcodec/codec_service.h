@@ -18,6 +18,7 @@
 #include "bridge/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"
+#include "bridge/service/xenbus_backend.h"
 #include "bridge/vcodec/codec_session.h"
 
 namespace xmb::vcodec {
@@ -48,51 +49,39 @@ struct CodecDeviceReport {
 	CodecStats stats;
 };
 
-class CodecService
+class CodecService final : private service::XenbusDriver
 {
 public:
 	/** \a codecs: what the encoders can do (probeGstCodecs() for the software ones). */
 	CodecService(xen::Platform &dom0, service::EventLoop &loop, std::vector<proto::CodecCaps> codecs,
 		     EncoderFactory factory = gstEncoderFactory());
-	~CodecService();
+	~CodecService() override;
 
 	Status start(const CodecServiceConfig &config);
 	void stop();
 	std::vector<CodecDeviceReport> report() const;
-	[[nodiscard]] size_t connected() const;
+	[[nodiscard]] size_t connected() const { return backend_.connected(); }
 
 private:
-	struct Device {
+	/* A vcodec device: the xenbus part is shared (service::XenbusBackend). */
+	struct Device final : service::XenbusDevice {
 		CodecGuest guest;
-		xen::DomId frontend = 0;
-		bool attached = false;
 		proto::VcodecConfig published;
-		std::unique_ptr<CodecSession> session;
-		std::string fePath, bePath, token;
-		RateLimit logLimit{ 5, 1 };
 	};
+	static Device &of(service::XenbusDevice &d) { return static_cast<Device &>(d); }
 
 	proto::VcodecConfig publishedConfig(const CodecGuest &g) const;
-	void attachPending();
-	Status attach(Device &d, xen::DomId fe);
-	void detach(Device &d, bool removeNodes);
-	void onXenStore();
-	void onEventChannel();
-	void frontendChanged(Device &d);
-	void connectFrontend(Device &d);
-	void teardown(Device &d, const char *why);
-	void onViolation(CodecSession *s, const std::string &why);
-	void checkDomains();
-	void setBackendState(Device &d, int state);
-	void updatePageLimit(xen::DomId fe);
+
+	/* XenbusDriver */
+	Status createNodes(service::XenbusDevice &d) override;
+	Result<std::unique_ptr<service::BackendSession>> connect(service::XenbusDevice &d) override;
+	void closing(service::XenbusDevice &d, const char *why) override;
 
 	xen::Platform &dom0_;
 	service::EventLoop &loop_;
 	std::vector<proto::CodecCaps> codecs_;
 	EncoderFactory factory_;
-	std::vector<std::unique_ptr<Device>> devices_;
-	std::map<xen::Port, CodecSession *> ports_;
-	bool watching_ = false;
+	service::XenbusBackend backend_;
 };
 
 } /* namespace xmb::vcodec */

@@ -33,6 +33,7 @@
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"
 #include "bridge/service/ring_server.h"
+#include "bridge/service/xenbus_backend.h"
 #include "bridge/vcodec/encoder.h"
 #include "protocol/vcodec.h"
 #include "protocol/vcodec_schema.h"
@@ -83,22 +84,22 @@ struct CodecStats {
 	uint64_t throttledOpens = 0;   /**< OPENs answered -XEN_EAGAIN: over the guest's budget */
 };
 
-class CodecSession
+class CodecSession final : public service::BackendSession
 {
 public:
 	using Violation = std::function<void(CodecSession *, const std::string &)>;
 
 	CodecSession(xen::Platform &dom0, service::EventLoop &loop, CodecSessionConfig config,
 		     EncoderFactory factory, Violation onViolation);
-	~CodecSession();
+	~CodecSession() override;
 	CodecSession(const CodecSession &) = delete;
 	CodecSession &operator=(const CodecSession &) = delete;
 
 	Status connect(const proto::VcodecTransport &transport);
-	[[nodiscard]] xen::Port requestPort() const { return ring_.requestPort(); }
-	[[nodiscard]] xen::Port eventPort() const { return ring_.eventPort(); }
-	void onRequestNotify() { ring_.onRequestNotify(); }
-	void onEventNotify() { ring_.onEventNotify(); }
+	[[nodiscard]] xen::Port requestPort() const override { return ring_.requestPort(); }
+	[[nodiscard]] xen::Port eventPort() const override { return ring_.eventPort(); }
+	void onRequestNotify() override { ring_.onRequestNotify(); }
+	void onEventNotify() override { ring_.onEventNotify(); }
 
 	/** Statistics; rawBytesCopied includes what the encoders copied. */
 	[[nodiscard]] CodecStats stats() const;
