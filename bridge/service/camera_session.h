@@ -77,6 +77,7 @@ public:
 	{
 		SessionStats s = stats_;
 		s.requests = ring_.requests();
+		s.stormDelays = ring_.stormDelays();
 		return s;
 	}
 	[[nodiscard]] const char *tier() const;

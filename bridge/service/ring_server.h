@@ -40,6 +40,14 @@ XMB_LOG_DECLARE_CATEGORY(logRing);
 inline constexpr unsigned kMaxRequestsPerWakeup = 128;
 /** A guest that leaves its event page full this long is not reading: close it. */
 inline constexpr auto kEventStall = std::chrono::seconds(2);
+/**
+ * Notification storms: past kIdleWakeups wakeups that found no work within
+ * kIdleWindow, a port is re-armed only after kStormRearm, so a guest that
+ * notifies without end costs at most a few hundred wakeups a second.
+ */
+inline constexpr unsigned kIdleWakeups = 64;
+inline constexpr auto kIdleWindow = std::chrono::milliseconds(100);
+inline constexpr auto kStormRearm = std::chrono::milliseconds(5);
 
 /**
  * \brief One frontend's ring and event page, served on the event loop.
@@ -60,7 +68,12 @@ public:
 		  maxBacklog_(maxBacklog)
 	{
 	}
-	~RingServer() { alive_.reset(); }
+	~RingServer()
+	{
+		alive_.reset();
+		if (rearmTimer_)
+			loop_.cancelTimer(rearmTimer_);
+	}
 	RingServer(const RingServer &) = delete;
 	RingServer &operator=(const RingServer &) = delete;
 
@@ -122,6 +135,7 @@ public:
 	{
 		if (failed_)
 			return;
+		const uint64_t before = requests_;
 		unsigned served = 0;
 		bool more = true;
 		while (more) {
@@ -158,15 +172,19 @@ public:
 			more = p == proto::RingPoll::Work;
 		}
 		flush();
-		(void)reqPort_.unmask();
+		rearm(requests_ != before, reqPort_);
 	}
 
 	/** The event channel fired (the guest consumed events): send the backlog, unmask. */
 	void onEventNotify()
 	{
+		const size_t before = backlog_.size();
 		flush();
-		(void)evtPort_.unmask();
+		rearm(backlog_.size() != before, evtPort_);
 	}
+
+	/** Wakeups put off as a notification storm (stats). */
+	[[nodiscard]] uint64_t stormDelays() const { return stormDelays_; }
 
 	enum class Sent { Yes, PageFull, Closed };
 
@@ -242,6 +260,39 @@ public:
 	}
 
 private:
+	/*
+	 * Unmask \a port now, or, in a notification storm (many wakeups that
+	 * found nothing to do), a little later: what the guest notified
+	 * meanwhile coalesces into one wakeup, served by the timer.
+	 */
+	void rearm(bool useful, xen::EventPort &port)
+	{
+		auto now = std::chrono::steady_clock::now();
+		if (now - idleSince_ > kIdleWindow) {
+			idleSince_ = now;
+			idleWakeups_ = 0;
+		}
+		if (useful || ++idleWakeups_ <= kIdleWakeups) {
+			(void)port.unmask();
+			return;
+		}
+		stormDelays_++;
+		const bool request = &port == &reqPort_;
+		(request ? rearmRequest_ : rearmEvent_) = true;
+		if (rearmTimer_)
+			return;
+		rearmTimer_ = loop_.addTimer(kStormRearm, [alive = std::weak_ptr<int>(alive_), this] {
+			if (alive.expired())
+				return;
+			rearmTimer_ = 0;
+			/* Serve what came meanwhile; each re-arms its port (or waits again). */
+			if (std::exchange(rearmRequest_, false))
+				onRequestNotify();
+			if (std::exchange(rearmEvent_, false))
+				onEventNotify();
+		});
+	}
+
 	/* The page stays full: false (and a violation) once that lasted kEventStall. */
 	bool pageFull()
 	{
@@ -274,6 +325,11 @@ private:
 	std::optional<std::chrono::steady_clock::time_point> fullSince_;
 	bool failed_ = false;
 	uint64_t requests_ = 0;
+	std::chrono::steady_clock::time_point idleSince_{};
+	unsigned idleWakeups_ = 0;
+	EventLoop::TimerId rearmTimer_ = 0;
+	bool rearmRequest_ = false, rearmEvent_ = false;
+	uint64_t stormDelays_ = 0;
 };
 
 } /* namespace xmb::service */

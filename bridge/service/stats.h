@@ -14,6 +14,7 @@ struct SessionStats {
 	uint64_t mappedPages = 0;  /**< guest pages mapped now */
 	uint64_t grantedPages = 0; /**< Dom0 pages granted to the guest now */
 	uint64_t throttledRequests = 0; /**< answered -XEN_EAGAIN: over the guest's budget (CTRL_SET) */
+	uint64_t stormDelays = 0;  /**< wakeups put off: the guest notified with nothing to do */
 };
 
 } /* namespace xmb::service */

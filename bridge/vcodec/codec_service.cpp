@@ -183,6 +183,7 @@ std::vector<CodecDeviceReport> CodecService::report() const
 		r.label = "[guest " + d.guest.name + "] dom" + std::to_string(d.frontend) + " vcodec/" +
 			  std::to_string(d.devid);
 		r.connected = d.session != nullptr;
+		r.connects = d.connects;
 		if (d.session) {
 			const auto *session = static_cast<const CodecSession *>(d.session.get());
 			r.encoder = session->encoderDescription();

@@ -45,6 +45,7 @@ Result<CodecGuest> parseGuestSpec(const std::string &spec);
 struct CodecDeviceReport {
 	std::string label;
 	bool connected = false;
+	uint64_t connects = 0; /**< sessions set up for this device so far */
 	std::string encoder;
 	CodecStats stats;
 };

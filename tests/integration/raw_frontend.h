@@ -110,6 +110,7 @@ public:
 
 	uint8_t *ringPage() { return ring_.data(); }
 	void notify() { (void)req_.notify(); }
+	void notifyEvents() { (void)evtPort_.notify(); }
 	[[nodiscard]] const std::string &backendPath() const { return bePath_; }
 
 	xen::Platform &p_;

@@ -308,6 +308,34 @@ TEST_F(CameraService, RingOverflowClosesOnlyThatFrontend)
 	EXPECT_TRUE(find(report(), "dom1")->connected);
 }
 
+/*
+ * A guest corrupts its ring and closes in the same instant, again and
+ * again: the violation (handled a loop turn later) and the teardown (from
+ * the state watch) race in one pass.  Whichever comes first, the other
+ * must find nothing to touch (ASan/UBSan run this too); the other guest
+ * streams on and the violator can connect again each time.
+ */
+TEST_F(CameraService, ViolationAndCloseInOnePassTouchNothingFreed)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend good(*guest[1]);
+	startStreaming(good, kNV12, 320, 240);
+
+	for (int i = 0; i < 20; i++) {
+		RawFrontend evil(*guest[2], 0);
+		ASSERT_TRUE(evil.connect()) << "round " << i;
+		auto *sring = reinterpret_cast<xen_cameraif_sring *>(evil.ringPage());
+		__atomic_store_n(&sring->req_prod, 1000u, __ATOMIC_RELEASE);
+		evil.notify();
+		ASSERT_TRUE(guest[2]->store->write(evil.dir_ + "/state", "6" /* Closed */));
+		ASSERT_TRUE(waitFor([&] { return !find(report(), "dom2")->connected; })) << "round " << i;
+		ASSERT_TRUE(guest[2]->store->write(evil.dir_ + "/state", "1" /* Initialising */));
+	}
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(2) == 0; })) << "the violator's pages are unmapped";
+	streamAndCheck(good, kNV12, 320, 240, 5);
+	EXPECT_TRUE(find(report(), "dom1")->connected);
+}
+
 TEST_F(CameraService, HostileRequestsGetTheRightStatusAndDoNotCloseTheFrontend)
 {
 	startService(kTwoCameras, { 1, 2 });
@@ -733,6 +761,47 @@ TEST_F(CameraService, ControlFloodIsThrottled)
 					  << base << " before";
 	EXPECT_GT(two.takeControlChanges().size(), 0u) << "changes that were applied are still announced";
 	EXPECT_TRUE(find(report(), "dom2")->connected);
+}
+
+/*
+ * Guest one notifies both its channels without end and sends nothing:
+ * each wakeup finds no work.  The ring server re-arms such a port only
+ * after a short delay, so the storm costs Dom0 a bounded number of
+ * wakeups; guest two keeps >= 90 % of its frames, and guest one is still
+ * served (a storm is not a violation).
+ */
+TEST_F(CameraService, NotificationStormStarvesNoOne)
+{
+	startService(kTwoCameras, { 1, 2 });
+	CameraFrontend two(*guest[2]);
+	startStreaming(two, kNV12, 320, 240);
+	const int base = framesIn(two, 1500ms);
+	ASSERT_GT(base, 20);
+
+	RawFrontend fe(*guest[1], 0);
+	ASSERT_TRUE(fe.connect());
+	std::atomic<bool> stopStorm{ false };
+	std::atomic<uint64_t> notifies{ 0 };
+	std::thread storm([&] {
+		while (!stopStorm) {
+			fe.notify();
+			fe.notifyEvents();
+			notifies += 2;
+		}
+	});
+	const int stormed = framesIn(two, 1500ms);
+	stopStorm = true;
+	storm.join();
+
+	EXPECT_GT(notifies.load(), 10000u) << "the storm did reach Dom0";
+	EXPECT_GE(stormed * 10, base * 9) << "guest two got " << stormed << " frames under the storm, "
+					  << base << " before";
+	const auto *one = find(report(), "dom1");
+	ASSERT_NE(one, nullptr);
+	EXPECT_TRUE(one->connected) << "a storm is not a violation";
+	EXPECT_GT(one->stats.stormDelays, 0u) << "the storm was coalesced";
+	auto resp = fe.call(RawFrontend::request(XENCAMERA_OP_CTRL_ENUM));
+	ASSERT_TRUE(resp) << "guest one is still served after its storm";
 }
 
 /* Two devices of one domain: each gets its own max-pages, not the last one's for both. */

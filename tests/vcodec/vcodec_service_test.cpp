@@ -573,6 +573,32 @@ TEST_F(VcodecServiceTest, OpenFloodIsThrottled)
 	EXPECT_TRUE(fe.open(c)) << "the budget refills";
 }
 
+/*
+ * The connect budget is the shared xenbus core's: a vcodec frontend that
+ * flaps Initialising/Initialised 100 times gets at most the burst plus the
+ * rate of session set-ups, and the state it settles on is served.
+ */
+TEST_F(VcodecServiceTest, StateFlappingIsBudgeted)
+{
+	start({ 1 });
+	CodecFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0));
+	const std::string state = xen::XenStore::domainPath(1) + "/device/vcodec/0/state";
+	auto t0 = std::chrono::steady_clock::now();
+	for (int i = 0; i < 100; i++) {
+		ASSERT_TRUE(guest[1]->store->write(state, "1"));
+		ASSERT_TRUE(guest[1]->store->write(state, "3"));
+	}
+	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	std::this_thread::sleep_for(100ms);
+	auto rep = report();
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_LE(rep[0].connects, 1u + 10u + static_cast<uint64_t>(10 * (secs + 0.2)) + 1u)
+		<< "100 flaps in " << secs << " s";
+	EXPECT_TRUE(waitFor([&] { return report()[0].connected; }, 2000ms))
+		<< "the state it settled on (Initialised) is served";
+}
+
 TEST_F(VcodecServiceTest, OtherCodecsProduceDecodableStreams)
 {
 	start({ 1 });
