@@ -272,8 +272,44 @@ def vcodec_seeds():
     }
 
 
+def codec_session_seeds():
+    """Steps of fuzz_codec_session.cpp: a selector byte, its operands, a loop-turns byte."""
+    def request(rid, op, body=b"", fix=False):
+        # op bit 7: OPEN gets a valid 16x16 VP8 configuration, BUF_CREATE the real directory
+        return b"\0" + vreq(rid, op | (0x80 if fix else 0), body) + b"\1"
+
+    def encoder(action, size=0):
+        # actions 0/1 finish a frame (a u32 bitstream size follows), 2 drains, 3 fails (a byte follows)
+        operand = struct.pack("<I", size) if action < 2 else (b"\0" if action == 3 else b"")
+        return b"\7" + bytes([action]) + operand + b"\1"
+
+    responses = b"\3\1"
+    create_in = lambda i: request(10 + i, VOPS["BUF_CREATE"],
+                                  struct.pack("<BBxxIIIIII", 0, i, 384, 0, 0, 256, 320, 0), True)
+    create_out = lambda i: request(20 + i, VOPS["BUF_CREATE"],
+                                   struct.pack("<BBxxII", 1, i, 65536, 0), True)
+    setup = b"".join([request(1, VOPS["OPEN"], b"", True), request(2, VOPS["GET_LAYOUT"]),
+                      create_in(0), create_in(1), create_out(0), create_out(1),
+                      request(3, VOPS["QUEUE_OUT"], struct.pack("<BB", 1, 0)),
+                      request(4, VOPS["QUEUE_OUT"], struct.pack("<BB", 1, 1)), responses])
+    encode = b"".join([request(5, VOPS["QUEUE_RAW"], struct.pack("<BB6xQ", 0, 0, 1)),
+                       request(6, VOPS["QUEUE_RAW"], struct.pack("<BB6xQ", 1, 1, 2)),
+                       encoder(0, 1000), encoder(1, 70000), responses,
+                       request(7, VOPS["DRAIN"]), encoder(2), responses])
+    death = b"\x08\0\1"  # guest destroyed
+    return {
+        "encode": setup + encode,
+        "stop_mid_encode": setup + request(5, VOPS["QUEUE_RAW"], struct.pack("<BB6xQ", 0, 0, 1)) +
+                           request(6, VOPS["STOP"]) + encoder(0, 10) + responses,
+        "death_mid_encode": setup + request(5, VOPS["QUEUE_RAW"], struct.pack("<BB6xQ", 0, 0, 1)) + death,
+        "flapping": setup + b"".join(b"\4" + bytes([st]) + b"\1" for st in (0, 2, 0, 2, 5, 0, 2)),
+        "ring_tamper": setup + b"\5\xff\1" + b"\6\xff\xff\xff\x7f\7\1",
+    }
+
+
 def main():
     targets = {
+        "codec_session": codec_session_seeds(),
         "ring": ring_seeds(),
         "gref_directory": gref_seeds(),
         "xenstore_schema": xenstore_seeds(),
