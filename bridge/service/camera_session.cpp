@@ -41,7 +41,7 @@ int32_t xenStatus(int err)
 
 CameraSession::CameraSession(xen::Platform &dom0, EventLoop &loop, CameraHub &hub,
 			     SessionConfig config, Violation onViolation)
-	: dom0_(dom0), loop_(loop), hub_(hub), cfg_(std::move(config)),
+	: dom0_(dom0), hub_(hub), cfg_(std::move(config)),
 	  onViolation_(std::move(onViolation)),
 	  label_("dom" + std::to_string(cfg_.frontend) + " vcamera/" + std::to_string(cfg_.devid)),
 	  ring_(dom0, loop, cfg_.frontend, label_)

@@ -128,7 +128,6 @@ private:
 	void releaseBuffers();
 
 	xen::Platform &dom0_;
-	EventLoop &loop_;
 	CameraHub &hub_;
 	SessionConfig cfg_;
 	Violation onViolation_;

@@ -11,7 +11,6 @@ extern "C" {
 
 #include "bridge/base/monotonic.h"
 #include "bridge/base/log.h"
-#include "bridge/vcodec/gst_encoder.h"
 #include "protocol/gref_directory.h"
 
 namespace xmb::vcodec {
@@ -44,17 +43,6 @@ int32_t xenStatus(int err)
 
 
 } /* namespace */
-
-EncoderFactory gstEncoderFactory()
-{
-	return [](const EncodeParams &p, const proto::CodecCaps &c,
-		  EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
-		auto e = GstEncoder::create(p, c, std::move(sink));
-		if (!e)
-			return e.error();
-		return std::unique_ptr<Encoder>(std::move(*e));
-	};
-}
 
 CodecSession::CodecSession(xen::Platform &dom0, service::EventLoop &loop, CodecSessionConfig config,
 			   EncoderFactory factory, Violation onViolation)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "bridge/vcodec/gst_encoder.h"
+#include "bridge/vcodec/codec_session.h"
 #include "bridge/vcodec/gst_guest_frame.h"
 
 #include <cerrno>
@@ -486,6 +487,17 @@ Status GstEncoder::restart()
 	if (gst_element_set_state(im.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
 		return Error{ -EIO, "cannot restart the pipeline" };
 	return {};
+}
+
+EncoderFactory gstEncoderFactory()
+{
+	return [](const EncodeParams &p, const proto::CodecCaps &c,
+		  EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
+		auto e = GstEncoder::create(p, c, std::move(sink));
+		if (!e)
+			return e.error();
+		return std::unique_ptr<Encoder>(std::move(*e));
+	};
 }
 
 } /* namespace xmb::vcodec */
