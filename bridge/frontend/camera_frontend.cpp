@@ -6,14 +6,13 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
-#include <thread>
 
 extern "C" {
 #include <xen/errno.h>
 #include <xen/io/xenbus.h>
 }
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "protocol/gref_directory.h"
 
 namespace xmb::frontend {
@@ -77,22 +76,6 @@ double msSince(Clock::time_point t)
 }
 
 } /* namespace */
-
-const char *xenbusStateName(int state)
-{
-	switch (state) {
-	case XenbusStateUnknown: return "Unknown";
-	case XenbusStateInitialising: return "Initialising";
-	case XenbusStateInitWait: return "InitWait";
-	case XenbusStateInitialised: return "Initialised";
-	case XenbusStateConnected: return "Connected";
-	case XenbusStateClosing: return "Closing";
-	case XenbusStateClosed: return "Closed";
-	case XenbusStateReconfiguring: return "Reconfiguring";
-	case XenbusStateReconfigured: return "Reconfigured";
-	default: return "invalid";
-	}
-}
 
 uint32_t BufferLayout::planeOffset(unsigned p) const
 {
@@ -179,7 +162,7 @@ Result<std::vector<DeviceInfo>> CameraFrontend::discover(xen::Platform &platform
 /* ------------------------------------------------------------------------- */
 /* Connection                                                                 */
 
-CameraFrontend::CameraFrontend(xen::Platform &platform) : pf_(platform) {}
+CameraFrontend::CameraFrontend(xen::Platform &platform) : pf_(platform), conn_(platform, "vcamera") {}
 
 CameraFrontend::~CameraFrontend()
 {
@@ -188,8 +171,8 @@ CameraFrontend::~CameraFrontend()
 
 Status CameraFrontend::checkUsable(const char *what) const
 {
-	if (broken_)
-		return err(broken_->code, std::string(what) + ": " + broken_->message);
+	if (const auto &b = conn_.broken())
+		return err(b->code, std::string(what) + ": " + b->message);
 	if (!connected_)
 		return err(-ENOTCONN, std::string(what) + ": not connected");
 	return {};
@@ -201,82 +184,6 @@ void CameraFrontend::protocolError(const std::string &msg)
 	XMB_LOG(kLog, Warn, "vcamera %u: backend protocol error: %s", dev_.devid, msg.c_str());
 }
 
-Status CameraFrontend::readBackendState()
-{
-	auto s = pf_.store->read(dev_.backendPath + "/state");
-	int state = 0;
-	if (s) {
-		auto v = proto::parseXenbusState(dev_.backendPath + "/state", *s);
-		if (!v)
-			return v.error();
-		state = *v;
-	} else if (s.error().code != -ENOENT) {
-		return err(s.error().code, dev_.backendPath + "/state: " + s.error().message);
-	}
-	if (state != backendState_)
-		XMB_LOG(kLog, Debug, "vcamera %u: backend state %s", dev_.devid, xenbusStateName(state));
-	backendState_ = state;
-	bool gone = !s || state == XenbusStateClosing || state == XenbusStateClosed;
-	if (gone && ringPage_ && !broken_) {
-		broken_ = err(-ENOTCONN, "backend " + dev_.backendPath + " went " +
-						 (s ? xenbusStateName(state) : "away (no state node)"));
-		if (closing_)
-			XMB_LOG(kLog, Debug, "vcamera %u: %s", dev_.devid, broken_->message.c_str());
-		else
-			XMB_LOG(kLog, Warn, "vcamera %u: %s", dev_.devid, broken_->message.c_str());
-	}
-	return {};
-}
-
-Status CameraFrontend::waitBackendState(int wanted, Clock::time_point deadline)
-{
-	return waitUntil([&] { return backendState_ == wanted; }, deadline,
-			 std::string("waiting for backend ") + dev_.backendPath + " to go " +
-				 xenbusStateName(wanted));
-}
-
-Status CameraFrontend::publishTransport()
-{
-	const xen::DomId be = dev_.backendId;
-	auto ring = pf_.grants->share(be, 1, true);
-	if (!ring)
-		return err(ring.error().code, "sharing the request ring page: " + ring.error().message);
-	auto evpage = pf_.grants->share(be, 1, true);
-	if (!evpage)
-		return err(evpage.error().code, "sharing the event page: " + evpage.error().message);
-	auto req = pf_.events->allocUnbound(be);
-	if (!req)
-		return err(req.error().code, "allocating the request event channel: " + req.error().message);
-	auto evt = pf_.events->allocUnbound(be);
-	if (!evt)
-		return err(evt.error().code, "allocating the event event channel: " + evt.error().message);
-
-	ringPage_ = std::move(*ring);
-	eventPage_ = std::move(*evpage);
-	reqPort_ = std::move(*req);
-	evtPort_ = std::move(*evt);
-	ring_ = proto::CameraFrontRing(ringPage_.data(), proto::kXenPageSize);
-	events_ = proto::EventPageReader(eventPage_.data());
-
-	proto::VcameraTransport t;
-	t.version = XENCAMERA_PROTOCOL_VERSION;
-	t.reqRingRef = ringPage_.refs().at(0);
-	t.reqEventChannel = reqPort_.port();
-	t.evtRingRef = eventPage_.refs().at(0);
-	t.evtEventChannel = evtPort_.port();
-	auto kv = proto::formatVcameraTransport(t);
-	const std::string &fe = dev_.frontendPath;
-	Status st = xen::runTransaction(*pf_.store, [&](xen::TxId tx) -> Status {
-		for (const auto &[k, v] : kv)
-			if (Status s = pf_.store->write(tx, fe + "/" + k, v); !s)
-				return err(s.error().code, fe + "/" + k + ": " + s.error().message);
-		return pf_.store->write(tx, fe + "/state", std::to_string(XenbusStateInitialised));
-	});
-	if (!st)
-		return err(st.error().code, "publishing the transport in " + fe + ": " + st.error().message);
-	return {};
-}
-
 void CameraFrontend::releaseTransport()
 {
 	/* Buffers first (the backend may still reference them), then ring and ports. */
@@ -286,14 +193,7 @@ void CameraFrontend::releaseTransport()
 	numBufs_ = 0;
 	ring_ = {};
 	events_ = {};
-	reqPort_.reset();
-	evtPort_.reset();
-	ringPage_.reset();
-	eventPage_.reset();
-	if (watching_) {
-		(void)pf_.store->unwatch(dev_.backendPath + "/state", watchToken_);
-		watching_ = false;
-	}
+	conn_.release();
 	connected_ = false;
 	streaming_ = false;
 	waitingId_.reset();
@@ -309,41 +209,32 @@ void CameraFrontend::releaseTransport()
 
 Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 {
-	if (connected_ || ringPage_)
+	if (connected_ || conn_.isOpen())
 		return err(-EALREADY, "connect: already connected to vcamera " + std::to_string(dev_.devid));
 	const auto deadline = Clock::now() + timeout;
-	broken_.reset();
-	backendState_ = 0;
 	stats_ = {};
 
 	/*
 	 * The toolstack part (the Dom0 service) may create the device after
-	 * this guest started: wait for its nodes until the deadline, as a
-	 * kernel frontend waits for xenbus to probe it.
+	 * this guest started: wait (on a watch) for its nodes until the
+	 * deadline, as a kernel frontend waits for xenbus to probe it.  The
+	 * backend's "state" says the device exists; "versions" is optional
+	 * (the reference backend and libxl do not write it).
 	 */
-	auto d = describe(pf_, devid);
-	Result<std::string> state = Error{ -ENOENT, "" };
-	while (true) {
-		/* The backend's "state" says the device exists; "versions" is
-		 * optional (the reference backend and libxl do not write it). */
-		if (d)
-			state = pf_.store->read(d->backendPath + "/state");
-		/* Not yet readable counts as not yet there: a toolstack that does not
-		 * create nodes and permissions in one transaction shows them briefly
-		 * with its own permissions.  At the deadline the error is reported. */
-		auto notYet = [](int code) { return code == -ENOENT || code == -EACCES; };
-		bool missing = d ? !state && notYet(state.error().code) : notYet(d.error().code);
-		if (!missing || Clock::now() >= deadline)
-			break;
-		std::this_thread::sleep_for(Millis(50));
-		d = describe(pf_, devid);
-	}
-	if (!d)
-		return err(d.error().code, "connect: " + d.error().message);
+	Result<DeviceInfo> d = Error{ -ENOENT, "" };
+	Status found = conn_.waitForDevice(
+		proto::vcameraPaths(0, pf_.self, devid).frontend, deadline, [&]() -> Status {
+			d = describe(pf_, devid);
+			if (!d)
+				return d.error();
+			auto state = pf_.store->read(d->backendPath + "/state");
+			if (!state)
+				return err(state.error().code, d->backendPath + "/state: " + state.error().message);
+			return {};
+		});
+	if (!found)
+		return err(found.error().code, "connect: " + found.error().message);
 	dev_ = std::move(d).value();
-	if (!state)
-		return err(state.error().code, "connect: " + dev_.backendPath +
-						       "/state: " + state.error().message);
 	Result<std::string> versions = pf_.store->read(dev_.backendPath + "/" XENCAMERA_FIELD_BE_VERSIONS);
 	if (!versions && versions.error().code == -ENOENT)
 		versions = std::string(XENCAMERA_PROTOCOL_VERSION); /* no "versions": speaks 1 */
@@ -355,45 +246,26 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 		return err(-EPROTONOSUPPORT, "connect: backend versions '" + *versions +
 						     "' do not include " XENCAMERA_PROTOCOL_VERSION);
 
-	watchToken_ = "xmb-vcamera-fe-" + std::to_string(devid);
-	if (Status s = pf_.store->watch(dev_.backendPath + "/state", watchToken_); !s)
-		return err(s.error().code, "connect: watching " + dev_.backendPath +
-						   "/state: " + s.error().message);
-	watching_ = true;
-
-	auto fail = [&](const Status &s) -> Status {
-		if (ringPage_) {
-			(void)pf_.store->write(dev_.frontendPath + "/state", std::to_string(XenbusStateClosing));
-			(void)pf_.store->write(dev_.frontendPath + "/state", std::to_string(XenbusStateClosed));
-		}
+	conn_.setDevice(dev_.frontendPath, dev_.backendPath, dev_.backendId);
+	Status st = conn_.open(
+		deadline,
+		[](xen::Gref ring, xen::Port req, xen::Gref evt, xen::Port evtPort) {
+			proto::VcameraTransport t;
+			t.version = XENCAMERA_PROTOCOL_VERSION;
+			t.reqRingRef = ring;
+			t.reqEventChannel = req;
+			t.evtRingRef = evt;
+			t.evtEventChannel = evtPort;
+			return proto::formatVcameraTransport(t);
+		},
+		[this](uint8_t *ring, uint8_t *events) {
+			ring_ = proto::CameraFrontRing(ring, proto::kXenPageSize);
+			events_ = proto::EventPageReader(events);
+		});
+	if (!st) {
 		releaseTransport();
-		return err(s.error().code, "connect vcamera " + std::to_string(devid) + ": " +
-						   s.error().message);
-	};
-
-	/*
-	 * Initialising first, as a Linux xenbus frontend does at probe: after
-	 * an earlier connection our state node says Closed and the backend
-	 * waits (Closed) for a frontend to start again.
-	 */
-	if (auto own = pf_.store->read(dev_.frontendPath + "/state");
-	    !own || *own != std::to_string(XenbusStateInitialising))
-		if (Status s = pf_.store->write(dev_.frontendPath + "/state",
-						std::to_string(XenbusStateInitialising));
-		    !s)
-			return fail(err(s.error().code, dev_.frontendPath + "/state: " + s.error().message));
-	if (Status s = readBackendState(); !s)
-		return fail(s);
-	if (Status s = waitBackendState(XenbusStateInitWait, deadline); !s)
-		return fail(s);
-	if (Status s = publishTransport(); !s)
-		return fail(s);
-	if (Status s = waitBackendState(XenbusStateConnected, deadline); !s)
-		return fail(s);
-	if (Status s = pf_.store->write(dev_.frontendPath + "/state",
-					std::to_string(XenbusStateConnected));
-	    !s)
-		return fail(err(s.error().code, dev_.frontendPath + "/state: " + s.error().message));
+		return err(st.error().code, "connect vcamera " + std::to_string(devid) + ": " + st.error().message);
+	}
 	connected_ = true;
 	fpsWindowStart_ = Clock::now();
 	XMB_LOG(kLog, Info, "vcamera %u connected to backend dom%u (%s, %s)", devid,
@@ -404,29 +276,21 @@ Status CameraFrontend::connect(uint32_t devid, Millis timeout)
 
 void CameraFrontend::disconnect(Millis timeout)
 {
-	if (!ringPage_ && !watching_)
+	if (!conn_.isOpen())
 		return;
-	if (connected_ && !broken_) {
+	if (connected_ && !conn_.broken()) {
 		Millis saved = timeout_;
 		timeout_ = std::min(timeout_, timeout);
 		if (streaming_)
 			(void)streamStop();
-		for (size_t i = 0; i < buffers_.size() && !broken_; i++)
+		for (size_t i = 0; i < buffers_.size() && !conn_.broken(); i++)
 			if (buffers_[i].state != BufState::None)
 				(void)bufDestroy(static_cast<uint8_t>(i));
 		timeout_ = saved;
 	}
 	connected_ = false;
-	closing_ = true;
-	(void)pf_.store->write(dev_.frontendPath + "/state", std::to_string(XenbusStateClosing));
-	if (!broken_) {
-		/* Give the backend the chance to unmap before our pages go. */
-		(void)waitUntil([&] { return broken_.has_value(); }, Clock::now() + timeout,
-				"waiting for the backend to close");
-	}
+	conn_.close(timeout);
 	releaseTransport();
-	(void)pf_.store->write(dev_.frontendPath + "/state", std::to_string(XenbusStateClosed));
-	closing_ = false;
 	XMB_LOG(kLog, Debug, "vcamera %u disconnected", dev_.devid);
 }
 
@@ -435,40 +299,20 @@ void CameraFrontend::disconnect(Millis timeout)
 
 std::vector<int> CameraFrontend::fds() const
 {
-	return { pf_.events->fd(), pf_.store->fd() };
+	return conn_.fds();
 }
 
 Status CameraFrontend::processEvents()
 {
 	bool reqFired = false, evtFired = false;
-	for (;;) {
-		auto p = pf_.events->pending();
-		if (!p)
-			return err(p.error().code, "reading event channels: " + p.error().message);
-		if (!p->has_value())
-			break;
-		if (reqPort_ && **p == reqPort_.port())
-			reqFired = true;
-		else if (evtPort_ && **p == evtPort_.port())
-			evtFired = true;
-		else
-			XMB_LOG(kLog, Debug, "event on unknown port %u", **p);
-	}
-
-	bool stateChanged = false;
-	while (auto w = pf_.store->readWatch())
-		if (w->token == watchToken_)
-			stateChanged = true;
-	if (stateChanged && watching_)
-		if (Status s = readBackendState(); !s)
-			return s;
-
-	if (ringPage_ && !broken_) {
+	if (Status s = conn_.collect(reqFired, evtFired); !s)
+		return s;
+	if (conn_.isOpen() && !conn_.broken()) {
 		for (;;) {
 			proto::RingPoll p = ring_.finalCheck();
 			if (p == proto::RingPoll::Overflow) {
-				broken_ = err(-EPROTO, "response ring overflow: backend produced responses "
-						       "never requested");
+				conn_.setBroken(err(-EPROTO, "response ring overflow: backend produced "
+							     "responses never requested"));
 				break;
 			}
 			if (p == proto::RingPoll::Empty)
@@ -479,23 +323,19 @@ Status CameraFrontend::processEvents()
 	}
 	drainEvents();
 	flushDequeues();
-	/* Drained: re-arm (an event that came meanwhile latched and fires now). */
-	if (reqFired)
-		(void)reqPort_.unmask();
-	if (evtFired)
-		(void)evtPort_.unmask();
+	conn_.rearm(reqFired, evtFired);
 	return {};
 }
 
 void CameraFrontend::drainEvents()
 {
-	if (!eventPage_ || broken_)
+	if (!conn_.isOpen() || conn_.broken())
 		return;
 	for (;;) {
 		bool overflow = false;
 		auto e = events_.next(overflow);
 		if (overflow) {
-			broken_ = err(-EPROTO, "event page overflow: in_prod beyond the ring");
+			conn_.setBroken(err(-EPROTO, "event page overflow: in_prod beyond the ring"));
 			break;
 		}
 		if (!e)
@@ -603,7 +443,7 @@ void CameraFrontend::flushDequeues()
 	/* Leave the ring room for a synchronous call (and never fill it). */
 	const size_t maxInFlight = std::max<size_t>(1, ring_.size() / 2);
 	bool pushed = false;
-	while (!dequeueBacklog_.empty() && dequeues_.size() < maxInFlight && !broken_) {
+	while (!dequeueBacklog_.empty() && dequeues_.size() < maxInFlight && !conn_.broken()) {
 		uint8_t index = dequeueBacklog_.front();
 		xencamera_req req = makeRequest(XENCAMERA_OP_BUF_DEQUEUE);
 		req.id = takeRequestId();
@@ -616,7 +456,7 @@ void CameraFrontend::flushDequeues()
 	}
 	if (pushed) {
 		ring_.pushRequests();
-		(void)reqPort_.notify();
+		(void)conn_.notify();
 	}
 }
 
@@ -678,25 +518,7 @@ uint16_t CameraFrontend::takeRequestId()
 Status CameraFrontend::waitUntil(const std::function<bool()> &done, Clock::time_point deadline,
 				 const std::string &what)
 {
-	for (;;) {
-		if (Status s = processEvents(); !s)
-			return err(s.error().code, what + ": " + s.error().message);
-		if (done())
-			return {};
-		if (broken_)
-			return err(broken_->code, what + ": " + broken_->message);
-		auto now = Clock::now();
-		if (now >= deadline)
-			return err(-ETIMEDOUT, what + ": timed out");
-		auto left = std::chrono::ceil<Millis>(deadline - now).count();
-		pollfd p[2] = { { pf_.events->fd(), POLLIN, 0 }, { pf_.store->fd(), POLLIN, 0 } };
-		int n = ::poll(p, 2, static_cast<int>(std::min<int64_t>(left, INT32_MAX)));
-		if (n < 0) {
-			if (errno == EINTR)
-				return err(-EINTR, what + ": interrupted");
-			return err(-errno, what + ": poll: " + std::strerror(errno));
-		}
-	}
+	return conn_.waitUntil([this] { return processEvents(); }, done, deadline, what);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -722,7 +544,7 @@ Result<xencamera_resp> CameraFrontend::call(xencamera_req req, const char *what)
 		return err(-EBUSY, std::string(what) + ": request ring full (backend not answering)");
 	ring_.pushRequests();
 	/* Always notify: cheap, and immune to a backend that forgets req_event. */
-	if (Status s = reqPort_.notify(); !s)
+	if (Status s = conn_.notify(); !s)
 		return err(s.error().code, std::string(what) + ": notify: " + s.error().message);
 
 	const auto start = Clock::now();

@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/platform/guest_connection.h"
 #include "bridge/platform/platform.h"
 #include "protocol/cameraif.h"
 #include "protocol/result.h"
@@ -152,7 +153,7 @@ public:
 	void disconnect(Millis timeout = 2s);
 	[[nodiscard]] bool connected() const { return connected_; }
 	/** Why the connection is unusable (backend gone, ring overflow), if it is. */
-	[[nodiscard]] const std::optional<Error> &broken() const { return broken_; }
+	[[nodiscard]] const std::optional<Error> &broken() const { return conn_.broken(); }
 	[[nodiscard]] const DeviceInfo &device() const { return dev_; }
 
 	void setTimeout(Millis t) { timeout_ = t; }
@@ -238,9 +239,6 @@ private:
 	void deliverFrame(const Frame &f);
 	uint16_t takeRequestId();
 	void protocolError(const std::string &msg);
-	Status readBackendState();
-	Status waitBackendState(int wanted, Clock::time_point deadline);
-	Status publishTransport();
 	void releaseTransport();
 	Result<CameraConfig> configCall(uint8_t op, uint32_t fourcc, uint32_t w, uint32_t h);
 	Status mapBeAllocBuffer(Buffer &buf);
@@ -251,18 +249,10 @@ private:
 	DeviceInfo dev_;
 	Millis timeout_ = kDefaultTimeout;
 	bool connected_ = false;
-	bool watching_ = false;
-	bool closing_ = false; /* we asked to close: the backend leaving is expected */
-	std::string watchToken_;
-	std::optional<Error> broken_;
-	int backendState_ = 0;
-
-	xen::GrantShare ringPage_;
-	xen::GrantShare eventPage_;
+	/* The xenbus handshake, shared pages and channels (the same for every protocol). */
+	xen::GuestConnection conn_;
 	proto::CameraFrontRing ring_;
 	proto::EventPageReader events_;
-	xen::EventPort reqPort_;
-	xen::EventPort evtPort_;
 
 	uint16_t nextId_ = 0;
 	std::optional<uint16_t> waitingId_;
@@ -294,6 +284,6 @@ private:
 };
 
 /** XenbusState names for messages ("InitWait"). */
-const char *xenbusStateName(int state);
+using xen::xenbusStateName;
 
 } /* namespace xmb::frontend */
