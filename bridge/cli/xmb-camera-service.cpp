@@ -16,7 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_service.h"
 #include "xmb_config.h"

@@ -16,8 +16,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "bridge/base/log.h"
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/log.h"
+#include "protocol/base/unique_fd.h"
 #include "bridge/platform/platform.h"
 #include "bridge/vcodec/codec_service.h"
 #include "bridge/vcodec/gst_encoder.h"

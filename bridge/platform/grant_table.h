@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 #include "bridge/platform/types.h"
 #include "protocol/result.h"
 

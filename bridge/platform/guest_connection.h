@@ -88,6 +88,8 @@ public:
 	/** Re-arm the ports that fired, after the protocol drained ring and page. */
 	void rearm(bool requestFired, bool eventFired);
 	Status notify() { return reqPort_.notify(); }
+	/** Tell the backend we consumed events (a backend holding a backlog sends more). */
+	Status notifyEvents() { return evtPort_.notify(); }
 
 	/**
 	 * Run \a pump (the protocol's event processing) and wait on the event

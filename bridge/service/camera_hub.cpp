@@ -7,7 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/pixel_format.h"
 
 namespace xmb::service {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_hub.h"
 #include "bridge/service/camera_session.h"

@@ -10,7 +10,7 @@ extern "C" {
 #include <xen/errno.h>
 }
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "protocol/gref_directory.h"
 #include "v4l2/pixel_format.h"
 

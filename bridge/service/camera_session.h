@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_hub.h"
 #include "bridge/service/ring_server.h"

@@ -9,7 +9,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 
 namespace xmb::service {
 

@@ -18,8 +18,8 @@
 #include <mutex>
 #include <vector>
 
-#include "bridge/base/log.h"
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/log.h"
+#include "protocol/base/unique_fd.h"
 #include "protocol/result.h"
 
 namespace xmb::service {

@@ -26,7 +26,7 @@
 #include <span>
 #include <string>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"
 #include "protocol/result.h"

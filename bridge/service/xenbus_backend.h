@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"
 

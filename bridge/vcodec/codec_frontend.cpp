@@ -5,15 +5,12 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-#include <thread>
 
 extern "C" {
 #include <xen/io/xenbus.h>
 }
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "protocol/gref_directory.h"
 
 namespace xmb::vcodec {
@@ -50,25 +47,16 @@ std::string fePathOf(xen::Platform &pf, uint32_t devid)
 
 } /* namespace */
 
-CodecFrontend::CodecFrontend(xen::Platform &platform)
-	: pf_(platform), wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
-{
-}
+CodecFrontend::CodecFrontend(xen::Platform &platform) : pf_(platform), conn_(platform, "vcodec") {}
 
 void CodecFrontend::interrupt()
 {
-	interrupted_ = true;
-	uint64_t one = 1;
-	if (wake_)
-		(void)!::write(wake_.get(), &one, sizeof(one));
+	conn_.interrupt();
 }
 
 void CodecFrontend::clearInterrupt()
 {
-	interrupted_ = false;
-	uint64_t n;
-	if (wake_)
-		(void)!::read(wake_.get(), &n, sizeof(n));
+	conn_.clearInterrupt();
 }
 
 CodecFrontend::~CodecFrontend()
@@ -85,110 +73,56 @@ Result<proto::VcodecConfig> CodecFrontend::describe(xen::Platform &pf, uint32_t 
 	return c;
 }
 
-Status CodecFrontend::readBackendState()
-{
-	auto s = pf_.store->read(bePath_ + "/state");
-	int state = 0;
-	if (s) {
-		auto v = proto::parseXenbusState(bePath_ + "/state", *s);
-		if (!v)
-			return v.error();
-		state = *v;
-	}
-	backendState_ = state;
-	bool gone = !s || state == XenbusStateClosing || state == XenbusStateClosed;
-	if (gone && ringPage_ && !broken_)
-		broken_ = Error{ -ENOTCONN, "backend " + bePath_ + " went away (state " +
-						    std::to_string(state) + ")" };
-	return {};
-}
-
 Status CodecFrontend::connect(uint32_t devid, Millis timeout)
 {
-	if (ringPage_)
+	if (conn_.isOpen())
 		return Error{ -EALREADY, "connect: already connected" };
 	auto deadline = Clock::now() + timeout;
 	devid_ = devid;
-	broken_.reset();
-	fePath_ = fePathOf(pf_, devid);
-	auto be = pf_.store->read(fePath_ + "/backend");
-	auto beId = pf_.store->read(fePath_ + "/backend-id");
-	/* The Dom0 service may create the device after this guest started: wait for it. */
-	while ((!be || !beId) && Clock::now() < deadline && !cancelled()) {
-		std::this_thread::sleep_for(Millis(50));
-		be = pf_.store->read(fePath_ + "/backend");
-		beId = pf_.store->read(fePath_ + "/backend-id");
-	}
-	if (cancelled())
-		return Error{ -EINTR, "connect: interrupted" };
-	if (!be || !beId)
-		return Error{ -ENOENT, "connect: " + fePath_ + ": no backend/backend-id" };
-	if (be->empty() || (*be)[0] != '/' || be->size() > 256)
-		return Error{ -EINVAL, "connect: backend path '" + *be + "'" };
-	bePath_ = *be;
-	auto id = proto::parseUnsigned("backend-id", *beId, 0x7fef);
-	if (!id)
-		return id.error();
-	backendId_ = static_cast<xen::DomId>(*id);
+	const std::string fePath = fePathOf(pf_, devid);
+	std::string bePath;
+	xen::DomId backendId = 0;
+	/* The Dom0 service may create the device after this guest started: wait (on a watch) for it. */
+	Status found = conn_.waitForDevice(fePath, deadline, [&]() -> Status {
+		auto be = pf_.store->read(fePath + "/backend");
+		if (!be)
+			return Error{ be.error().code, fePath + "/backend: " + be.error().message };
+		auto beId = pf_.store->read(fePath + "/backend-id");
+		if (!beId)
+			return Error{ beId.error().code, fePath + "/backend-id: " + beId.error().message };
+		if (be->empty() || (*be)[0] != '/' || be->size() > 256)
+			return Error{ -EINVAL, "backend path '" + *be + "'" };
+		auto id = proto::parseUnsigned("backend-id", *beId, 0x7fef);
+		if (!id)
+			return id.error();
+		bePath = *be;
+		backendId = static_cast<xen::DomId>(*id);
+		return {};
+	});
+	if (!found)
+		return Error{ found.error().code, "connect: " + found.error().message };
 	auto caps = describe(pf_, devid);
 	if (!caps)
 		return caps.error();
 	caps_ = *caps;
-	auto versions = pf_.store->read(bePath_ + "/versions");
+	auto versions = pf_.store->read(bePath + "/versions");
 	if (!versions || versions->find(XENVCODEC_PROTOCOL_VERSION) == std::string::npos)
 		return Error{ -EPROTONOSUPPORT, "connect: backend does not speak vcodec version 1" };
 
-	watchToken_ = "xmb-vcodec-fe-" + std::to_string(devid);
-	if (Status s = pf_.store->watch(bePath_ + "/state", watchToken_); !s)
-		return s;
-	watching_ = true;
-	auto fail = [&](const Status &s) -> Status {
-		(void)pf_.store->write(fePath_ + "/state", std::to_string(XenbusStateClosed));
+	conn_.setDevice(fePath, bePath, backendId);
+	Status st = conn_.open(
+		deadline,
+		[](xen::Gref ring, xen::Port req, xen::Gref evt, xen::Port evtPort) {
+			return proto::formatVcodecTransport({ XENVCODEC_PROTOCOL_VERSION, ring, req, evt, evtPort });
+		},
+		[this](uint8_t *ring, uint8_t *events) {
+			ring_ = proto::CodecFrontRing(ring, xen::kPageSize);
+			events_ = proto::CodecEventReader(events);
+		});
+	if (!st) {
 		releaseTransport();
-		return Error{ s.error().code, "connect vcodec " + std::to_string(devid) + ": " + s.error().message };
-	};
-	/* A frontend that was Closed before starts over (the backend answers InitWait). */
-	if (auto st = pf_.store->read(fePath_ + "/state"); !st || *st != std::to_string(XenbusStateInitialising))
-		if (Status s = pf_.store->write(fePath_ + "/state", std::to_string(XenbusStateInitialising)); !s)
-			return fail(s);
-	if (Status s = readBackendState(); !s)
-		return fail(s);
-	if (Status s = waitUntil([&] { return backendState_ == XenbusStateInitWait; }, deadline,
-				 "waiting for backend InitWait");
-	    !s)
-		return fail(s);
-
-	auto ring = pf_.grants->share(backendId_, 1, true);
-	auto evpage = pf_.grants->share(backendId_, 1, true);
-	if (!ring || !evpage)
-		return fail(Error{ -ENOMEM, "sharing ring/event pages" });
-	auto req = pf_.events->allocUnbound(backendId_);
-	auto evt = pf_.events->allocUnbound(backendId_);
-	if (!req || !evt)
-		return fail(Error{ -ENOSPC, "allocating event channels" });
-	ringPage_ = std::move(*ring);
-	eventPage_ = std::move(*evpage);
-	reqPort_ = std::move(*req);
-	evtPort_ = std::move(*evt);
-	ring_ = proto::CodecFrontRing(ringPage_.data(), xen::kPageSize);
-	events_ = proto::CodecEventReader(eventPage_.data());
-	proto::VcodecTransport t{ XENVCODEC_PROTOCOL_VERSION, ringPage_.refs().at(0), reqPort_.port(),
-				  eventPage_.refs().at(0), evtPort_.port() };
-	auto kv = proto::formatVcodecTransport(t);
-	Status st = xen::runTransaction(*pf_.store, [&](xen::TxId tx) -> Status {
-		for (const auto &[k, v] : kv)
-			if (Status s = pf_.store->write(tx, fePath_ + "/" + k, v); !s)
-				return s;
-		return pf_.store->write(tx, fePath_ + "/state", std::to_string(XenbusStateInitialised));
-	});
-	if (!st)
-		return fail(st);
-	if (Status s = waitUntil([&] { return backendState_ == XenbusStateConnected; }, deadline,
-				 "waiting for backend Connected");
-	    !s)
-		return fail(s);
-	if (Status s = pf_.store->write(fePath_ + "/state", std::to_string(XenbusStateConnected)); !s)
-		return fail(s);
+		return Error{ st.error().code, "connect vcodec " + std::to_string(devid) + ": " + st.error().message };
+	}
 	connected_ = true;
 	return {};
 }
@@ -199,14 +133,7 @@ void CodecFrontend::releaseTransport()
 	out_.clear();
 	ring_ = {};
 	events_ = {};
-	reqPort_.reset();
-	evtPort_.reset();
-	ringPage_.reset();
-	eventPage_.reset();
-	if (watching_) {
-		(void)pf_.store->unwatch(bePath_ + "/state", watchToken_);
-		watching_ = false;
-	}
+	conn_.release();
 	connected_ = false;
 	waitingId_.reset();
 	response_.reset();
@@ -216,30 +143,26 @@ void CodecFrontend::releaseTransport()
 
 void CodecFrontend::disconnect(Millis timeout)
 {
-	if (!ringPage_ && !watching_)
+	if (!conn_.isOpen())
 		return;
-	if (connected_ && !broken_) {
+	if (connected_ && !conn_.broken()) {
 		Millis saved = timeout_;
 		timeout_ = std::min(timeout_, timeout);
 		(void)stop();
 		for (uint8_t t = 0; t < 2; t++)
-			for (size_t i = 0; i < (t ? out_ : in_).size() && !broken_; i++)
+			for (size_t i = 0; i < (t ? out_ : in_).size() && !conn_.broken(); i++)
 				if ((t ? out_ : in_)[i].created)
 					(void)destroyBuffer(t, static_cast<uint8_t>(i));
 		timeout_ = saved;
 	}
 	connected_ = false;
-	(void)pf_.store->write(fePath_ + "/state", std::to_string(XenbusStateClosing));
-	if (!broken_)
-		(void)waitUntil([&] { return broken_.has_value(); }, Clock::now() + timeout,
-				"waiting for the backend to close");
+	conn_.close(timeout);
 	releaseTransport();
-	(void)pf_.store->write(fePath_ + "/state", std::to_string(XenbusStateClosed));
 }
 
 std::vector<int> CodecFrontend::fds() const
 {
-	return { pf_.events->fd(), pf_.store->fd() };
+	return conn_.fds();
 }
 
 void CodecFrontend::protocolError(const std::string &msg)
@@ -251,29 +174,13 @@ void CodecFrontend::protocolError(const std::string &msg)
 Status CodecFrontend::processEvents()
 {
 	bool reqFired = false, evtFired = false;
-	for (;;) {
-		auto p = pf_.events->pending();
-		if (!p)
-			return p.error();
-		if (!p->has_value())
-			break;
-		if (reqPort_ && **p == reqPort_.port())
-			reqFired = true;
-		else if (evtPort_ && **p == evtPort_.port())
-			evtFired = true;
-	}
-	bool changed = false;
-	while (auto w = pf_.store->readWatch())
-		if (w->token == watchToken_)
-			changed = true;
-	if (changed && watching_)
-		if (Status s = readBackendState(); !s)
-			return s;
-	if (ringPage_ && !broken_) {
+	if (Status s = conn_.collect(reqFired, evtFired); !s)
+		return s;
+	if (conn_.isOpen() && !conn_.broken()) {
 		for (;;) {
 			auto p = ring_.finalCheck();
 			if (p == proto::RingPoll::Overflow) {
-				broken_ = Error{ -EPROTO, "response ring overflow" };
+				conn_.setBroken(Error{ -EPROTO, "response ring overflow" });
 				break;
 			}
 			if (p == proto::RingPoll::Empty)
@@ -288,12 +195,12 @@ Status CodecFrontend::processEvents()
 		}
 	}
 	bool consumed = false;
-	if (eventPage_ && !broken_) {
+	if (conn_.isOpen() && !conn_.broken()) {
 		for (;;) {
 			bool overflow = false;
 			auto e = events_.next(overflow);
 			if (overflow) {
-				broken_ = Error{ -EPROTO, "event page overflow" };
+				conn_.setBroken(Error{ -EPROTO, "event page overflow" });
 				break;
 			}
 			if (!e)
@@ -304,11 +211,8 @@ Status CodecFrontend::processEvents()
 	}
 	/* Tell Dom0 there is room again (it may hold a backlog of events). */
 	if (consumed)
-		(void)evtPort_.notify();
-	if (reqFired)
-		(void)reqPort_.unmask();
-	if (evtFired)
-		(void)evtPort_.unmask();
+		(void)conn_.notifyEvents();
+	conn_.rearm(reqFired, evtFired);
 	return {};
 }
 
@@ -350,30 +254,13 @@ void CodecFrontend::handleEvent(const xenvcodec_evt &e)
 Status CodecFrontend::waitUntil(const std::function<bool()> &done, Clock::time_point deadline,
 				const std::string &what)
 {
-	for (;;) {
-		if (Status s = processEvents(); !s)
-			return Error{ s.error().code, what + ": " + s.error().message };
-		if (done())
-			return {};
-		if (broken_)
-			return Error{ broken_->code, what + ": " + broken_->message };
-		if (cancelled())
-			return Error{ -EINTR, what + ": interrupted" };
-		auto now = Clock::now();
-		if (now >= deadline)
-			return Error{ -ETIMEDOUT, what + ": timed out" };
-		auto left = std::chrono::ceil<Millis>(deadline - now).count();
-		pollfd p[3] = { { pf_.events->fd(), POLLIN, 0 }, { pf_.store->fd(), POLLIN, 0 },
-				{ wake_.get(), POLLIN, 0 } };
-		if (::poll(p, wake_ ? 3 : 2, static_cast<int>(std::min<int64_t>(left, 1000))) < 0 && errno != EINTR)
-			return Error{ -errno, what + ": poll" };
-	}
+	return conn_.waitUntil([this] { return processEvents(); }, done, deadline, what);
 }
 
 Result<xenvcodec_resp> CodecFrontend::request(xenvcodec_req req, const char *what)
 {
-	if (broken_)
-		return Error{ broken_->code, std::string(what) + ": " + broken_->message };
+	if (const auto &b = conn_.broken())
+		return Error{ b->code, std::string(what) + ": " + b->message };
 	if (!connected_)
 		return Error{ -ENOTCONN, std::string(what) + ": not connected" };
 	req.id = nextId_++;
@@ -383,7 +270,7 @@ Result<xenvcodec_resp> CodecFrontend::request(xenvcodec_req req, const char *wha
 	waitingId_ = req.id;
 	response_.reset();
 	if (ring_.pushRequests())
-		(void)reqPort_.notify();
+		(void)conn_.notify();
 	Status s = waitUntil([&] { return response_.has_value(); }, Clock::now() + timeout_, what);
 	waitingId_.reset();
 	if (!s)
@@ -463,10 +350,10 @@ Status CodecFrontend::createBuffer(uint8_t type, uint8_t index)
 	uint32_t size = type == XENVCODEC_BUF_INPUT ? layout_->rawSize : layout_->outSize;
 	size_t pages = proto::pagesFor(size);
 	/* INPUT read-only for Dom0: it never writes our raw frames. */
-	auto data = pf_.grants->share(backendId_, pages, type == XENVCODEC_BUF_OUTPUT);
+	auto data = pf_.grants->share(conn_.backendId(), pages, type == XENVCODEC_BUF_OUTPUT);
 	if (!data)
 		return data.error();
-	auto dir = pf_.grants->share(backendId_, proto::dirPagesFor(pages), false);
+	auto dir = pf_.grants->share(conn_.backendId(), proto::dirPagesFor(pages), false);
 	if (!dir)
 		return dir.error();
 	std::vector<uint8_t *> dirPtrs;

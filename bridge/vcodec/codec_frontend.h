@@ -29,7 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
+#include "bridge/platform/guest_connection.h"
 #include "bridge/platform/platform.h"
 #include "protocol/result.h"
 #include "protocol/vcodec.h"
@@ -80,7 +81,7 @@ public:
 	Status connect(uint32_t devid, Millis timeout = Millis(5000));
 	void disconnect(Millis timeout = Millis(2000));
 	[[nodiscard]] bool connected() const { return connected_; }
-	[[nodiscard]] const std::optional<Error> &broken() const { return broken_; }
+	[[nodiscard]] const std::optional<Error> &broken() const { return conn_.broken(); }
 	[[nodiscard]] const proto::VcodecConfig &caps() const { return caps_; }
 	void setTimeout(Millis t) { timeout_ = t; }
 	/**
@@ -95,7 +96,7 @@ public:
 	 * a second; e.g. "the element's pad is flushing", which outlives the
 	 * unlock/unlock_stop pair a late caller could miss).
 	 */
-	void setCancelCheck(std::function<bool()> cancelled) { cancelCheck_ = std::move(cancelled); }
+	void setCancelCheck(std::function<bool()> cancelled) { conn_.setCancelCheck(std::move(cancelled)); }
 
 	/* ---- requests; Error.code is the backend's -XEN_E* status ---- */
 	Result<xenvcodec_config> open(const xenvcodec_config &config);
@@ -140,28 +141,17 @@ private:
 			 const std::string &what);
 	void handleEvent(const xenvcodec_evt &evt);
 	void protocolError(const std::string &msg);
-	Status readBackendState();
 	void releaseTransport();
 
 	xen::Platform &pf_;
 	uint32_t devid_ = 0;
-	xen::DomId backendId_ = 0;
-	std::string fePath_, bePath_, watchToken_;
 	proto::VcodecConfig caps_;
 	Millis timeout_ = Millis(5000);
-	std::atomic<bool> interrupted_{ false };
-	std::function<bool()> cancelCheck_;
-	[[nodiscard]] bool cancelled() const { return interrupted_ || (cancelCheck_ && cancelCheck_()); }
-	UniqueFD wake_; /* eventfd: interrupt() wakes a poll */
 	bool connected_ = false;
-	bool watching_ = false;
-	int backendState_ = 0;
-	std::optional<Error> broken_;
-
-	xen::GrantShare ringPage_, eventPage_;
+	/* The xenbus handshake, shared pages and channels (the same for every protocol). */
+	xen::GuestConnection conn_;
 	proto::CodecFrontRing ring_;
 	proto::CodecEventReader events_;
-	xen::EventPort reqPort_, evtPort_;
 	uint16_t nextId_ = 0;
 	std::optional<uint16_t> waitingId_;
 	std::optional<xenvcodec_resp> response_;

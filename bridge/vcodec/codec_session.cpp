@@ -9,8 +9,8 @@ extern "C" {
 #include <xen/errno.h>
 }
 
-#include "bridge/base/monotonic.h"
-#include "bridge/base/log.h"
+#include "protocol/base/monotonic.h"
+#include "protocol/base/log.h"
 #include "protocol/gref_directory.h"
 
 namespace xmb::vcodec {

@@ -28,7 +28,7 @@
 #include <variant>
 #include <vector>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 
 #include "bridge/platform/platform.h"
 #include "bridge/service/event_loop.h"

@@ -14,8 +14,8 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
-#include "bridge/base/monotonic.h"
-#include "bridge/base/log.h"
+#include "protocol/base/monotonic.h"
+#include "protocol/base/log.h"
 
 namespace xmb::vcodec {
 

@@ -22,8 +22,8 @@
 #include <map>
 #include <sys/epoll.h>
 
-#include "bridge/base/monotonic.h"
-#include "bridge/base/log.h"
+#include "protocol/base/monotonic.h"
+#include "protocol/base/log.h"
 #include "v4l2/pixel_format.h"
 #include "v4l2/v4l2_m2m_encoder.h"
 

@@ -10,7 +10,7 @@
 #include <set>
 #include <vector>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 #include "bridge/platform/loopback/loopback_xen.h"
 
 namespace xmb::xen::loopback {

@@ -16,7 +16,7 @@ extern "C" {
 #include <xengnttab.h>
 }
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "bridge/platform/real/xen_logger.h"
 
 namespace xmb::xen {

@@ -7,7 +7,7 @@ extern "C" {
 #include <xentoollog.h>
 }
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 
 namespace xmb::xen {
 
