@@ -38,23 +38,6 @@ std::string statusText(int32_t status)
 	return s;
 }
 
-proto::XsView storeView(xen::XenStore &xs, const std::string &dir)
-{
-	proto::XsView v;
-	v.read = [&xs, dir](const std::string &rel) -> std::optional<std::string> {
-		auto r = xs.read(dir + "/" + rel);
-		if (!r)
-			return std::nullopt;
-		return std::move(r).value();
-	};
-	v.list = [&xs, dir](const std::string &rel) -> std::optional<std::vector<std::string>> {
-		auto r = xs.list(dir + "/" + rel);
-		if (!r)
-			return std::nullopt;
-		return std::move(r).value();
-	};
-	return v;
-}
 
 std::vector<std::string> splitList(const std::string &s)
 {
@@ -126,7 +109,7 @@ Result<DeviceInfo> CameraFrontend::describe(xen::Platform &platform, uint32_t de
 			d.backendState = *v;
 	}
 
-	auto cfg = proto::parseVcameraConfig(storeView(xs, d.frontendPath));
+	auto cfg = proto::parseVcameraConfig(xen::directoryView(xs, d.frontendPath));
 	if (!cfg)
 		return err(cfg.error().code, d.frontendPath + ": " + cfg.error().message);
 	d.config = std::move(cfg).value();

@@ -37,4 +37,18 @@ std::string formatPerms(const std::vector<XsPerm> &perms)
 	return s;
 }
 
+proto::XsView directoryView(XenStore &xs, const std::string &dir)
+{
+	proto::XsView view;
+	view.read = [&xs, dir](const std::string &k) -> std::optional<std::string> {
+		auto v = xs.read(dir + "/" + k);
+		return v ? std::optional<std::string>(*v) : std::nullopt;
+	};
+	view.list = [&xs, dir](const std::string &k) -> std::optional<std::vector<std::string>> {
+		auto v = xs.list(dir + "/" + k);
+		return v ? std::optional<std::vector<std::string>>(*v) : std::nullopt;
+	};
+	return view;
+}
+
 } /* namespace xmb::xen */

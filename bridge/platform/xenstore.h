@@ -16,6 +16,7 @@
 
 #include "bridge/platform/types.h"
 #include "protocol/result.h"
+#include "protocol/xenstore_schema.h"
 
 namespace xmb::xen {
 
@@ -81,6 +82,9 @@ public:
  * Run \a body in a transaction, retrying on -EAGAIN up to \a attempts
  * times.  The body returns an error to abort.
  */
+/** A read-only view of directory \a dir for the protocol parsers (keys relative to it). */
+proto::XsView directoryView(XenStore &xs, const std::string &dir);
+
 Status runTransaction(XenStore &xs, const std::function<Status(TxId)> &body, int attempts = 16);
 
 /** Permission list as xenstore-chmod writes it ("n0", "r1"...): for logs and tests. */

@@ -26,19 +26,9 @@
 namespace xmb::service {
 
 /** cameraif for the shared RingServer. */
-struct CameraRingProtocol {
-	using Ring = proto::CameraBackRing;
-	using RawRequest = xencamera_req;
-	using Request = proto::CameraRequest;
-	using Response = xencamera_resp;
-	using Events = proto::EventPageWriter;
-	using Event = xencamera_evt;
-	static Result<Request> decode(const RawRequest &r) { return proto::decodeCameraRequest(r); }
-	static Response refuse(const RawRequest &r, int32_t status)
-	{
-		return proto::makeCameraResponse(r.id, r.operation, status);
-	}
-};
+using CameraRingProtocol =
+	RingProtocol<proto::CameraBackRing, xencamera_req, proto::CameraRequest, xencamera_resp,
+		     proto::EventPageWriter, xencamera_evt, &proto::decodeCameraRequest, &proto::makeCameraResponse>;
 
 struct SessionConfig {
 	xen::DomId frontend = 0;

@@ -50,6 +50,25 @@ inline constexpr auto kIdleWindow = std::chrono::milliseconds(100);
 inline constexpr auto kStormRearm = std::chrono::milliseconds(5);
 
 /**
+ * \brief A protocol as RingServer sees it (the template parameter P below).
+ * \tparam Decode   copied-out raw request -> decoded request (or the status to answer)
+ * \tparam MakeResponse (id, operation, status) -> a zeroed response
+ */
+template<typename RingT, typename RawRequestT, typename RequestT, typename ResponseT, typename EventsT,
+	 typename EventT, Result<RequestT> (*Decode)(const RawRequestT &),
+	 ResponseT (*MakeResponse)(uint16_t, uint8_t, int32_t)>
+struct RingProtocol {
+	using Ring = RingT;
+	using RawRequest = RawRequestT;
+	using Request = RequestT;
+	using Response = ResponseT;
+	using Events = EventsT;
+	using Event = EventT;
+	static Result<Request> decode(const RawRequest &r) { return Decode(r); }
+	static ResponseT refuse(const RawRequest &r, int32_t status) { return MakeResponse(r.id, r.operation, status); }
+};
+
+/**
  * \brief One frontend's ring and event page, served on the event loop.
  * \tparam P the protocol: Ring (a proto::BackRing), RawRequest, Request,
  *   Response, Events (a proto::EventWriter), Event, decode(RawRequest) ->

@@ -104,20 +104,6 @@ Result<xen::DomId> findDomainByName(xen::XenStore &xs, const std::string &name)
 	return Error{ -ENOENT, "no running domain named '" + name + "'" };
 }
 
-proto::XsView directoryView(xen::XenStore &xs, const std::string &dir)
-{
-	proto::XsView view;
-	view.read = [&xs, dir](const std::string &k) -> std::optional<std::string> {
-		auto v = xs.read(dir + "/" + k);
-		return v ? std::optional<std::string>(*v) : std::nullopt;
-	};
-	view.list = [&xs, dir](const std::string &k) -> std::optional<std::vector<std::string>> {
-		auto v = xs.list(dir + "/" + k);
-		return v ? std::optional<std::vector<std::string>>(*v) : std::nullopt;
-	};
-	return view;
-}
-
 bool domainGone(xen::XenStore &xs, xen::DomId dom)
 {
 	if (auto in = xs.domainIntroduced(dom))

@@ -51,7 +51,7 @@ std::optional<xen::DomId> runningDomain(xen::XenStore &xs, std::optional<xen::Do
 					const std::string &name);
 
 /** A read-only view of XenStore directory \a dir for the protocol parsers (keys relative to it). */
-proto::XsView directoryView(xen::XenStore &xs, const std::string &dir);
+using xen::directoryView;
 
 /** Find a running domain by name (/local/domain/<id>/name); -ENOENT if none. */
 Result<xen::DomId> findDomainByName(xen::XenStore &xs, const std::string &name);

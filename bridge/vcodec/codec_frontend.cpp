@@ -21,23 +21,6 @@ namespace {
 
 constexpr uint32_t kMaxBufferBytes = 256u << 20;
 
-proto::XsView storeView(xen::XenStore &xs, const std::string &dir)
-{
-	proto::XsView v;
-	v.read = [&xs, dir](const std::string &rel) -> std::optional<std::string> {
-		auto r = xs.read(dir + "/" + rel);
-		if (!r)
-			return std::nullopt;
-		return std::move(r).value();
-	};
-	v.list = [&xs, dir](const std::string &rel) -> std::optional<std::vector<std::string>> {
-		auto r = xs.list(dir + "/" + rel);
-		if (!r)
-			return std::nullopt;
-		return std::move(r).value();
-	};
-	return v;
-}
 
 std::string fePathOf(xen::Platform &pf, uint32_t devid)
 {
@@ -67,7 +50,7 @@ CodecFrontend::~CodecFrontend()
 Result<proto::VcodecConfig> CodecFrontend::describe(xen::Platform &pf, uint32_t devid)
 {
 	std::string fe = fePathOf(pf, devid);
-	auto c = proto::parseVcodecConfig(storeView(*pf.store, fe));
+	auto c = proto::parseVcodecConfig(xen::directoryView(*pf.store, fe));
 	if (!c)
 		return Error{ c.error().code, fe + ": " + c.error().message };
 	return c;

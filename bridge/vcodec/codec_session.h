@@ -47,19 +47,10 @@ using EncoderFactory = std::function<Result<std::unique_ptr<Encoder>>(
 EncoderFactory gstEncoderFactory();
 
 /** vcodec for the shared RingServer. */
-struct CodecRingProtocol {
-	using Ring = proto::CodecBackRing;
-	using RawRequest = xenvcodec_req;
-	using Request = proto::CodecRequest;
-	using Response = xenvcodec_resp;
-	using Events = proto::CodecEventWriter;
-	using Event = xenvcodec_evt;
-	static Result<Request> decode(const RawRequest &r) { return proto::decodeCodecRequest(r); }
-	static Response refuse(const RawRequest &r, int32_t status)
-	{
-		return proto::makeCodecResponse(r.id, r.operation, status);
-	}
-};
+using CodecRingProtocol =
+	service::RingProtocol<proto::CodecBackRing, xenvcodec_req, proto::CodecRequest, xenvcodec_resp,
+			      proto::CodecEventWriter, xenvcodec_evt, &proto::decodeCodecRequest,
+			      &proto::makeCodecResponse>;
 
 struct CodecSessionConfig {
 	xen::DomId frontend = 0;
