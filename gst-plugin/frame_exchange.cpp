@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "frame_exchange.h"
 
-#include "bridge/base/monotonic.h"
+#include "protocol/base/monotonic.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -35,7 +35,7 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 #include "v4l2/camera_source.h"
 
 namespace xmb::gst {

@@ -35,7 +35,7 @@
 
 #include <gst/video/video.h>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 #include "bridge/frontend/camera_frontend.h"
 #include "v4l2/pixel_format.h"
 #include "xmb_common.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 #include "v4l2/control_mapping.h"
 #include "v4l2/media_types.h"
 

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 
 namespace xmb {
 

@@ -3,7 +3,7 @@
 
 #include <cstddef>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 
 namespace xmb {
 

@@ -23,7 +23,7 @@
 
 #include <xen/io/cameraif.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/format_enum.h"
 #include "v4l2/pixel_format.h"
 

@@ -5,7 +5,7 @@
  */
 #include "v4l2/test_pattern_camera.h"
 
-#include "bridge/base/monotonic.h"
+#include "protocol/base/monotonic.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -21,7 +21,7 @@
 
 #include <xen/io/cameraif.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/pixel_format.h"
 #include "v4l2/test_pattern.h"
 

@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/v4l2_device.h"
 
 namespace xmb {

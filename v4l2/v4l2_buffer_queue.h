@@ -7,7 +7,7 @@
 
 #include <linux/videodev2.h>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 #include "v4l2/device_io.h"
 #include "v4l2/v4l2_format.h"
 

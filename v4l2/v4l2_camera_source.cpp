@@ -11,7 +11,7 @@
 
 #include <xen/io/cameraif.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/libv4l2_io.h"
 #include "v4l2/pixel_format.h"
 

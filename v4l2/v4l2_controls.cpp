@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/v4l2_device.h"
 
 namespace xmb {

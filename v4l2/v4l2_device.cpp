@@ -10,7 +10,7 @@
 
 #include <fcntl.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 
 namespace xmb {
 

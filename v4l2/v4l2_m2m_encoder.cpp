@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/pixel_format.h"
 
 namespace xmb {

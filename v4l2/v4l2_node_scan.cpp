@@ -9,7 +9,7 @@
 
 #include <dirent.h>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/v4l2_video_device.h"
 
 namespace xmb {

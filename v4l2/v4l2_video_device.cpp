@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "bridge/base/log.h"
+#include "protocol/base/log.h"
 #include "v4l2/pixel_format.h"
 
 namespace xmb {

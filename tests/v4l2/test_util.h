@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bridge/base/unique_fd.h"
+#include "protocol/base/unique_fd.h"
 
 namespace xmb::testing {
 
