@@ -27,12 +27,10 @@
 #include "gstxmbcamerasink.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <gst/allocators/gstdmabuf.h>
 #include <gst/video/video.h>
@@ -40,6 +38,7 @@
 #include "bridge/service/camera_service.h"
 #include "frame_exchange.h"
 #include "gstxmbguestpool.h"
+#include "service_thread.h"
 #include "xmb_common.h"
 
 GST_DEBUG_CATEGORY(xmb_camera_sink_debug);
@@ -80,10 +79,8 @@ struct SinkState {
 	std::optional<service::ServiceConfig> config;
 	std::unique_ptr<xen::Platform> dom0;
 	std::shared_ptr<FrameExchange> exchange;
-	std::unique_ptr<service::EventLoop> loop;
+	std::unique_ptr<ServiceThread> service; /* the loop and its thread */
 	std::unique_ptr<service::CameraService> svc;
-	std::thread thread;
-	std::atomic<bool> stopLoop{ false };
 	bool running = false;
 	std::string guestLabel; /* for messages */
 };
@@ -114,12 +111,10 @@ static void stop_service(GstXmbCameraSink *self)
 	SinkState &st = *self->state;
 	if (!st.running)
 		return;
-	st.stopLoop = true;
-	if (st.thread.joinable())
-		st.thread.join();
+	st.service->stop();
 	st.svc->stop();
 	st.svc.reset();
-	st.loop.reset();
+	st.service.reset();
 	st.running = false;
 	GST_INFO_OBJECT(self, "camera service stopped");
 }
@@ -127,14 +122,14 @@ static void stop_service(GstXmbCameraSink *self)
 static gboolean start_service(GstXmbCameraSink *self)
 {
 	SinkState &st = *self->state;
-	st.loop = std::make_unique<service::EventLoop>();
-	if (!st.loop->valid()) {
+	st.service = std::make_unique<ServiceThread>();
+	if (!st.service->valid()) {
 		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create the service event loop"),
 				  ("epoll/eventfd: %s", g_strerror(errno)));
-		st.loop.reset();
+		st.service.reset();
 		return FALSE;
 	}
-	st.svc = std::make_unique<service::CameraService>(*st.dom0, *st.loop);
+	st.svc = std::make_unique<service::CameraService>(*st.dom0, st.service->loop());
 	std::shared_ptr<FrameExchange> exchange = st.exchange;
 	std::string id = std::string("gst:") + GST_OBJECT_NAME(self);
 	auto factory = [exchange, id](const service::CameraEntry &cam)
@@ -150,38 +145,13 @@ static gboolean start_service(GstXmbCameraSink *self)
 				  ("Cannot serve the pipeline as vcamera to %s", st.guestLabel.c_str()),
 				  ("camera service: %s", s.error().message.c_str()));
 		st.svc.reset();
-		st.loop.reset();
+		st.service.reset();
 		return FALSE;
 	}
-	st.stopLoop = false;
-	service::EventLoop *loop = st.loop.get();
-	std::atomic<bool> *stop = &st.stopLoop;
-	st.thread = std::thread([loop, stop] {
-		while (!*stop)
-			loop->dispatch(50);
-	});
+	st.service->start();
 	st.running = true;
 	GST_INFO_OBJECT(self, "camera service running for %s", st.guestLabel.c_str());
 	return TRUE;
-}
-
-/* Run \a fn on the service thread (the service is single-threaded) and wait. */
-template<typename Fn>
-static bool on_service(SinkState &st, Fn fn)
-{
-	if (!st.running)
-		return false;
-	auto m = std::make_shared<std::mutex>();
-	auto cv = std::make_shared<std::condition_variable>();
-	auto done = std::make_shared<bool>(false);
-	st.loop->defer([=] {
-		fn();
-		std::lock_guard<std::mutex> l(*m);
-		*done = true;
-		cv->notify_all();
-	});
-	std::unique_lock<std::mutex> l(*m);
-	return cv->wait_for(l, std::chrono::seconds(2), [&] { return *done; });
 }
 
 static GstStructure *make_stats(GstXmbCameraSink *self)
@@ -196,7 +166,7 @@ static GstStructure *make_stats(GstXmbCameraSink *self)
 		/* Captures by value: the wait may time out and leave the lambda queued. */
 		auto out = std::make_shared<std::tuple<guint, std::string, guint64, guint64>>();
 		service::CameraService *svc = st.svc.get();
-		if (on_service(st, [svc, out] {
+		if ((st.running && st.service->call([svc, out] {
 			    auto reps = svc->report();
 			    for (const auto &r : reps) {
 				    if (r.connected)
@@ -206,7 +176,7 @@ static GstStructure *make_stats(GstXmbCameraSink *self)
 				    std::get<2>(*out) += r.stats.frames;
 				    std::get<3>(*out) += r.stats.bytesCopied;
 			    }
-		    })) {
+		    }))) {
 			std::tie(connected, tier, guestFrames, guestCopied) = *out;
 		}
 	}

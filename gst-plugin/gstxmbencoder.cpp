@@ -27,13 +27,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include <gst/video/video.h>
 
 #include "bridge/vcodec/codec_frontend.h"
 #include "gstxmbinputpool.h"
+#include "service_thread.h"
 #include "xmb_common.h"
 #include "xmb_config.h"
 #if XMB_HAVE_VCODEC_BACKEND
@@ -74,15 +74,11 @@ using Connection = VcodecConnection;
 /* platform=loopback: a Dom0 codec service in this process, serving our domain. */
 struct LoopbackDom0 {
 	std::unique_ptr<xen::Platform> dom0;
-	service::EventLoop loop;
+	ServiceThread service;
 	std::unique_ptr<vcodec::CodecService> svc;
-	std::atomic<bool> stop{ false };
-	std::thread thread;
 	~LoopbackDom0()
 	{
-		stop = true;
-		if (thread.joinable())
-			thread.join();
+		service.stop();
 		if (svc)
 			svc->stop();
 	}
@@ -320,7 +316,7 @@ static gboolean gst_xmb_encoder_start(GstVideoEncoder *enc)
 			return FALSE;
 		}
 		d->dom0 = std::move(*p);
-		d->svc = std::make_unique<vcodec::CodecService>(*d->dom0, d->loop, vcodec::probeGstCodecs());
+		d->svc = std::make_unique<vcodec::CodecService>(*d->dom0, d->service.loop(), vcodec::probeGstCodecs());
 		vcodec::CodecGuest g;
 		g.name = "xmbencoder";
 		g.domid = static_cast<xen::DomId>(domid);
@@ -330,11 +326,7 @@ static gboolean gst_xmb_encoder_start(GstVideoEncoder *enc)
 					  ("%s", s.error().message.c_str()));
 			return FALSE;
 		}
-		LoopbackDom0 *raw = d.get();
-		d->thread = std::thread([raw] {
-			while (!raw->stop)
-				raw->loop.dispatch(20);
-		});
+		d->service.start();
 		st.loopDom0 = std::move(d);
 #else
 		GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("platform=loopback needs the Dom0 codec service"),

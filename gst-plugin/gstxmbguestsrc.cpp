@@ -34,13 +34,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include <gst/video/video.h>
 
 #include "bridge/service/event_loop.h"
 #include "bridge/vcodec/codec_service.h"
 #include "guest_frame_queue.h"
+#include "service_thread.h"
 #include "xmb_common.h"
 
 GST_DEBUG_CATEGORY(xmb_guest_src_debug);
@@ -77,10 +77,8 @@ struct GuestSrcState {
 	/* runtime: set up in start(), torn down in stop() */
 	std::unique_ptr<xen::Platform> dom0;
 	std::shared_ptr<GuestFrameQueue> queue;
-	std::unique_ptr<service::EventLoop> loop;
+	std::unique_ptr<ServiceThread> service; /* the loop and its thread */
 	std::unique_ptr<vcodec::CodecService> svc;
-	std::thread thread;
-	std::atomic<bool> stopLoop{ false };
 	std::string label;
 
 	/* streaming thread */
@@ -120,13 +118,12 @@ static void stop_service(GuestSrcState &st)
 {
 	if (st.queue)
 		st.queue->setFlushing(true);
-	st.stopLoop = true;
-	if (st.thread.joinable())
-		st.thread.join();
+	if (st.service)
+		st.service->stop();
 	if (st.svc)
 		st.svc->stop(); /* sessions end: frames not handed over are released */
 	st.svc.reset();
-	st.loop.reset();
+	st.service.reset();
 }
 
 static gboolean gst_xmb_guest_src_start(GstBaseSrc *src)
@@ -176,33 +173,27 @@ static gboolean gst_xmb_guest_src_start(GstBaseSrc *src)
 	GST_OBJECT_LOCK(self);
 	st.queue = queue;
 	GST_OBJECT_UNLOCK(self);
-	st.loop = std::make_unique<service::EventLoop>();
-	if (!st.loop->valid()) {
+	st.service = std::make_unique<ServiceThread>();
+	if (!st.service->valid()) {
 		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot create the service event loop"),
 				  ("epoll/eventfd: %s", g_strerror(errno)));
-		st.loop.reset();
+		st.service.reset();
 		st.dom0.reset();
 		return FALSE;
 	}
 	st.svc = std::make_unique<vcodec::CodecService>(
-		*st.dom0, *st.loop, std::vector<proto::CodecCaps>{ pipelineCodecCaps() },
+		*st.dom0, st.service->loop(), std::vector<proto::CodecCaps>{ pipelineCodecCaps() },
 		pipelineEncoderFactory(st.queue, GST_OBJECT_NAME(self)));
 	st.label = "guest " + guest + " (vcodec " + std::to_string(device) + ")";
 	if (Status s = st.svc->start({ { *g } }); !s) {
 		GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot serve a vcodec device to %s", st.label.c_str()),
 				  ("codec service: %s", s.error().message.c_str()));
 		st.svc.reset();
-		st.loop.reset();
+		st.service.reset();
 		st.dom0.reset();
 		return FALSE;
 	}
-	st.stopLoop = false;
-	service::EventLoop *loop = st.loop.get();
-	std::atomic<bool> *stop = &st.stopLoop;
-	st.thread = std::thread([loop, stop] {
-		while (!*stop)
-			loop->dispatch(50);
-	});
+	st.service->start();
 	st.haveBase = false;
 	st.pushedSinceStart = false;
 	GST_INFO_OBJECT(self, "serving raw frames of %s", st.label.c_str());
