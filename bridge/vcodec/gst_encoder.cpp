@@ -257,6 +257,12 @@ struct GstEncoder::Impl {
 			g_free(dbg);
 			self->sink.error(text);
 		}
+		/*
+		 * A sync handler that drops a message owns it (GstBusSyncHandler):
+		 * without this unref every message leaked, and with the state
+		 * changes the pipeline they point to (2 fds and its threads per OPEN).
+		 */
+		gst_message_unref(msg);
 		return GST_BUS_DROP;
 	}
 

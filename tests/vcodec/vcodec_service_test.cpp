@@ -6,6 +6,8 @@
  * compared with the input frames (PSNR).
  */
 #include <atomic>
+#include <cstdlib>
+#include <dirent.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -552,6 +554,120 @@ TEST_F(VcodecServiceTest, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGue
 	}, 2000ms)) << "re-attached to the new domain (backend InitWait)";
 }
 
+unsigned envOr(const char *name, unsigned dflt)
+{
+	const char *v = std::getenv(name);
+	return v && *v ? static_cast<unsigned>(std::strtoul(v, nullptr, 10)) : dflt;
+}
+
+size_t openFds()
+{
+	size_t n = 0;
+	if (DIR *d = ::opendir("/proc/self/fd")) {
+		while (::readdir(d))
+			n++;
+		::closedir(d);
+	}
+	return n;
+}
+
+/* One guest session: OPEN, buffers, a frame encoded and its bitstream read. */
+void encodeOneFrame(CodecFrontend &fe)
+{
+	ASSERT_TRUE(fe.connect(0));
+	ASSERT_TRUE(fe.open(vp8Config(160, 120, 500000)));
+	ASSERT_TRUE(fe.createBuffers(2, 2));
+	ASSERT_TRUE(fe.queueOut(0));
+	ASSERT_TRUE(fe.queueRaw(0, 1));
+	ASSERT_TRUE(fe.forceKeyFrame());
+	ASSERT_TRUE(fe.drain());
+	for (;;) {
+		auto e = fe.waitEvent(5000ms);
+		ASSERT_TRUE(e) << e.error().message;
+		if (e->type == XENVCODEC_EVT_DRAINED)
+			break;
+	}
+}
+
+/*
+ * Endurance, vcodec (the camera's is tests/integration/test_endurance.cpp):
+ * connect/encode/disconnect cycles leave Dom0's fds, mapped pages and the
+ * guest's grants flat.  XMB_ENDURANCE_CYCLES scales it (unit suite: 50;
+ * suite 'endurance': 1000).
+ */
+TEST_F(VcodecServiceTest, EnduranceCyclesLeaveNothingBehind)
+{
+	const unsigned cycles = envOr("XMB_ENDURANCE_CYCLES", 50);
+	start({ 1 });
+	auto cycle = [&] {
+		CodecFrontend fe(*guest[1]);
+		encodeOneFrame(fe);
+		fe.disconnect();
+	};
+	cycle(); /* warm */
+	ASSERT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }));
+	const size_t fds0 = openFds();
+	for (unsigned i = 0; i < cycles && !HasFatalFailure(); i++)
+		cycle();
+	ASSERT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }))
+		<< "Dom0 still maps " << hv->mappedGrants(1) << " grants of the guest";
+	const size_t fds1 = openFds();
+	std::printf("vcodec endurance: %u cycles: fds %zu -> %zu, guest grants %zu, Dom0 maps %zu\n", cycles,
+		    fds0, fds1, hv->grantEntries(1), hv->mappedGrants(1));
+	EXPECT_EQ(fds1, fds0) << "an fd leaks per cycle";
+	EXPECT_EQ(hv->grantEntries(1), 0u) << "the guest's grants are all ended";
+}
+
+/*
+ * Guests destroyed mid-encode, again and again (the named guest comes back
+ * with a new domid, as after `xl create` again): each one's mappings are
+ * gone within 2 s and nothing accumulates.  XMB_ENDURANCE_DEATHS scales it
+ * (unit suite: 20; suite 'endurance': 100).
+ */
+TEST_F(VcodecServiceTest, EnduranceGuestsDestroyedMidEncodeLeaveNothingBehind)
+{
+	const unsigned deaths = envOr("XMB_ENDURANCE_DEATHS", 20);
+	hv = xen::LoopbackXen::create();
+	CodecServiceConfig cfg;
+	CodecGuest cg;
+	cg.name = "enc";
+	cg.domainName = "enc";
+	cfg.guests.push_back(cg);
+	auto p = hv->open(0);
+	ASSERT_TRUE(p);
+	dom0 = std::move(*p);
+	svc = std::make_unique<CodecService>(*dom0, loop, probeGstCodecs());
+	ASSERT_TRUE(svc->start(cfg));
+	thread = std::thread([this] {
+		while (!stop)
+			loop.dispatch(20);
+	});
+	size_t fds0 = 0;
+	for (unsigned i = 0; i <= deaths && !HasFatalFailure(); i++) {
+		if (i == 1)
+			fds0 = openFds(); /* after a warm round */
+		const xen::DomId id = static_cast<xen::DomId>(10 + i);
+		ASSERT_TRUE(hv->createDomain(id, "enc"));
+		auto gp = hv->open(id);
+		ASSERT_TRUE(gp);
+		{
+			CodecFrontend fe(**gp);
+			encodeOneFrame(fe);
+			ASSERT_TRUE(fe.queueRaw(1, 2)); /* a frame in the encoder at death */
+			EXPECT_GT(hv->mappedGrants(id), 0u);
+			fe.setTimeout(50ms); /* a dead guest's library does not wait for its goodbyes */
+			ASSERT_TRUE(hv->destroyDomain(id));
+			EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(id) == 0; }, 2000ms))
+				<< "dom" << id << "'s mappings still there 2 s after its death";
+			fe.disconnect(50ms);
+		}
+		gp->reset();
+	}
+	const size_t fds1 = openFds();
+	std::printf("vcodec endurance: %u guests destroyed mid-encode: fds %zu -> %zu\n", deaths, fds0, fds1);
+	EXPECT_EQ(fds1, fds0);
+}
+
 /* Each OPEN builds an encoder pipeline on the loop thread: a flood is throttled. */
 TEST_F(VcodecServiceTest, OpenFloodIsThrottled)
 {
@@ -839,3 +955,4 @@ TEST_F(VcodecServiceTest, RawCodecHandsGuestFramesAndTimestampsToADom0Consumer)
 	fe.disconnect();
 	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }));
 }
+
