@@ -9,7 +9,6 @@
  * single-threaded) and wait for it.
  */
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -33,23 +32,23 @@ public:
 	[[nodiscard]] service::EventLoop &loop() { return *loop_; }
 	[[nodiscard]] bool valid() const { return loop_->valid(); }
 
-	/** Dispatch the loop on the private thread until stop(). */
+	/**
+	 * Run the loop on the private thread until stop().  It sleeps in
+	 * epoll until there is work: no periodic wake-up when idle.
+	 */
 	void start()
 	{
 		if (thread_.joinable())
 			return;
-		stop_ = false;
-		thread_ = std::thread([loop = loop_.get(), stop = &stop_] {
-			while (!*stop)
-				loop->dispatch(50);
-		});
+		thread_ = std::thread([loop = loop_.get()] { (void)loop->run(); });
 	}
-	/** Stop dispatching and join; the service is then the caller's to stop on this thread. */
+	/** Stop the loop (woken through its own queue) and join; the service is then the caller's. */
 	void stop()
 	{
-		stop_ = true;
-		if (thread_.joinable())
-			thread_.join();
+		if (!thread_.joinable())
+			return;
+		loop_->defer([loop = loop_.get()] { loop->exit(0); });
+		thread_.join();
 	}
 	[[nodiscard]] bool running() const { return thread_.joinable(); }
 
@@ -80,7 +79,6 @@ public:
 
 private:
 	std::unique_ptr<service::EventLoop> loop_ = std::make_unique<service::EventLoop>();
-	std::atomic<bool> stop_{ false };
 	std::thread thread_;
 };
 
