@@ -6,6 +6,7 @@
 #   4. the codec service: a PV DomU encodes through Dom0; the stream decodes
 #   5. GStreamer: a Dom0 pipeline serves a DomU; a DomU pipeline encodes through Dom0
 #   6. the camera service against a frontend with Linux xen-camera-front's wire habits
+#   7. endurance: a guest destroyed mid-stream 20 times (XMB_XEN_DEATHS), released in < 2 s
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-xen-suite.sh BUILD_DIR}
@@ -34,5 +35,6 @@ if [ -f "$build/gst-plugin/libgstxmb.so" ] && [ -x "$build/bridge/vcodec/xmb-cod
 	part "GStreamer elements across domains" "$(dirname "$0")/gst-xen.sh" "$build"
 fi
 part "camera service: Linux-like frontends in two DomUs" "$(dirname "$0")/linux-like-xen.sh" "$build"
+part "endurance: guests destroyed mid-stream" "$(dirname "$0")/endurance-xen.sh" "$build"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
