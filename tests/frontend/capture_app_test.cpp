@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The xmb-camera-guest logic: arguments, listing, capture against the fake backend. */
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <unistd.h>
@@ -112,7 +113,17 @@ TEST_P(CaptureRun, ChecksPatternAndSavesFrames)
 	std::ostringstream out, err;
 	int rc = runCapture(*guest, *o, out, err);
 	EXPECT_EQ(rc, kExitOk) << out.str() << err.str();
-	EXPECT_NE(out.str().find("summary: ok frames 9 drops 2"), std::string::npos) << out.str();
+	/*
+	 * The backend drops every 4th frame: at least 2 gaps in 9 frames.  A
+	 * loaded machine (ASan, a parallel build) may make the library skip a
+	 * superseded frame too, which is one more drop, never fewer.
+	 */
+	unsigned frames = 0, drops = 0;
+	auto at = out.str().find("summary: ok frames ");
+	ASSERT_NE(at, std::string::npos) << out.str();
+	ASSERT_EQ(std::sscanf(out.str().c_str() + at, "summary: ok frames %u drops %u", &frames, &drops), 2);
+	EXPECT_EQ(frames, 9u) << out.str();
+	EXPECT_GE(drops, 2u) << out.str();
 	EXPECT_NE(out.str().find("mismatches 0"), std::string::npos) << out.str();
 	/* Frames 1, 5, 9 saved. */
 	size_t pngs = 0, raws = 0;

@@ -796,7 +796,8 @@ TEST_F(CameraService, NotificationStormStarvesNoOne)
 	EXPECT_GT(notifies.load(), 10000u) << "the storm did reach Dom0";
 	EXPECT_GE(stormed * 10, base * 9) << "guest two got " << stormed << " frames under the storm, "
 					  << base << " before";
-	const auto *one = find(report(), "dom1");
+	auto rep = report(); /* find() points into it */
+	const auto *one = find(rep, "dom1");
 	ASSERT_NE(one, nullptr);
 	EXPECT_TRUE(one->connected) << "a storm is not a violation";
 	EXPECT_GT(one->stats.stormDelays, 0u) << "the storm was coalesced";
