@@ -30,7 +30,7 @@ out=$(xmb-domu run xmbenc1 --quiet --timeout 300 --file "$build/bridge/vcodec/xm
 	-- "$here/encode-guest.sh" "$build/bridge/vcodec/xmb-encode-guest" vp8 "$size" "$frames" /out.ivf)
 rc=$?
 set -e
-echo "$out" | sed -n '/XMB-STREAM-BEGIN/q;p' | tail -5
+sed -n '/XMB-STREAM-BEGIN/q;p' <<<"$out" | tail -5 # here-string: sed quitting early must not SIGPIPE an echo (pipefail)
 [ $rc -eq 0 ] || fail "the DomU's encode exited $rc"
 
 echo "$out" | sed -n '/XMB-STREAM-BEGIN/,/XMB-STREAM-END/p' | sed '1d;$d' | base64 -d > "$work/out.ivf" \

@@ -12,7 +12,9 @@ set -euo pipefail
 build=${1:?usage: codec-v4l2-xen.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/xmb-vicodec.XXXXXX)
-frames=30 w=320 h=240
+# vicodec: at least 640x360, multiples of 16 (it rounds 360 up to 368); few frames: the
+# stream comes back as base64 over the DomU console.
+frames=8 w=640 h=480
 fail() {
 	echo "codec-v4l2-xen: FAIL: $*" >&2
 	if [ -f "$work/service.log" ]; then
@@ -45,7 +47,7 @@ out=$(xmb-domu run xmbenc1 --quiet --timeout 300 --file "$build/bridge/vcodec/xm
 	-- "$here/encode-guest.sh" "$build/bridge/vcodec/xmb-encode-guest" fwht "${w}x$h" "$frames" /out.fwht)
 rc=$?
 set -e
-echo "$out" | sed -n '/XMB-STREAM-BEGIN/q;p' | tail -5
+sed -n '/XMB-STREAM-BEGIN/q;p' <<<"$out" | tail -5 # here-string: sed quitting early must not SIGPIPE an echo (pipefail)
 [ $rc -eq 0 ] || fail "the DomU's encode exited $rc"
 echo "$out" | sed -n '/XMB-STREAM-BEGIN/,/XMB-STREAM-END/p' | sed '1d;$d' | base64 -d > "$work/out.fwht" \
 	|| fail "the stream printed by the DomU is not base64"
@@ -64,6 +66,8 @@ while pos < len(data):
     ver, fw, fh, flags, cs, xf, ye, qu, size = struct.unpack_from(">9I", data, pos + 8)
     assert (m1, m2) == (0x4F4F4F4F, 0xFFFFFFFF), f"frame {n}: bad magic at {pos}"
     assert (fw, fh) == (w, h), f"frame {n}: {fw}x{fh}"
+    # One file per frame for the decoder (a GStreamer buffer is one frame).
+    open(f"{sys.argv[1]}.{n:03d}", "wb").write(data[pos:pos + 44 + size])
     pos += 44 + size
     n += 1
 assert pos == len(data) and n == want, f"{n} frames, {len(data) - pos} stray bytes"
@@ -71,13 +75,34 @@ print(f"codec-v4l2-xen: {n} FWHT frames of {w}x{h}, {len(data) // n} bytes per f
 PY
 
 if gst-inspect-1.0 v4l2fwhtdec >/dev/null 2>&1; then
-	gst-launch-1.0 -q filesrc location="$work/out.fwht" blocksize=1048576 ! \
-		"video/x-fwht,width=$w,height=$h,framerate=30/1" ! v4l2fwhtdec ! \
+	# GStreamer 1.22's v4l2 decoder with vicodec sends EOS before the last
+	# frames come out ("left undrained after CMD_STOP ... bug in decoder"; 2
+	# to 4 seen): the stream is padded with 4 repeats of its last frame so
+	# every real frame is decoded.
+	pad=4
+	for ((i = 0; i < pad; i++)); do
+		cp "$work/out.fwht.$(printf %03d $((frames - 1)))" "$work/out.fwht.$(printf %03d $((frames + i)))"
+	done
+	gst-launch-1.0 -q multifilesrc location="$work/out.fwht.%03d" index=0 stop-index=$((frames + pad - 1)) \
+		caps="video/x-fwht,width=$w,height=$h,framerate=30/1,colorimetry=bt601,parsed=true" ! v4l2fwhtdec ! \
 		video/x-raw,format=I420 ! filesink location="$work/out.yuv" ||
 		fail "vicodec's decoder (v4l2fwhtdec) does not decode the stream"
 	got=$(stat -c %s "$work/out.yuv")
-	echo "codec-v4l2-xen: v4l2fwhtdec decoded $got bytes ($((got / (w * h * 3 / 2))) frames)"
-	[ "$got" -eq $((frames * w * h * 3 / 2)) ] || fail "decoded $got bytes, want $frames frames of ${w}x$h I420"
+	n=$((got / (w * h * 3 / 2)))
+	echo "codec-v4l2-xen: v4l2fwhtdec decoded $n frames ($frames + up to $pad padding)"
+	((n >= frames && n <= frames + pad)) || fail "decoded $n frames, want every one of the $frames"
+	# The frames carry the test pattern (colour bars), not a flat picture.
+	python3 - "$work/out.yuv" "$w" "$h" <<'PY' || fail "the decoded frames do not look like the test pattern"
+import statistics, sys
+data = open(sys.argv[1], "rb").read()
+w, h = int(sys.argv[2]), int(sys.argv[3])
+size = w * h * 3 // 2
+for i in range(len(data) // size):
+    y = data[i * size:i * size + w * h]
+    sd = statistics.pstdev(y[::97])
+    assert sd > 20, f"frame {i}: luma standard deviation {sd:.1f}"
+print(f"codec-v4l2-xen: decoded frames carry the pattern (luma standard deviation > 20 in each)")
+PY
 else
 	echo "codec-v4l2-xen: v4l2fwhtdec not available: decode not checked (the frames were checked above)"
 fi
