@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/process_stats.h"
+
 #include "service_fixture.h"
 
 using namespace xmb;
@@ -25,34 +27,11 @@ using namespace xmb::frontend;
 using namespace std::chrono_literals;
 using xmb::test::waitFor;
 
+using xmb::test::envOr;
+using xmb::test::openFds;
+using xmb::test::rssKiB;
+
 namespace {
-
-unsigned envOr(const char *name, unsigned dflt)
-{
-	const char *v = std::getenv(name);
-	return v && *v ? static_cast<unsigned>(std::strtoul(v, nullptr, 10)) : dflt;
-}
-
-size_t openFds()
-{
-	size_t n = 0;
-	if (DIR *d = ::opendir("/proc/self/fd")) {
-		while (::readdir(d))
-			n++;
-		::closedir(d);
-	}
-	return n;
-}
-
-size_t rssKiB()
-{
-	std::ifstream f("/proc/self/status");
-	std::string line;
-	while (std::getline(f, line))
-		if (line.rfind("VmRSS:", 0) == 0)
-			return std::strtoul(line.c_str() + 6, nullptr, 10);
-	return 0;
-}
 
 const char *kConfig = R"(
 [camera a]

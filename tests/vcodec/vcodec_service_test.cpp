@@ -18,6 +18,8 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include "tests/common/process_stats.h"
+
 extern "C" {
 #include <xen/errno.h>
 }
@@ -32,6 +34,10 @@ extern "C" {
 using namespace xmb;
 using namespace xmb::vcodec;
 using namespace std::chrono_literals;
+
+using xmb::test::envOr;
+using xmb::test::openFds;
+using xmb::test::rssKiB;
 
 namespace {
 
@@ -552,23 +558,6 @@ TEST_F(VcodecServiceTest, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGue
 		auto st = dom0->store->read("/local/domain/0/backend/vcodec/6/0/state");
 		return st && *st == "2";
 	}, 2000ms)) << "re-attached to the new domain (backend InitWait)";
-}
-
-unsigned envOr(const char *name, unsigned dflt)
-{
-	const char *v = std::getenv(name);
-	return v && *v ? static_cast<unsigned>(std::strtoul(v, nullptr, 10)) : dflt;
-}
-
-size_t openFds()
-{
-	size_t n = 0;
-	if (DIR *d = ::opendir("/proc/self/fd")) {
-		while (::readdir(d))
-			n++;
-		::closedir(d);
-	}
-	return n;
 }
 
 /* One guest session: OPEN, buffers, a frame encoded and its bitstream read. */
