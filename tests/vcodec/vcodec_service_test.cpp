@@ -678,6 +678,71 @@ TEST_F(VcodecServiceTest, OpenFloodIsThrottled)
 	EXPECT_TRUE(fe.open(c)) << "the budget refills";
 }
 
+/* Encode at 30 fps for \a d (a camera's pace); the bitstreams that came back. */
+unsigned pacedBitstreams(CodecFrontend &fe, std::chrono::milliseconds d)
+{
+	unsigned got = 0;
+	const auto end = std::chrono::steady_clock::now() + d;
+	auto next = std::chrono::steady_clock::now();
+	for (uint64_t n = 0; std::chrono::steady_clock::now() < end; n++) {
+		std::this_thread::sleep_until(next);
+		next += 33ms;
+		if (!fe.queueRaw(static_cast<uint8_t>(n % 2), n))
+			break;
+		bool input = false, bits = false;
+		while (!(input && bits)) {
+			auto e = fe.waitEvent(2000ms);
+			if (!e)
+				return got;
+			if (e->type == XENVCODEC_EVT_INPUT_DONE)
+				input = true;
+			if (e->type == XENVCODEC_EVT_BITSTREAM_READY) {
+				bits = true;
+				got++;
+				(void)fe.queueOut(e->index);
+			}
+		}
+	}
+	return got;
+}
+
+/*
+ * Guest one floods OPEN (each allowed one builds a pipeline on the one
+ * loop thread) while guest two encodes at a camera's pace: guest two keeps
+ * >= 90 % of its frames.
+ */
+TEST_F(VcodecServiceTest, OpenFloodStarvesNoOne)
+{
+	start({ 1, 2 });
+	CodecFrontend two(*guest[2]);
+	ASSERT_TRUE(two.connect(0));
+	ASSERT_TRUE(two.open(vp8Config(320, 240, 1000000)));
+	ASSERT_TRUE(two.createBuffers(2, 2));
+	ASSERT_TRUE(two.queueOut(0));
+	ASSERT_TRUE(two.queueOut(1));
+	const unsigned base = pacedBitstreams(two, 1500ms);
+	ASSERT_GT(base, 30u) << "30 fps for 1.5 s";
+
+	CodecFrontend one(*guest[1]);
+	ASSERT_TRUE(one.connect(0));
+	std::atomic<bool> stopFlood{ false };
+	std::atomic<unsigned> opens{ 0 };
+	std::thread flood([&] {
+		xenvcodec_config c = vp8Config(320, 240, 1000000);
+		while (!stopFlood) {
+			(void)one.open(c);
+			opens++;
+		}
+	});
+	const unsigned flooded = pacedBitstreams(two, 1500ms);
+	stopFlood = true;
+	flood.join();
+	EXPECT_GT(opens.load(), 100u) << "the flood reached Dom0";
+	EXPECT_GE(flooded * 10, base * 9) << "guest two got " << flooded << " bitstreams under the flood, "
+					  << base << " before";
+	EXPECT_TRUE(report().at(1).connected);
+}
+
 /*
  * The connect budget is the shared xenbus core's: a vcodec frontend that
  * flaps Initialising/Initialised 100 times gets at most the burst plus the
