@@ -51,7 +51,7 @@ protected:
 		auto cfg = service::parseServiceConfig(configText, "test.conf");
 		ASSERT_TRUE(cfg) << cfg.error().message;
 		svc = std::make_unique<service::CameraService>(*dom0, loop);
-		Status s = svc->start(*cfg);
+		Status s = sourceFactory ? svc->start(*cfg, sourceFactory) : svc->start(*cfg);
 		ASSERT_TRUE(s) << s.error().message;
 		thread = std::thread([this] {
 			while (!stop)
@@ -90,6 +90,8 @@ protected:
 
 	/* Set before startService(): Dom0 reports what an x86 PV Dom0 does. */
 	bool pvDom0 = false;
+	/* Set before startService(): the cameras (default: service::openSource). */
+	service::SourceFactory sourceFactory;
 	service::EventLoop loop;
 	std::shared_ptr<xen::LoopbackXen> hv;
 	std::unique_ptr<xen::Platform> dom0;

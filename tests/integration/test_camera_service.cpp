@@ -336,6 +336,88 @@ TEST_F(CameraService, ViolationAndCloseInOnePassTouchNothingFreed)
 	EXPECT_TRUE(find(report(), "dom1")->connected);
 }
 
+/*
+ * A camera source standing for a Dom0 pipeline (xmbcamerasink's upstream,
+ * a V4L2 driver with a buffer in flight): it keeps every buffer it was
+ * given, memory owner included, past stop() and past the guest's session.
+ */
+class HoldingSource final : public CameraSource
+{
+public:
+	HoldingSource(std::unique_ptr<CameraSource> inner, std::vector<CallerBuffer> &held)
+		: inner_(std::move(inner)), held_(held) {}
+	std::string id() const override { return inner_->id(); }
+	std::string description() const override { return "holding " + inner_->description(); }
+	std::vector<FormatEntry> formats() override { return inner_->formats(); }
+	MemoryTypes supportedMemory() const override { return inner_->supportedMemory(); }
+	int tryConfigure(StreamConfig &c) override { return inner_->tryConfigure(c); }
+	int configure(StreamConfig &c) override { return inner_->configure(c); }
+	int setFrameInterval(Fraction &i) override { return inner_->setFrameInterval(i); }
+	int allocateBuffers(MemoryType m, unsigned n) override { return inner_->allocateBuffers(m, n); }
+	int exportBuffer(unsigned i, ExportedBuffer &out) override { return inner_->exportBuffer(i, out); }
+	int queueBuffer(unsigned i, const CallerBuffer &mem) override
+	{
+		if (mem.data)
+			held_.push_back(mem); /* what a pipeline keeps a reference to */
+		return inner_->queueBuffer(i, mem);
+	}
+	int releaseBuffers() override { return inner_->releaseBuffers(); }
+	int start() override { return inner_->start(); }
+	int stop() override { return inner_->stop(); }
+	int pollFd() const override { return inner_->pollFd(); }
+	uint32_t pollEvents() const override { return inner_->pollEvents(); }
+	int dequeueFrame(CompletedFrame &f) override { return inner_->dequeueFrame(f); }
+	int dequeueEvent(SourceEvent &e) override { return inner_->dequeueEvent(e); }
+	std::vector<CameraControlInfo> controls() override { return inner_->controls(); }
+	int getControl(uint8_t t, int64_t &v) override { return inner_->getControl(t, v); }
+	int setControl(uint8_t t, int64_t &v) override { return inner_->setControl(t, v); }
+
+private:
+	std::unique_ptr<CameraSource> inner_;
+	std::vector<CallerBuffer> &held_;
+};
+
+/*
+ * Issue 11 item 5: guest pages handed to a Dom0 pipeline stay mapped while
+ * the pipeline holds them, whatever the guest does.  The guest disconnects
+ * (and then dies) while the "pipeline" still holds its buffers: Dom0 keeps
+ * exactly those pages mapped, writing into them is safe, and they are
+ * unmapped when the pipeline lets go — not before, not never.
+ */
+TEST_F(CameraService, GuestPagesStayMappedWhileADom0PipelineHoldsThem)
+{
+	std::vector<CallerBuffer> held; /* the pipeline's references (test thread after teardown) */
+	sourceFactory = [&](const service::CameraEntry &cam) -> Result<std::unique_ptr<CameraSource>> {
+		auto inner = service::openSource(cam);
+		if (!inner)
+			return inner.error();
+		return std::unique_ptr<CameraSource>(std::make_unique<HoldingSource>(std::move(*inner), held));
+	};
+	startService(kTwoCameras, { 1, 2 });
+	{
+		CameraFrontend fe(*guest[1]);
+		startStreaming(fe, kNV12, 320, 240); /* frontend-allocated: guest pages mapped in Dom0 */
+		ASSERT_TRUE(fe.waitFrame(2s));
+		fe.disconnect();
+	}
+	ASSERT_TRUE(waitFor([&] { return !find(report(), "dom1")->connected; }));
+	size_t mappedWhileHeld = 0;
+	onService([&] { mappedWhileHeld = dom0->grants->mappedPages(1); });
+	ASSERT_FALSE(held.empty()) << "the source was given guest memory";
+	EXPECT_GT(mappedWhileHeld, 0u) << "the held buffers' pages stay mapped after the session went";
+	/* The pipeline still writes: the memory is valid (a SIGSEGV / ASan report here is the bug). */
+	onService([&] {
+		for (auto &b : held)
+			std::memset(b.data, 0x5a, b.length);
+	});
+	ASSERT_TRUE(hv->destroyDomain(1)); /* the guest dies too: still mapped while held */
+	std::this_thread::sleep_for(200ms);
+	onService([&] { EXPECT_GT(dom0->grants->mappedPages(1), 0u); });
+	onService([&] { held.clear(); }); /* the pipeline lets go */
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }, 2000ms))
+		<< "unmapped once the last holder let go";
+}
+
 TEST_F(CameraService, HostileRequestsGetTheRightStatusAndDoNotCloseTheFrontend)
 {
 	startService(kTwoCameras, { 1, 2 });
