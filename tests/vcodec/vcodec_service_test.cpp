@@ -60,14 +60,34 @@ protected:
 			cg.maxBuffers = maxBuffers;
 			cfg.guests.push_back(cg);
 		}
-		auto p = hv->open(0);
-		ASSERT_TRUE(p);
-		dom0 = std::move(*p);
 		for (auto g : guests) {
 			auto gp = hv->open(g);
 			ASSERT_TRUE(gp);
 			guest[g] = std::move(*gp);
 		}
+		startService(cfg);
+	}
+
+	/*
+	 * The service for one guest configured by domain name (it may come and
+	 * go with new domids); domains named so made before are attached at once.
+	 */
+	void startNamed(const std::string &name)
+	{
+		CodecServiceConfig cfg;
+		CodecGuest cg;
+		cg.name = name;
+		cg.domainName = name;
+		cfg.guests.push_back(cg);
+		startService(cfg);
+	}
+
+	/* Dom0 on hv (made by the caller), the service with \a cfg, its loop on a thread. */
+	void startService(const CodecServiceConfig &cfg)
+	{
+		auto p = hv->open(0);
+		ASSERT_TRUE(p);
+		dom0 = std::move(*p);
 		svc = std::make_unique<CodecService>(*dom0, loop, probeGstCodecs());
 		Status s = svc->start(cfg);
 		ASSERT_TRUE(s) << s.error().message;
@@ -516,22 +536,9 @@ TEST_F(VcodecServiceTest, GuestDeathBeforeTheToolstackCleansUpIsSeenAndANamedGue
 {
 	hv = xen::LoopbackXen::create();
 	ASSERT_TRUE(hv->createDomain(5, "enc"));
-	CodecServiceConfig cfg;
-	CodecGuest cg;
-	cg.name = "enc";
-	cg.domainName = "enc";
-	cfg.guests.push_back(cg);
-	auto p = hv->open(0);
-	ASSERT_TRUE(p);
-	dom0 = std::move(*p);
 	auto gp = hv->open(5);
 	ASSERT_TRUE(gp);
-	svc = std::make_unique<CodecService>(*dom0, loop, probeGstCodecs());
-	ASSERT_TRUE(svc->start(cfg));
-	thread = std::thread([this] {
-		while (!stop)
-			loop.dispatch(20);
-	});
+	startNamed("enc");
 	{
 		CodecFrontend fe(**gp);
 		ASSERT_TRUE(fe.connect(0));
@@ -617,20 +624,7 @@ TEST_F(VcodecServiceTest, EnduranceGuestsDestroyedMidEncodeLeaveNothingBehind)
 {
 	const unsigned deaths = envOr("XMB_ENDURANCE_DEATHS", 20);
 	hv = xen::LoopbackXen::create();
-	CodecServiceConfig cfg;
-	CodecGuest cg;
-	cg.name = "enc";
-	cg.domainName = "enc";
-	cfg.guests.push_back(cg);
-	auto p = hv->open(0);
-	ASSERT_TRUE(p);
-	dom0 = std::move(*p);
-	svc = std::make_unique<CodecService>(*dom0, loop, probeGstCodecs());
-	ASSERT_TRUE(svc->start(cfg));
-	thread = std::thread([this] {
-		while (!stop)
-			loop.dispatch(20);
-	});
+	startNamed("enc");
 	size_t fds0 = 0;
 	for (unsigned i = 0; i <= deaths && !HasFatalFailure(); i++) {
 		if (i == 1)
