@@ -78,6 +78,7 @@ DmaBufGrant &DmaBufGrant::operator=(DmaBufGrant &&o) noexcept
 		backend_ = std::move(o.backend_);
 		fd_ = std::move(o.fd_);
 		refs_ = std::move(o.refs_);
+		handle_ = o.handle_;
 	}
 	return *this;
 }
@@ -85,7 +86,7 @@ DmaBufGrant &DmaBufGrant::operator=(DmaBufGrant &&o) noexcept
 void DmaBufGrant::reset()
 {
 	if (fd_ && backend_)
-		backend_->dmabufImportRelease(fd_.get());
+		backend_->dmabufImportRelease(fd_.get(), handle_);
 	fd_.reset();
 	refs_.clear();
 	backend_.reset();
@@ -204,10 +205,12 @@ Result<ForeignDmaBuf> GrantTable::dmabufFromRefs(DomId dom, std::span<const Gref
 
 Result<DmaBufGrant> GrantTable::refsFromDmabuf(DomId dom, int fd, size_t pages)
 {
-	auto refs = backend_->dmabufImportToRefs(dom, fd, pages);
+	uint64_t handle = 0;
+	auto refs = backend_->dmabufImportToRefs(dom, fd, pages, handle);
 	if (!refs)
 		return refs.error();
 	DmaBufGrant g;
+	g.handle_ = handle;
 	g.backend_ = backend_;
 	g.fd_.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
 	g.refs_ = std::move(*refs);

@@ -83,8 +83,16 @@ public:
 	virtual Result<UniqueFD> dmabufExportFromRefs(DomId dom, std::span<const Gref> refs,
 						      bool writable) = 0;
 	virtual int dmabufWaitReleased(int fd, unsigned timeoutMs) = 0;
-	virtual Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages) = 0;
-	virtual void dmabufImportRelease(int fd) = 0;
+	/**
+	 * Grant the \a pages pages of dma-buf \a fd to \a dom (writable: the
+	 * kernel grants imports so).  \a handle identifies this import for the
+	 * release: the kernel finds an import by its dma-buf, so one buffer
+	 * imported for two guests needs a gntdev handle per import.
+	 */
+	virtual Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages,
+							      uint64_t &handle) = 0;
+	/** End the import: the refs are revoked (deferred while the guest maps them). */
+	virtual void dmabufImportRelease(int fd, uint64_t handle) = 0;
 };
 
 class GrantTable;
@@ -175,6 +183,7 @@ private:
 	std::shared_ptr<GrantBackend> backend_;
 	UniqueFD fd_;
 	std::vector<Gref> refs_;
+	uint64_t handle_ = 0;
 };
 
 /**

@@ -147,10 +147,11 @@ Status CameraHub::startStream(HubClient *client)
 	if (std::find(streaming_.begin(), streaming_.end(), client) != streaming_.end())
 		return Error{ -EBUSY, "already streaming" };
 	streaming_.push_back(client);
-	HubClient *want = pickLeader();
+	std::shared_ptr<DevicePool> wantPool = pickPool();
+	HubClient *want = wantPool ? nullptr : pickLeader();
 	if (running_) {
-		if (want == leader_)
-			return {}; /* copy mode already, or the same leader: nothing changes */
+		if (want == leader_ && wantPool == streamPool_)
+			return {}; /* copy mode already, the same leader, or one more guest on the pool */
 		/* Who may receive frames without a copy changed (a second guest came, ...). */
 		XMB_LOG(logHub, Info, "camera %s: %s starts: %s: restarting", name_.c_str(),
 			client->label().c_str(), want ? "it can take frames without a copy"
@@ -159,11 +160,13 @@ Status CameraHub::startStream(HubClient *client)
 	}
 
 	leader_ = want;
-	copyMode_ = leader_ == nullptr;
+	streamPool_ = std::move(wantPool);
+	copyMode_ = leader_ == nullptr && !streamPool_;
 	Status s = startSource();
 	if (!s) {
 		streaming_.pop_back();
 		leader_ = nullptr;
+		streamPool_.reset();
 		if (!streaming_.empty())
 			pickLeaderAndRestart(); /* the others were streaming before this one came */
 	}
@@ -207,6 +210,17 @@ Status CameraHub::startSource()
 			own_.push_back({ std::move(eb.fd), static_cast<uint8_t *>(p), eb.length });
 			source_->queueBuffer(i);
 		}
+	} else if (streamPool_) {
+		/* The granted device buffers, fed back to the camera as the dma-bufs they are. */
+		ret = source_->allocateBuffers(MemoryType::DmaBufImport, streamPool_->size());
+		if (ret < static_cast<int>(streamPool_->size())) {
+			if (ret >= 0)
+				source_->releaseBuffers();
+			return Error{ ret < 0 ? ret : -ENOMEM, "camera " + name_ + ": import device buffers: " +
+								std::strerror(ret < 0 ? -ret : ENOMEM) };
+		}
+		for (unsigned i : streamPool_->idle())
+			queuePoolBuffer(i);
 	} else {
 		leaderSlots_ = leader_->bufferCount();
 		ret = source_->allocateBuffers(MemoryType::UserPtr, leaderSlots_ + kSpares);
@@ -251,7 +265,10 @@ Status CameraHub::startSource()
 	running_ = true;
 	feedSpare();
 	XMB_LOG(logHub, Info, "camera %s: streaming %s, %s", name_.c_str(), describe(config_).c_str(),
-		copyMode_ ? "copy mode" : ("zero-copy into " + leader_->label() + "'s buffers").c_str());
+		copyMode_ ? "copy mode"
+		: streamPool_ ? ("device buffers granted (dma-buf) to " + std::to_string(streaming_.size()) +
+				 " guest(s), zero copy").c_str()
+			      : ("zero-copy into " + leader_->label() + "'s buffers").c_str());
 	return {};
 }
 
@@ -263,6 +280,9 @@ void CameraHub::stopSource()
 		for (unsigned i = 0; i < leader_->bufferCount(); i++)
 			leader_->setInCamera(i, false);
 	leaderInCamera_ = 0;
+	if (streamPool_)
+		for (unsigned i = 0; i < streamPool_->size(); i++)
+			streamPool_->setInCamera(i, false);
 	source_->releaseBuffers();
 	for (auto &b : own_)
 		if (b.data && !b.keep)
@@ -291,18 +311,79 @@ void CameraHub::stopStream(HubClient *client)
 	if (it == streaming_.end())
 		return;
 	streaming_.erase(it);
+	/* What it held goes back: a stopped or dead guest never pins a device buffer. */
+	if (auto pool = client->devicePool())
+		pool->forget(client);
 	if (!running_)
 		return;
 	if (streaming_.empty()) {
 		stopSource();
 		leader_ = nullptr;
+		streamPool_.reset();
 		return;
 	}
-	if (pickLeader() == leader_ && client != leader_)
+	std::shared_ptr<DevicePool> wantPool = pickPool();
+	if (streamPool_ && wantPool == streamPool_) {
+		for (unsigned i : streamPool_->idle())
+			queuePoolBuffer(i); /* the buffers it held */
+		return;
+	}
+	if (!wantPool && !streamPool_ && pickLeader() == leader_ && client != leader_)
 		return; /* nothing changes for the others */
 	stopSource();
 	leader_ = nullptr;
+	streamPool_.reset();
 	pickLeaderAndRestart();
+}
+
+void CameraHub::queuePoolBuffer(unsigned index)
+{
+	const DevicePool::Buffer &b = streamPool_->buffer(index);
+	int ret = source_->queueBuffer(index, CallerBuffer{ nullptr, b.fd.get(), b.length, nullptr });
+	if (ret == 0)
+		streamPool_->setInCamera(index, true);
+	else
+		XMB_LOG(logHub, Warn, "camera %s: queue device buffer %u: %s", name_.c_str(), index,
+			std::strerror(-ret));
+}
+
+/*
+ * Pool mode when every streaming guest was granted the same device
+ * buffers (one guest, or guests sharing by configuration).
+ */
+std::shared_ptr<DevicePool> CameraHub::pickPool() const
+{
+	if (options_.forceCopy || streaming_.empty())
+		return nullptr;
+	std::shared_ptr<DevicePool> pool = streaming_.front()->devicePool();
+	if (!pool)
+		return nullptr;
+	if (streaming_.size() > 1 && !options_.shareDeviceBuffers)
+		return nullptr;
+	for (HubClient *c : streaming_)
+		if (c->devicePool() != pool)
+			return nullptr;
+	return pool;
+}
+
+Result<std::shared_ptr<DevicePool>> CameraHub::joinPool(HubClient *client, unsigned count)
+{
+	if (!configured_ || !holders_.count(client))
+		return Error{ -EINVAL, "device buffers before configuration" };
+	if (options_.shareDeviceBuffers)
+		if (auto shared = sharedPool_.lock()) {
+			if (shared->size() && shared->buffer(0).length >= config_.layout.size)
+				return shared;
+		}
+	if (running_)
+		return Error{ -EBUSY, "camera " + name_ + " is streaming; its buffers are allocated "
+					  "while it is idle" };
+	auto pool = DevicePool::allocate(*source_, count);
+	if (!pool)
+		return Error{ pool.error().code, "camera " + name_ + ": " + pool.error().message };
+	if (options_.shareDeviceBuffers)
+		sharedPool_ = *pool;
+	return pool;
 }
 
 /*
@@ -313,6 +394,9 @@ HubClient *CameraHub::pickLeader() const
 {
 	if (options_.forceCopy || !hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
 		return nullptr;
+	for (HubClient *c : streaming_)
+		if (c->devicePool())
+			return nullptr; /* its memory is the camera's: pool mode or copies */
 	/*
 	 * Shared: the frames other guests get must come from memory no guest
 	 * can write.  A leader's buffers are its own pages (or be-alloc pages
@@ -344,8 +428,9 @@ std::string CameraHub::copyReason() const
 /* The leader left while others stream: the next one in line leads. */
 void CameraHub::pickLeaderAndRestart()
 {
-	leader_ = pickLeader();
-	copyMode_ = leader_ == nullptr;
+	streamPool_ = pickPool();
+	leader_ = streamPool_ ? nullptr : pickLeader();
+	copyMode_ = leader_ == nullptr && !streamPool_;
 	Status s = startSource();
 	if (!s)
 		failAll(s.error().message);
@@ -353,6 +438,12 @@ void CameraHub::pickLeaderAndRestart()
 
 void CameraHub::bufferQueued(HubClient *client, unsigned index)
 {
+	if (auto pool = client->devicePool()) {
+		/* Given back, in whatever mode: the camera may have it once nobody holds it. */
+		if (index < pool->size() && pool->giveBack(index, client) && running_ && streamPool_ == pool)
+			queuePoolBuffer(index);
+		return;
+	}
 	if (!running_ || copyMode_ || client != leader_)
 		return;
 	int ret = source_->queueBuffer(index, client->bufferMemory(index));
@@ -419,9 +510,13 @@ void CameraHub::deliver(const CompletedFrame &frame)
 {
 	const uint8_t *src = nullptr;
 	size_t bytes = std::min<size_t>(frame.bytesUsed, config_.layout.size);
-	bool spare = !copyMode_ && frame.index >= leaderSlots_;
 	uint32_t seq = seqBase_ + frame.sequence;
 	nextSeq_ = seq + 1;
+	if (streamPool_) {
+		deliverPool(frame, seq);
+		return;
+	}
+	bool spare = !copyMode_ && frame.index >= leaderSlots_;
 	if (copyMode_) {
 		if (frame.index >= own_.size())
 			return;
@@ -447,7 +542,7 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		if (c == leader_)
 			continue;
 		unsigned idx;
-		if (!src || !c->takeBufferForCopy(idx)) {
+		if (!src || !takeCopyDestination(c, idx)) {
 			c->frameDropped();
 			continue;
 		}
@@ -469,14 +564,63 @@ void CameraHub::deliver(const CompletedFrame &frame)
 	feedSpare();
 }
 
+/*
+ * A queued buffer of \a c to copy a frame into.  Device buffers shared by
+ * several guests: only one no other guest holds (another guest may be
+ * reading that memory), recorded as held so it is not reused under it.
+ */
+bool CameraHub::takeCopyDestination(HubClient *c, unsigned &index)
+{
+	std::shared_ptr<DevicePool> pool = c->devicePool();
+	if (!pool)
+		return c->takeBufferForCopy(index);
+	for (unsigned i : c->queuedBuffers())
+		if (i < pool->size() && pool->isIdle(i) && pool->give(i, c, pool->size()) && c->takeBuffer(i)) {
+			index = i;
+			return true;
+		}
+	return false;
+}
+
+/**
+ * \brief Pool mode: the frame is in a device buffer granted to every streaming guest
+ *
+ * Each guest waiting for that buffer (it queued it) and under its quota
+ * gets it, with 0 bytes copied; the others miss the frame.  The buffer
+ * goes back to the camera when the last of them gives it back.
+ */
+void CameraHub::deliverPool(const CompletedFrame &frame, uint32_t seq)
+{
+	std::shared_ptr<DevicePool> pool = streamPool_;
+	const unsigned i = frame.index;
+	if (i >= pool->size())
+		return;
+	pool->setInCamera(i, false);
+	const auto bytes = static_cast<uint32_t>(
+		std::min<size_t>({ frame.bytesUsed, config_.layout.size, pool->buffer(i).length }));
+	const unsigned quota = pool->quota(streaming_.size());
+	for (HubClient *c : std::vector<HubClient *>(streaming_)) {
+		if (c->isQueued(i) && pool->give(i, c, quota))
+			c->frameDone(i, bytes, seq, 0);
+		else
+			c->frameDropped();
+	}
+	if (running_ && streamPool_ == pool && pool->isIdle(i))
+		queuePoolBuffer(i); /* nobody took it */
+}
+
 void CameraHub::failAll(const std::string &why)
 {
 	XMB_LOG(logHub, Error, "%s", why.c_str());
 	auto victims = streaming_;
 	if (running_)
 		stopSource();
+	for (HubClient *c : victims)
+		if (auto pool = c->devicePool())
+			pool->forget(c);
 	streaming_.clear();
 	leader_ = nullptr;
+	streamPool_.reset();
 	for (HubClient *c : victims)
 		c->cameraFailed(why);
 }

@@ -14,7 +14,9 @@
  * gntalloc cannot grant one page to several domains, so that copy is the
  * price of sharing on kernels without gntdev dma-buf; it is counted and
  * logged once.  In forced copy mode (benchmarks) or for sources that can
- * only fill their own buffers, every frontend gets a copy.
+ * only fill their own buffers, every frontend gets a copy.  Guests granted
+ * the camera's own buffers (DevicePool) stream in pool mode: the camera
+ * fills those, alone or shared by guests that trust each other.
  */
 
 #include <cstdint>
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/service/device_pool.h"
 #include "bridge/service/event_loop.h"
 #include "bridge/service/stats.h"
 #include "protocol/result.h"
@@ -40,6 +43,10 @@ public:
 	[[nodiscard]] virtual unsigned bufferCount() const = 0;
 	/** Buffers the guest has queued, not yet given to the camera. */
 	virtual std::vector<unsigned> queuedBuffers() = 0;
+	/** Buffer \a index is queued by the guest: waiting for a frame. */
+	[[nodiscard]] virtual bool isQueued(unsigned index) const = 0;
+	/** The camera's own buffers granted to this guest (tier "device buffers granted"), or null. */
+	[[nodiscard]] virtual std::shared_ptr<DevicePool> devicePool() const { return nullptr; }
 	virtual CallerBuffer bufferMemory(unsigned index) = 0;
 	/** The buffers are guest pages mapped here (not Dom0 pages granted out). */
 	[[nodiscard]] virtual bool buffersAreForeign() const = 0;
@@ -49,6 +56,8 @@ public:
 	virtual void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied) = 0;
 	/** A queued buffer to copy a frame into (follower path), or false. */
 	virtual bool takeBufferForCopy(unsigned &index) = 0;
+	/** Take queued buffer \a index to copy a frame into; false if it is not queued. */
+	virtual bool takeBuffer(unsigned index) = 0;
 	/** A frame went by without a buffer of this client to put it in. */
 	virtual void frameDropped() = 0;
 	/** Another frontend changed a control. */
@@ -67,6 +76,14 @@ struct HubOptions {
 	 */
 	bool foreignUserPtr = true;
 	std::string foreignDetail; /**< why not, for the log */
+	/**
+	 * Guests granted the camera's own buffers share one set of them
+	 * (zero copy for all).  Only for guests that trust each other: the
+	 * grants are writable, so each could change the frames the others
+	 * read.  Off: each such guest has its own buffers, and two streaming
+	 * guests get copies from Dom0 memory.
+	 */
+	bool shareDeviceBuffers = false;
 };
 
 class CameraHub
@@ -91,6 +108,12 @@ public:
 	void stopStream(HubClient *client);
 	/** The guest queued buffer \a index: give it to the camera if \a client leads. */
 	void bufferQueued(HubClient *client, unsigned index);
+	/**
+	 * The camera's own buffers for \a client (which holds the
+	 * configuration): the shared set if sharing is on and one exists, else
+	 * \a count new ones.  Allocated only while the camera is idle.
+	 */
+	Result<std::shared_ptr<DevicePool>> joinPool(HubClient *client, unsigned count);
 	/** Register \a client (for control-change events) / forget it entirely (teardown). */
 	void attach(HubClient *client) { clients_.insert(client); }
 	void detach(HubClient *client);
@@ -101,14 +124,20 @@ public:
 
 	[[nodiscard]] bool copyMode() const { return copyMode_; }
 	[[nodiscard]] HubClient *leader() const { return leader_; }
+	/** Streaming into granted device buffers: the pool the camera fills, or null. */
+	[[nodiscard]] const DevicePool *streamPool() const { return running_ ? streamPool_.get() : nullptr; }
 
 private:
 	void onSourceReady();
 	void deliver(const CompletedFrame &frame);
+	void deliverPool(const CompletedFrame &frame, uint32_t seq);
+	bool takeCopyDestination(HubClient *c, unsigned &index);
 	Status startSource();
 	void stopSource();
 	void pickLeaderAndRestart();
 	[[nodiscard]] HubClient *pickLeader() const;
+	[[nodiscard]] std::shared_ptr<DevicePool> pickPool() const;
+	void queuePoolBuffer(unsigned index);
 	[[nodiscard]] std::string copyReason() const;
 	void failAll(const std::string &why);
 
@@ -152,6 +181,10 @@ private:
 	unsigned leaderInCamera_ = 0;
 	static constexpr unsigned kSpares = 1;
 	void feedSpare();
+
+	/* Pool mode: the camera fills the granted device buffers of every streaming guest. */
+	std::shared_ptr<DevicePool> streamPool_;
+	std::weak_ptr<DevicePool> sharedPool_; /* shareDeviceBuffers: the one set */
 
 	/* Sequence numbers stay monotonic across source restarts (cameraif requires it). */
 	uint32_t seqBase_ = 0;

@@ -37,6 +37,7 @@ Status CameraService::openCameras(const ServiceConfig &config, const SourceFacto
 			return src.error();
 		HubOptions o;
 		o.forceCopy = c.forceCopy;
+		o.shareDeviceBuffers = c.shareDeviceBuffers;
 		if (c.foreignUserPtr) {
 			o.foreignUserPtr = *c.foreignUserPtr;
 			o.foreignDetail = "foreign-userptr = no in the configuration";

@@ -75,6 +75,8 @@ Status CameraSession::connect(const proto::VcameraTransport &t)
 
 const char *CameraSession::tier() const
 {
+	if (pool_ && (!streaming_ || hub_.streamPool() == pool_.get()))
+		return "device buffers granted (dma-buf)";
 	if (hub_.copyMode() || (streaming_ && hub_.leader() != this))
 		return "copy";
 	return cfg_.beAlloc ? "zero-copy (be-alloc: Dom0 pages granted)"
@@ -283,6 +285,10 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 		numBufs_ = 0;
 		return 0;
 	}
+	if (pool_ && createdExtent()) {
+		resp.resp.buf_request.num_bufs = 0; /* the camera's buffers are a fixed set: none added */
+		return 0;
+	}
 	if (const unsigned created = createdExtent()) {
 		/*
 		 * Buffers exist: this is Linux's VIDIOC_CREATE_BUFS (REQBUFS
@@ -300,8 +306,86 @@ int32_t CameraSession::opBufRequest(uint8_t n, xencamera_resp &resp)
 	}
 	/* Nothing created yet: the count is set (or tuned again, as cameraif allows). */
 	numBufs_ = std::min<unsigned>(n, cfg_.maxBuffers);
+	pool_.reset();
+	if (cfg_.beAlloc)
+		joinDevicePool(numBufs_);
+	if (pool_)
+		numBufs_ = std::min<unsigned>(pool_->size(), cfg_.maxBuffers);
 	bufs_.resize(numBufs_);
 	resp.resp.buf_request.num_bufs = static_cast<uint8_t>(numBufs_);
+	return 0;
+}
+
+/**
+ * \brief Tier "device buffers granted": be-alloc buffers are the camera's own
+ *
+ * Where the Dom0 kernel can grant a dma-buf (gntdev imp_to_refs), a
+ * be-alloc guest gets the camera's buffers (DevicePool) instead of Dom0
+ * pages the camera is then given: the only way a dma-contig driver, which
+ * cannot capture into scattered pages, reaches a guest without a copy.
+ * Otherwise (or if the camera cannot export and import its buffers) the
+ * gntalloc be-alloc tier serves it, and the reason is logged once.
+ */
+void CameraSession::joinDevicePool(unsigned count)
+{
+	xen::DmaBufSupport dmabuf = dom0_.grants->probeDmaBuf();
+	std::string why;
+	if (!dmabuf.importToRefs) {
+		why = dmabuf.detail;
+	} else {
+		auto p = hub_.joinPool(this, count);
+		if (p) {
+			pool_ = std::move(*p);
+			XMB_LOG(logSession, Info, "%s: be-alloc buffers are camera %s's own (%u, %s): "
+				"device buffers granted (dma-buf)", label_.c_str(), hub_.name().c_str(),
+				pool_->size(), pool_->isDmaBuf() ? "dma-bufs" : "memfds");
+			return;
+		}
+		why = p.error().message;
+	}
+	if (!loggedPoolFallback_) {
+		XMB_LOG(logSession, Info, "%s: be-alloc: Dom0 pages granted, the camera captures into "
+			"them (device buffers cannot be granted: %s)", label_.c_str(), why.c_str());
+		loggedPoolFallback_ = true;
+	}
+}
+
+/**
+ * \brief Grant device buffer \a index to the guest; refs into its directory
+ *
+ * The kernel grants the whole dma-buf (its size must match), writable;
+ * the directory holds what the layout needs.  A failure before any buffer
+ * exists drops back to the gntalloc tier (returns 1); later it fails the
+ * request.
+ */
+int32_t CameraSession::grantDeviceBuffer(Buffer &b, unsigned index, uint32_t start,
+					 std::span<uint8_t *const> dirPages)
+{
+	const DevicePool::Buffer &db = pool_->buffer(index);
+	const size_t need = proto::pagesFor(layout_.size);
+	const size_t pages = db.length / xen::kPageSize;
+	if (start != 0 || db.length % xen::kPageSize || pages < need)
+		return -XEN_EINVAL;
+	if (pagesInUse_ + pages > cfg_.maxPages)
+		return -XEN_ENOMEM;
+	auto g = dom0_.grants->refsFromDmabuf(cfg_.frontend, db.fd.get(), pages);
+	if (!g) {
+		if (!createdExtent()) {
+			XMB_LOG(logSession, Warn, "%s: granting camera buffer %u failed (%s): Dom0 pages "
+				"granted instead", label_.c_str(), index, g.error().message.c_str());
+			pool_.reset();
+			return 1;
+		}
+		return xenStatus(g.error().code);
+	}
+	std::vector<xen::Gref> dirRefs(proto::dirPagesFor(need), 0);
+	Status w = proto::writeGrefDirectory(dirPages, dirRefs, std::span(g->refs()).first(need), false);
+	if (!w)
+		return xenStatus(w.error().code);
+	b.grant = std::make_shared<xen::DmaBufGrant>(std::move(*g));
+	b.data = db.data;
+	b.pages = pages;
+	stats_.grantedPages += pages;
 	return 0;
 }
 
@@ -398,6 +482,22 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		auto walked = walkDirectory(bc.grefDirectory, extent, false, &dirPages);
 		if (!walked)
 			return xenStatus(walked.error().code);
+		std::vector<uint8_t *> ptrs;
+		for (auto &m : dirPages)
+			ptrs.push_back(m.data());
+		if (pool_) {
+			int32_t r = bc.index < pool_->size() ? grantDeviceBuffer(b, bc.index, *start, ptrs)
+							      : -XEN_EINVAL;
+			if (r < 0)
+				return r;
+			if (r == 0) {
+				b.size = layout_.size;
+				b.created = true;
+				b.state = BufState::Frontend;
+				pagesInUse_ += b.pages;
+				return 0;
+			}
+		}
 		/*
 		 * Writable: Linux's xen-camera-front maps be-alloc pages writable
 		 * and fails on a read-only grant (the protocol does not ask for
@@ -407,10 +507,7 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		auto share = dom0_.grants->share(cfg_.frontend, pages, true);
 		if (!share)
 			return xenStatus(share.error().code);
-		std::vector<uint8_t *> ptrs;
 		std::vector<xen::Gref> dirRefs(proto::dirPagesFor(pages), 0);
-		for (auto &m : dirPages)
-			ptrs.push_back(m.data());
 		Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false);
 		if (!w)
 			return xenStatus(w.error().code);
@@ -440,8 +537,8 @@ int32_t CameraSession::opBufDestroy(uint8_t index)
 		return -XEN_EBUSY;
 	std::erase(queue_, index);
 	pagesInUse_ -= b.pages;
-	if (b.share)
-		stats_.grantedPages -= b.share->pages();
+	if (b.share || b.grant)
+		stats_.grantedPages -= b.pages;
 	b = Buffer{};
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
 	return 0;
@@ -538,7 +635,8 @@ CallerBuffer CameraSession::bufferMemory(unsigned index)
 		return {};
 	const Buffer &b = bufs_[index];
 	std::shared_ptr<void> owner = b.mapping ? std::shared_ptr<void>(b.mapping)
-						: std::shared_ptr<void>(b.share);
+				      : b.share ? std::shared_ptr<void>(b.share)
+						: std::shared_ptr<void>(pool_);
 	return { b.data, -1, b.size, std::move(owner) };
 }
 
@@ -554,6 +652,15 @@ void CameraSession::setInCamera(unsigned index, bool inCamera)
 		b.state = BufState::Queued;
 		queue_.push_back(index);
 	}
+}
+
+bool CameraSession::takeBuffer(unsigned index)
+{
+	if (!isQueued(index))
+		return false;
+	std::erase(queue_, index);
+	bufs_[index].state = BufState::Frontend;
+	return true;
 }
 
 bool CameraSession::takeBufferForCopy(unsigned &index)
@@ -613,9 +720,10 @@ void CameraSession::releaseBuffers()
 {
 	queue_.clear();
 	for (auto &b : bufs_)
-		if (b.share)
-			stats_.grantedPages -= b.share->pages();
+		if (b.share || b.grant)
+			stats_.grantedPages -= b.pages;
 	bufs_.clear(); /* unmaps guest pages; ends (or defers) Dom0 grants */
+	pool_.reset();
 	pagesInUse_ = 0;
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
 }

@@ -76,6 +76,12 @@ public:
 	[[nodiscard]] std::string label() const override { return label_; }
 	[[nodiscard]] unsigned bufferCount() const override { return numBufs_; }
 	std::vector<unsigned> queuedBuffers() override;
+	[[nodiscard]] bool isQueued(unsigned index) const override
+	{
+		return index < bufs_.size() && bufs_[index].created && bufs_[index].state == BufState::Queued;
+	}
+	[[nodiscard]] std::shared_ptr<DevicePool> devicePool() const override { return pool_; }
+	bool takeBuffer(unsigned index) override;
 	CallerBuffer bufferMemory(unsigned index) override;
 	[[nodiscard]] bool buffersAreForeign() const override { return !cfg_.beAlloc; }
 	void setInCamera(unsigned index, bool inCamera) override;
@@ -93,6 +99,7 @@ private:
 		/* Shared: a Dom0 pipeline may still hold the memory after the guest's buffer goes. */
 		std::shared_ptr<xen::GrantMapping> mapping; /* frontend-allocated pages, mapped here */
 		std::shared_ptr<xen::GrantShare> share;     /* be-alloc: Dom0 pages granted to the guest */
+		std::shared_ptr<xen::DmaBufGrant> grant;    /* be-alloc: a device buffer granted (pool_) */
 		uint8_t *data = nullptr; /* the frame: plane 0 (a sub-page offset into the pages) */
 		size_t size = 0;
 		size_t pages = 0;        /* mapped or granted */
@@ -103,6 +110,9 @@ private:
 	int32_t opConfig(const proto::CameraRequest &req, xencamera_resp &resp);
 	int32_t opBufRequest(uint8_t n, xencamera_resp &resp);
 	int32_t opBufCreate(const proto::CameraRequest::BufCreate &bc);
+	int32_t grantDeviceBuffer(Buffer &b, unsigned index, uint32_t start,
+				  std::span<uint8_t *const> dirPages);
+	void joinDevicePool(unsigned count);
 	int32_t opBufDestroy(uint8_t index);
 	int32_t opBufQueue(uint8_t index);
 	int32_t opBufDequeue(uint8_t index);
@@ -136,6 +146,9 @@ private:
 	unsigned numBufs_ = 0;
 	std::vector<Buffer> bufs_;
 	std::deque<unsigned> queue_;
+	/* be-alloc with gntdev dma-buf import: the camera's own buffers (tier "device buffers granted"). */
+	std::shared_ptr<DevicePool> pool_;
+	bool loggedPoolFallback_ = false;
 	size_t pagesInUse_ = 0;
 
 	SessionStats stats_;

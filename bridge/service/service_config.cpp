@@ -124,6 +124,11 @@ Result<ServiceConfig> parseServiceConfig(std::string_view text, const std::strin
 						return bad("expected auto, yes or no");
 					c.foreignUserPtr = *b;
 				}
+			} else if (key == "share-device-buffers") {
+				auto b = boolean(value);
+				if (!b)
+					return bad("expected yes or no");
+				c.shareDeviceBuffers = *b;
 			} else if (key == "formats") {
 				for (const auto &f : list(value)) {
 					auto fourcc = proto::parseFourccLabel(key, f);

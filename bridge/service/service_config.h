@@ -10,6 +10,8 @@
  *   copy = auto                    # or "force" (benchmarks: copy every frame)
  *   foreign-userptr = auto         # capture into mapped guest pages: auto (not on
  *                                  # an x86 PV Dom0), yes (driver only DMAs), no
+ *   share-device-buffers = no      # yes: be-alloc guests granted the camera's own
+ *                                  # buffers share one set (guests that trust each other)
  *
  *   [guest kitchen]                # a guest device
  *   domain = guest1                # domain name, or a domid
@@ -40,6 +42,8 @@ struct CameraEntry {
 	bool forceCopy = false;
 	/** Capture into guest pages mapped in Dom0; unset: ask the platform. */
 	std::optional<bool> foreignUserPtr;
+	/** Guests granted the camera's buffers share them (zero copy; they can write each other's frames). */
+	bool shareDeviceBuffers = false;
 	std::vector<uint32_t> formats;
 	/**
 	 * The unique-id by which toolstack-created vcamera devices (libxl's

@@ -38,6 +38,8 @@ protected:
 	{
 		hv = xen::LoopbackXen::create();
 		hv->emulatePvForeignMaps(pvDom0);
+		if (hvSetup)
+			hvSetup(*hv);
 		for (auto g : guests)
 			ASSERT_TRUE(hv->createDomain(g, "guest" + std::to_string(g)));
 		auto p = hv->open(0);
@@ -90,6 +92,8 @@ protected:
 
 	/* Set before startService(): Dom0 reports what an x86 PV Dom0 does. */
 	bool pvDom0 = false;
+	/* Set before startService(): more hypervisor set-up (e.g. gntdev dma-buf). */
+	std::function<void(xen::LoopbackXen &)> hvSetup;
 	/* Set before startService(): the cameras (default: service::openSource). */
 	service::SourceFactory sourceFactory;
 	service::EventLoop loop;

@@ -2,6 +2,8 @@
 /* Loopback grant semantics: the same rules as Xen's grant tables. */
 #include <cerrno>
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 
@@ -10,6 +12,7 @@
 using namespace xmb::xen;
 using namespace xmb::xen::test;
 using ::testing::HasSubstr;
+using xmb::UniqueFD;
 
 using LoopbackGrants = LoopbackTest;
 
@@ -188,4 +191,68 @@ TEST_F(LoopbackGrants, MappingMovesOwnership)
 	EXPECT_EQ(hv->mappedGrants(1), 1u);
 	moved.reset();
 	EXPECT_EQ(hv->mappedGrants(1), 0u);
+}
+
+/* gntdev dma-buf import (imp_to_refs) with the kernel's rules. */
+namespace {
+UniqueFD pagesFd(size_t pages)
+{
+	UniqueFD fd(::memfd_create("xmb-test-dmabuf", MFD_CLOEXEC));
+	if (fd && ::ftruncate(fd.get(), static_cast<off_t>(pages * kPageSize)) < 0)
+		fd.reset();
+	return fd;
+}
+} /* namespace */
+
+TEST_F(LoopbackGrants, DmabufImportIsRefusedWithoutGntdevDmabuf)
+{
+	UniqueFD fd = pagesFd(2);
+	ASSERT_TRUE(fd);
+	EXPECT_FALSE(dom0->grants->probeDmaBuf().importToRefs);
+	auto g = dom0->grants->refsFromDmabuf(1, fd.get(), 2);
+	ASSERT_FALSE(g);
+	EXPECT_EQ(g.error().code, -ENOTTY);
+}
+
+TEST_F(LoopbackGrants, DmabufImportGrantsTheBuffersOwnPagesWritable)
+{
+	hv->emulateGntdevDmabuf(true);
+	EXPECT_TRUE(dom0->grants->probeDmaBuf().importToRefs);
+	UniqueFD fd = pagesFd(2);
+	ASSERT_TRUE(fd);
+	auto *mine = static_cast<uint8_t *>(
+		::mmap(nullptr, 2 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+	ASSERT_NE(mine, MAP_FAILED);
+	auto wrong = dom0->grants->refsFromDmabuf(1, fd.get(), 3);
+	ASSERT_FALSE(wrong) << "the kernel wants the buffer's exact page count";
+	EXPECT_EQ(wrong.error().code, -EINVAL);
+
+	auto g = dom0->grants->refsFromDmabuf(1, fd.get(), 2);
+	ASSERT_TRUE(g) << g.error().message;
+	ASSERT_EQ(g->refs().size(), 2u);
+	auto map = guest->grants->map(0, g->refs(), true);
+	ASSERT_TRUE(map) << "imports are granted writable: " << map.error().message;
+	mine[kPageSize + 3] = 0x42;
+	EXPECT_EQ(map->data()[kPageSize + 3], 0x42) << "the guest sees the buffer itself";
+	map->data()[9] = 0x24;
+	EXPECT_EQ(mine[9], 0x24) << "...and can write it";
+	::munmap(mine, 2 * kPageSize);
+}
+
+TEST_F(LoopbackGrants, ReleasedImportKeepsPagesTheGuestStillMaps)
+{
+	hv->emulateGntdevDmabuf(true);
+	UniqueFD fd = pagesFd(1);
+	ASSERT_TRUE(fd);
+	const size_t before = hv->grantEntries(0);
+	auto g = dom0->grants->refsFromDmabuf(1, fd.get(), 1);
+	ASSERT_TRUE(g);
+	auto map = guest->grants->map(0, g->refs(), true);
+	ASSERT_TRUE(map);
+	g->reset();
+	fd.reset(); /* Dom0 let go of the buffer entirely */
+	map->data()[0] = 1; /* still the guest's to touch: nothing was freed under it */
+	EXPECT_EQ(hv->grantEntries(0), before + 1) << "the ref ends at the guest's unmap (XSA-396)";
+	map->reset();
+	EXPECT_EQ(hv->grantEntries(0), before);
 }

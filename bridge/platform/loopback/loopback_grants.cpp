@@ -6,6 +6,7 @@
  */
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -180,6 +181,9 @@ public:
 
 	DmaBufSupport probeDmaBuf() override
 	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		if (hv_->gntdevDmabuf)
+			return { false, true, "loopback platform emulating gntdev dma-buf import" };
 		return { false, false,
 			 "loopback platform: no gntdev dma-buf (as Debian's x86 Dom0 kernel)" };
 	}
@@ -197,11 +201,70 @@ public:
 		return Error{ -ENOTTY, "loopback platform: no dma-buf export" };
 	}
 	int dmabufWaitReleased(int, unsigned) override { return -ENOTTY; }
-	Result<std::vector<Gref>> dmabufImportToRefs(DomId, int, size_t) override
+	/*
+	 * imp_to_refs as Linux's gntdev does it: the buffer must be exactly
+	 * \a pages long, every page is granted writable to \a dom, and the
+	 * grants keep the memory (a dup of the fd) until the last unmap.
+	 */
+	Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages,
+						      uint64_t &handle) override
 	{
-		return Error{ -ENOTTY, "loopback platform: no dma-buf import" };
+		std::lock_guard<std::mutex> l(hv_->lock);
+		if (!hv_->gntdevDmabuf)
+			return Error{ -ENOTTY, "loopback platform: no dma-buf import" };
+		Domain *me = hv_->aliveDomain(self_);
+		if (!me)
+			return Error{ -ESRCH, "loopback: importer is dead" };
+		off_t size = ::lseek(fd, 0, SEEK_END);
+		if (size < 0)
+			return Error{ -EBADF, "dma-buf import: not a buffer" };
+		if (pages == 0 || static_cast<size_t>(size) != pages * kPageSize)
+			return Error{ -EINVAL, "dma-buf import: buffer has " + std::to_string(size) +
+						       " bytes, " + std::to_string(pages) + " pages asked" };
+		if (me->grants.size() + pages > me->maxGrants)
+			return Error{ -ENOSPC, "dma-buf import: grant table full" };
+		auto mem = std::make_shared<Backing>();
+		mem->memfd = UniqueFD(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+		mem->pages = pages;
+		if (!mem->memfd)
+			return Error{ -errno, "dma-buf import: dup" };
+		std::vector<Gref> refs;
+		for (size_t i = 0; i < pages; i++) {
+			Gref ref;
+			if (!me->freeRefs.empty()) {
+				ref = *me->freeRefs.begin();
+				me->freeRefs.erase(me->freeRefs.begin());
+			} else {
+				ref = me->nextRef++;
+			}
+			me->grants[ref] = GrantEntry{ dom, false, mem, i, 0, false };
+			refs.push_back(ref);
+		}
+		handle = hv_->nextHandle++;
+		hv_->imports[handle] = ShareRecord{ self_, refs, pages };
+		return refs;
 	}
-	void dmabufImportRelease(int) override {}
+
+	void dmabufImportRelease(int, uint64_t handle) override
+	{
+		std::lock_guard<std::mutex> l(hv_->lock);
+		auto it = hv_->imports.find(handle);
+		if (it == hv_->imports.end())
+			return;
+		auto d = hv_->domains.find(it->second.owner);
+		if (d != hv_->domains.end()) {
+			for (Gref ref : it->second.refs) {
+				auto g = d->second.grants.find(ref);
+				if (g == d->second.grants.end())
+					continue;
+				if (g->second.mapCount)
+					g->second.endPending = true; /* the memory stays until the unmap */
+				else
+					hv_->freeGrant(d->second, ref);
+			}
+		}
+		hv_->imports.erase(it);
+	}
 
 private:
 	std::shared_ptr<Hypervisor> hv_;

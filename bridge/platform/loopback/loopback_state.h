@@ -113,6 +113,11 @@ public:
 		std::lock_guard<std::mutex> l(lock);
 		pvForeignMaps = on;
 	}
+	void emulateGntdevDmabuf(bool on) override
+	{
+		std::lock_guard<std::mutex> l(lock);
+		gntdevDmabuf = on;
+	}
 
 	/* Everything below is used by the per-domain backends, under lock. */
 	mutable std::mutex lock;
@@ -122,6 +127,9 @@ public:
 
 	uint64_t nextHandle = 1;
 	bool pvForeignMaps = false;
+	bool gntdevDmabuf = false;
+	/* dma-buf imports (imp_to_refs), by handle. */
+	std::map<uint64_t, ShareRecord> imports;
 
 	Node root;
 	uint64_t generation = 1;

@@ -61,6 +61,14 @@ public:
 	 * may not vmap them: ForeignMapSupport), for the service's tier choice.
 	 */
 	virtual void emulatePvForeignMaps(bool on) = 0;
+	/**
+	 * Emulate a Dom0 kernel with gntdev dma-buf import
+	 * (CONFIG_XEN_GNTDEV_DMABUF: imp_to_refs, off by default like Debian's
+	 * x86 kernel), with the kernel's rules: the dma-buf's size must be the
+	 * page count asked for, the grants are writable, and a released
+	 * import's pages stay valid until the grantee unmaps them.
+	 */
+	virtual void emulateGntdevDmabuf(bool on) = 0;
 };
 
 } /* namespace xmb::xen */

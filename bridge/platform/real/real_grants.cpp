@@ -173,18 +173,37 @@ public:
 		return xengnttab_dmabuf_exp_wait_released(gnt_, fd, timeoutMs) ? -errno : 0;
 	}
 
-	Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages) override
+	/*
+	 * One gntdev handle per import: the kernel's imp_release finds an
+	 * import by its dma-buf, first match in the handle's list, so one
+	 * camera buffer imported for two guests through one handle could end
+	 * the wrong guest's grant.  Closing the handle also releases what it
+	 * holds, so nothing outlives the DmaBufGrant.
+	 */
+	Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages,
+						      uint64_t &handle) override
 	{
+		xengnttab_handle *h = xengnttab_open(quietXenLogger(), 0);
+		if (!h)
+			return Error{ -errno, std::string("gntdev: ") + std::strerror(errno) };
 		std::vector<uint32_t> refs(pages);
-		if (xengnttab_dmabuf_imp_to_refs(gnt_, dom, fd, pages, refs.data()))
-			return Error{ -errno, std::string("dma-buf import to refs for dom") +
-						      std::to_string(dom) + ": " + std::strerror(errno) };
+		if (xengnttab_dmabuf_imp_to_refs(h, dom, fd, pages, refs.data())) {
+			int e = errno;
+			xengnttab_close(h);
+			return Error{ -e, std::string("dma-buf import to refs for dom") +
+						  std::to_string(dom) + ": " + std::strerror(e) };
+		}
+		handle = reinterpret_cast<uintptr_t>(h);
 		return std::vector<Gref>(refs.begin(), refs.end());
 	}
 
-	void dmabufImportRelease(int fd) override
+	void dmabufImportRelease(int fd, uint64_t handle) override
 	{
-		xengnttab_dmabuf_imp_release(gnt_, fd);
+		auto *h = reinterpret_cast<xengnttab_handle *>(static_cast<uintptr_t>(handle));
+		if (!h)
+			return;
+		xengnttab_dmabuf_imp_release(h, fd);
+		xengnttab_close(h);
 	}
 
 private:
