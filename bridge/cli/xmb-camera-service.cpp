@@ -47,11 +47,13 @@ void printReport(const service::CameraService &svc)
 	for (const auto &r : svc.report()) {
 		double perFrame = r.stats.frames ? double(r.stats.bytesCopied) / r.stats.frames : 0;
 		std::fprintf(stderr,
-			     "%s camera %s: %s%s frames %lu drops %lu bytes-copied/frame %.0f mapped-pages %lu\n",
+			     "%s camera %s: %s%s frames %lu drops %lu bytes-copied/frame %.0f mapped-pages %lu "
+			     "granted-pages %lu\n",
 			     r.label.c_str(), r.camera.c_str(), r.connected ? "connected, " : "waiting",
 			     r.tier.c_str(), static_cast<unsigned long>(r.stats.frames),
 			     static_cast<unsigned long>(r.stats.drops), perFrame,
-			     static_cast<unsigned long>(r.domainMappedPages));
+			     static_cast<unsigned long>(r.domainMappedPages),
+			     static_cast<unsigned long>(r.stats.grantedPages));
 	}
 }
 

@@ -79,6 +79,8 @@ DmaBufGrant &DmaBufGrant::operator=(DmaBufGrant &&o) noexcept
 		fd_ = std::move(o.fd_);
 		refs_ = std::move(o.refs_);
 		handle_ = o.handle_;
+		table_ = std::move(o.table_);
+		dom_ = o.dom_;
 	}
 	return *this;
 }
@@ -87,6 +89,9 @@ void DmaBufGrant::reset()
 {
 	if (fd_ && backend_)
 		backend_->dmabufImportRelease(fd_.get(), handle_);
+	if (auto t = table_.lock(); t && fd_)
+		t->quarantine(dom_, std::move(fd_), refs_.size());
+	table_.reset();
 	fd_.reset();
 	refs_.clear();
 	backend_.reset();
@@ -211,10 +216,41 @@ Result<DmaBufGrant> GrantTable::refsFromDmabuf(DomId dom, int fd, size_t pages)
 		return refs.error();
 	DmaBufGrant g;
 	g.handle_ = handle;
+	g.table_ = weak_from_this();
+	g.dom_ = dom;
 	g.backend_ = backend_;
 	g.fd_.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
 	g.refs_ = std::move(*refs);
 	return g;
+}
+
+void GrantTable::quarantine(DomId dom, UniqueFD fd, size_t pages)
+{
+	std::lock_guard<std::mutex> l(lock_);
+	Quarantined &q = quarantine_[dom];
+	q.fds.push_back(std::move(fd));
+	q.pages += pages;
+}
+
+size_t GrantTable::quarantinedPages(DomId dom) const
+{
+	std::lock_guard<std::mutex> l(lock_);
+	auto it = quarantine_.find(dom);
+	return it == quarantine_.end() ? 0 : it->second.pages;
+}
+
+void GrantTable::domainGone(DomId dom)
+{
+	Quarantined q;
+	{
+		std::lock_guard<std::mutex> l(lock_);
+		auto it = quarantine_.find(dom);
+		if (it == quarantine_.end())
+			return;
+		q = std::move(it->second);
+		quarantine_.erase(it);
+	}
+	/* the fds close here, outside the lock */
 }
 
 void GrantTable::setPageLimit(DomId dom, size_t maxPages)

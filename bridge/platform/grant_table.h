@@ -167,7 +167,16 @@ struct ForeignDmaBuf {
 	size_t size = 0;
 };
 
-/** \brief Refs granting a local dma-buf to a domain (imp_to_refs); released on destruction. */
+/**
+ * \brief Refs granting a local dma-buf to a domain (imp_to_refs); released on destruction.
+ *
+ * Linux ends an import's grants with gnttab_end_foreign_access(ref, NULL):
+ * a ref the guest still maps is deferred, but nothing keeps the *memory*,
+ * which the exporter may free and reuse while the guest maps it (the
+ * XSA-396 class).  So the release hands our reference to the dma-buf to
+ * the GrantTable, which keeps it until the domain is gone (Xen has then
+ * dropped its mappings) — bounded per domain, see quarantinedPages().
+ */
 class DmaBufGrant
 {
 public:
@@ -181,9 +190,11 @@ public:
 private:
 	friend class GrantTable;
 	std::shared_ptr<GrantBackend> backend_;
+	std::weak_ptr<GrantTable> table_;
 	UniqueFD fd_;
 	std::vector<Gref> refs_;
 	uint64_t handle_ = 0;
+	DomId dom_ = 0;
 };
 
 /**
@@ -206,6 +217,10 @@ public:
 	ForeignMapSupport probeForeignMaps();
 	Result<ForeignDmaBuf> dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable);
 	Result<DmaBufGrant> refsFromDmabuf(DomId dom, int fd, size_t pages);
+	/** Pages of dma-bufs granted to \a dom, released, kept until it is gone (see DmaBufGrant). */
+	[[nodiscard]] size_t quarantinedPages(DomId dom) const;
+	/** \a dom is destroyed: Xen dropped its mappings; what was kept for it is freed. */
+	void domainGone(DomId dom);
 
 	/** Cap on pages mapped from \a dom at once (0 = no mapping allowed). */
 	void setPageLimit(DomId dom, size_t maxPages);
@@ -217,6 +232,8 @@ public:
 private:
 	explicit GrantTable(std::shared_ptr<GrantBackend> backend) : backend_(std::move(backend)) {}
 	friend class GrantMapping;
+	friend class DmaBufGrant;
+	void quarantine(DomId dom, UniqueFD fd, size_t pages);
 	void release(DomId dom, void *addr, size_t pages);
 
 	std::shared_ptr<GrantBackend> backend_;
@@ -225,6 +242,11 @@ private:
 	std::map<DomId, size_t> mapped_;
 	size_t defaultLimit_ = 65536; /* 256 MiB per domain */
 	std::optional<DmaBufSupport> dmabuf_;
+	struct Quarantined {
+		std::vector<UniqueFD> fds;
+		size_t pages = 0;
+	};
+	std::map<DomId, Quarantined> quarantine_;
 	std::optional<ForeignMapSupport> foreignMaps_;
 };
 

@@ -330,8 +330,13 @@ void CameraSession::joinDevicePool(unsigned count)
 {
 	xen::DmaBufSupport dmabuf = dom0_.grants->probeDmaBuf();
 	std::string why;
+	const size_t kept = dom0_.grants->quarantinedPages(cfg_.frontend);
 	if (!dmabuf.importToRefs) {
 		why = dmabuf.detail;
+	} else if (kept + count * proto::pagesFor(layout_.size) > cfg_.maxPages) {
+		/* Released imports are kept until the guest is gone (XSA-396): bounded by its page cap. */
+		why = std::to_string(kept) + " pages of its earlier device buffers are kept until it is "
+		      "gone (it may still map them) and more would pass max-pages";
 	} else {
 		auto p = hub_.joinPool(this, count);
 		if (p) {
@@ -343,7 +348,7 @@ void CameraSession::joinDevicePool(unsigned count)
 		}
 		why = p.error().message;
 	}
-	if (!loggedPoolFallback_) {
+	if (!loggedPoolFallback_ || guestLogLimit_.allow()) {
 		XMB_LOG(logSession, Info, "%s: be-alloc: Dom0 pages granted, the camera captures into "
 			"them (device buffers cannot be granted: %s)", label_.c_str(), why.c_str());
 		loggedPoolFallback_ = true;

@@ -221,7 +221,9 @@ void XenbusBackend::checkDomains()
 			continue;
 		XMB_LOG(logXenbus, Info, "[guest %s]: dom%u is gone: releasing its %s", d->name.c_str(),
 			d->frontend, what_.c_str());
+		const xen::DomId dead = d->frontend;
 		detach(*d);
+		dom0_.grants->domainGone(dead);
 	}
 	driver_.domainsChecked();
 }
@@ -241,7 +243,9 @@ void XenbusBackend::frontendChanged(XenbusDevice &d)
 		if (domainGone(*dom0_.store, d.frontend)) {
 			XMB_LOG(logXenbus, Info, "[guest %s]: dom%u is gone: releasing its %s",
 				d.name.c_str(), d.frontend, what_.c_str());
+			const xen::DomId dead = d.frontend;
 			detach(d);
+			dom0_.grants->domainGone(dead);
 		}
 		return;
 	}

@@ -253,6 +253,11 @@ TEST_F(LoopbackGrants, ReleasedImportKeepsPagesTheGuestStillMaps)
 	fd.reset(); /* Dom0 let go of the buffer entirely */
 	map->data()[0] = 1; /* still the guest's to touch: nothing was freed under it */
 	EXPECT_EQ(hv->grantEntries(0), before + 1) << "the ref ends at the guest's unmap (XSA-396)";
+	/* Linux keeps only the ref, not the memory: the table keeps the dma-buf until dom1 is gone. */
+	EXPECT_EQ(dom0->grants->quarantinedPages(1), 1u);
 	map->reset();
 	EXPECT_EQ(hv->grantEntries(0), before);
+	EXPECT_EQ(dom0->grants->quarantinedPages(1), 1u) << "an unmap is not visible on real Xen";
+	dom0->grants->domainGone(1);
+	EXPECT_EQ(dom0->grants->quarantinedPages(1), 0u);
 }

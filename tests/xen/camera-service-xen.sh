@@ -89,10 +89,14 @@ grep -q "zero-copy into dom$id2 vcamera/0's buffers" "$work/service.log" \
 	|| fail "be-alloc guest two alone was not served zero-copy"
 grep -q "frames now come from Dom0 memory for every guest" "$work/service.log" \
 	|| fail "a camera shared by two guests did not switch to Dom0 memory"
+# Debian's kernel has no gntdev dma-buf: the camera's own buffers cannot be
+# granted, the be-alloc guest got Dom0 pages instead, and the log says why.
+grep -q "dom$id2 vcamera/0: be-alloc: Dom0 pages granted.*device buffers cannot be granted: gntdev dma-buf ioctls unavailable" \
+	"$work/service.log" || fail "no reason logged for the be-alloc guest's tier on a kernel without gntdev dma-buf"
 
 kill -USR1 "$svc"
 wait_log "mapped-pages" 10 || true
 grep "mapped-pages" "$work/service.log" | tail -2
-grep "\[guest two\].*mapped-pages 0$" "$work/service.log" >/dev/null \
+grep "\[guest two\].*mapped-pages 0 " "$work/service.log" >/dev/null \
 	|| fail "Dom0 still maps pages of the destroyed guest"
 echo "camera-service-xen: PASS"

@@ -1,0 +1,180 @@
+#!/bin/bash
+# Real Xen on the media kernel, inside Dom0 (run-media-suite.sh): tier
+# "device buffers granted (dma-buf)" — the camera's own buffers granted to
+# be-alloc PV DomUs with gntdev imp_to_refs.  The camera is vivid with
+# allocators=1 (vb2-dma-contig: the stand-in for a SoC camera that cannot
+# capture into scattered pages; Dom0 argument vivid.allocators=1).
+#   A. one be-alloc DomU alone: zero copy; its last frame is vivid's colour bars
+#   B. three DomUs sharing the buffers (share-device-buffers = yes): 0 bytes
+#      copied for all; one destroyed mid-stream: the other two lose < 1 % of
+#      their frames and the dead one's imports are gone (one gntdev handle each)
+#   C. two DomUs that do not share: both get copies, from Dom0 memory
+set -euo pipefail
+build=${1:?usage: device-buffers-xen.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/xmb-devbuf.XXXXXX)
+guest=$build/bridge/frontend/xmb-camera-guest
+[ -x "$guest" ] || guest=$build/bridge/xmb-camera-guest
+fmt=YUYV size=640x360 bufs=8
+svc=
+fail() {
+	echo "device-buffers-xen: FAIL: $*" >&2
+	if [ -f "$work/service.log" ]; then
+		echo "--- service log" >&2
+		while IFS= read -r l; do echo "$l" >&2; done < "$work/service.log"
+	fi
+	exit 1
+}
+# wait_log PATTERN SECONDS (bash builtins between greps: processes are slow under TCG)
+wait_log() {
+	local deadline=$((SECONDS + $2))
+	while ((SECONDS < deadline)); do
+		grep -q "$1" "$work/service.log" && return 0
+		read -r -t 0.5 <> <(:) || true
+	done
+	return 1
+}
+pause() { read -r -t "$1" <> <(:) || true; }
+stop_service() {
+	[ -n "$svc" ] || return 0
+	kill "$svc" 2>/dev/null || true
+	wait "$svc" 2>/dev/null || true
+	svc=
+}
+cleanup() {
+	for n in xmbdb1 xmbdb2 xmbdb3 xmbdc1 xmbdc2; do xmb-domu destroy $n >/dev/null 2>&1 || true; done
+	stop_service
+}
+trap cleanup EXIT
+# start_service SHARE GUEST...: a config with one be-alloc device per guest name
+start_service() {
+	local share=$1; shift
+	{
+		printf '[camera vivid]\nsource = v4l2-driver:vivid\nformats = %s\nshare-device-buffers = %s\n' "$fmt" "$share"
+		for g in "$@"; do
+			printf '[guest %s]\ndomain = %s\ncamera = vivid\nbe-alloc = yes\nmax-buffers = %s\n' "$g" "$g" "$bufs"
+		done
+	} > "$work/cameras.conf"
+	"$build/bridge/xmb-camera-service" --config "$work/cameras.conf" --check
+	: > "$work/service.log"
+	XMB_LOG=info "$build/bridge/xmb-camera-service" --config "$work/cameras.conf" 2> "$work/service.log" &
+	svc=$!
+	wait_log "serving 1 cameras" 30 || fail "the service did not come up"
+}
+# report: the service's per-device stats lines (SIGUSR1), fresh
+report() {
+	local before
+	before=$(grep -c "granted-pages" "$work/service.log" || true)
+	kill -USR1 "$svc"
+	local deadline=$((SECONDS + 10))
+	while ((SECONDS < deadline)); do
+		(($(grep -c "granted-pages" "$work/service.log" || true) > before)) && break
+		pause 0.3
+	done
+	grep "granted-pages" "$work/service.log" | tail -n "$1"
+}
+gntdev_fds() {
+	local n=0 f
+	for f in /proc/"$svc"/fd/*; do
+		[[ $(readlink "$f") == /dev/xen/gntdev ]] && n=$((n + 1))
+	done
+	echo $n
+}
+field() { # field NAME LINE: the number after NAME
+	local re="$1 ([0-9]+)"
+	[[ $2 =~ $re ]] && echo "${BASH_REMATCH[1]}"
+}
+
+echo "device-buffers-xen: vivid allocators: $(cat /sys/module/vivid/parameters/allocators 2>/dev/null || echo '?')"
+grep -q '^1' /sys/module/vivid/parameters/allocators 2>/dev/null \
+	|| fail "vivid is not using dma-contig (boot Dom0 with vivid.allocators=1)"
+
+# ---- A: one be-alloc DomU alone
+start_service yes xmbdb1 xmbdb2 xmbdb3
+set +e
+out=$(xmb-domu run xmbdb1 --quiet --timeout 300 --file "$guest" \
+	-- "$here/capture-guest.sh" "$guest" "$fmt" "$size" 60 "$bufs")
+rc=$?
+set -e
+[ $rc -eq 0 ] || { echo "$out" | tail -20 >&2; fail "A: the DomU's capture exited $rc"; }
+sed -n '/XMB-FRAME-BEGIN/,/XMB-FRAME-END/p' <<<"$out" | sed '1d;$d' | base64 -d > "$work/frame.yuyv" \
+	|| fail "A: the frame printed by the DomU is not base64"
+grep -q "import-to-refs yes" "$work/service.log" || fail "A: the media kernel's gntdev dma-buf was not found"
+grep -q "vcamera/0: streaming, device buffers granted (dma-buf)" "$work/service.log" \
+	|| fail "A: the be-alloc guest was not given the camera's own buffers"
+line=$(grep "vcamera/0: closing" "$work/service.log" | tail -n 1)
+echo "device-buffers-xen: A: $line"
+[[ $line == *" 0 bytes copied"* ]] || fail "A: bytes were copied for a guest on the camera's own buffers"
+python3 - "$work/frame.yuyv" "${size%x*}" "${size#*x}" <<'PY' || fail "A: the guest's frame is not vivid's colour bars"
+import sys
+data = open(sys.argv[1], "rb").read()
+w, h = int(sys.argv[2]), int(sys.argv[3])
+assert len(data) >= w * h * 2, f"{len(data)} bytes for {w}x{h} YUYV"
+# vivid's default "75% Colorbar": eight vertical bars, white to black: luma
+# falls strictly from bar to bar and is the same on every row (the text it
+# draws is at the top, so only the lower half is checked).
+centres = [(2 * k + 1) * w // 16 for k in range(8)]
+rows = range(h // 2, h, 7)
+luma = [[data[(y * w + x) * 2] for x in centres] for y in rows]
+first = luma[0]
+assert all(a > b + 5 for a, b in zip(first, first[1:])), f"bars not falling: {first}"
+assert all(max(abs(a - b) for a, b in zip(r, first)) <= 2 for r in luma), "rows differ"
+print(f"device-buffers-xen: A: the DomU's frame is vivid's colour bars (luma {first})")
+PY
+
+# ---- B: three DomUs share the camera's buffers; one dies
+for g in xmbdb1 xmbdb2 xmbdb3; do
+	xmb-domu start $g --quiet -- "$guest" --device 0 --format "$fmt" --size "$size" \
+		--buffers "$bufs" --frames 1000000 --quiet >/dev/null
+done
+declare -A id
+for g in xmbdb1 xmbdb2 xmbdb3; do
+	id[$g]=$(xl domid $g)
+	wait_log "dom${id[$g]} vcamera/0: streaming, device buffers granted (dma-buf)" 180 \
+		|| { xmb-domu log $g >&2; fail "B: $g never streamed on the granted buffers"; }
+done
+echo "device-buffers-xen: B: three DomUs streaming on one camera's buffers"
+pause 5
+fds_before=$(gntdev_fds)
+report 3
+xl destroy xmbdb3
+wait_log "dom${id[xmbdb3]} is gone" 10 || fail "B: the service did not notice xmbdb3's death"
+# Released within 2 s of the death being seen: one gntdev handle per import.
+deadline=$((SECONDS + 2))
+while (( $(gntdev_fds) >= fds_before && SECONDS < deadline )); do pause 0.2; done
+fds_after=$(gntdev_fds)
+echo "device-buffers-xen: B: service gntdev handles $fds_before -> $fds_after"
+((fds_after <= fds_before - bufs)) || fail "B: the dead guest's $bufs imports were not released"
+mapfile -t r0 < <(report 3)
+pause 10
+mapfile -t r1 < <(report 3)
+for g in xmbdb1 xmbdb2; do
+	a=$(printf '%s\n' "${r0[@]}" | grep "\[guest $g\]") b=$(printf '%s\n' "${r1[@]}" | grep "\[guest $g\]")
+	f=$(( $(field frames "$b") - $(field frames "$a") )) d=$(( $(field drops "$b") - $(field drops "$a") ))
+	echo "device-buffers-xen: B: $g after the death: $f frames, $d lost, $(field bytes-copied/frame "$b") bytes copied/frame"
+	((f > 100)) || fail "B: $g got only $f frames in 10 s"
+	((d * 100 < f + d)) || fail "B: $g lost $d of $((f + d)) frames (>= 1 %)"
+	[[ $b == *"device buffers granted"*"bytes-copied/frame 0 "* ]] || fail "B: $g was not zero-copy: $b"
+done
+for g in xmbdb1 xmbdb2; do xmb-domu destroy $g >/dev/null 2>&1; done
+stop_service
+
+# ---- C: two DomUs that do not share: copies from Dom0 memory
+start_service no xmbdc1 xmbdc2
+for g in xmbdc1 xmbdc2; do
+	xmb-domu start $g --quiet -- "$guest" --device 0 --format "$fmt" --size "$size" \
+		--buffers "$bufs" --frames 1000000 --quiet >/dev/null
+done
+for g in xmbdc1 xmbdc2; do
+	wait_log "dom$(xl domid $g) vcamera/0: streaming" 180 || { xmb-domu log $g >&2; fail "C: $g never streamed"; }
+done
+grep -q "frames now come from Dom0 memory for every guest" "$work/service.log" \
+	|| fail "C: two guests that do not share were not both given copies from Dom0 memory"
+pause 5
+mapfile -t r < <(report 2)
+for l in "${r[@]}"; do
+	echo "device-buffers-xen: C: $l"
+	c=$(field bytes-copied/frame "$l")
+	((c > 0)) || fail "C: a guest that does not share got no copies: $l"
+done
+echo "device-buffers-xen: PASS"
