@@ -87,10 +87,19 @@ DmaBufGrant &DmaBufGrant::operator=(DmaBufGrant &&o) noexcept
 
 void DmaBufGrant::reset()
 {
+	if (auto t = table_.lock(); t && fd_) {
+		DmaBufGrant kept;
+		kept.backend_ = std::move(backend_);
+		kept.fd_ = std::move(fd_);
+		kept.refs_ = std::move(refs_);
+		kept.handle_ = handle_;
+		kept.dom_ = dom_; /* no table: released for real when the table lets it go */
+		table_.reset();
+		t->quarantine(std::move(kept));
+		return;
+	}
 	if (fd_ && backend_)
 		backend_->dmabufImportRelease(fd_.get(), handle_);
-	if (auto t = table_.lock(); t && fd_)
-		t->quarantine(dom_, std::move(fd_), refs_.size());
 	table_.reset();
 	fd_.reset();
 	refs_.clear();
@@ -224,12 +233,12 @@ Result<DmaBufGrant> GrantTable::refsFromDmabuf(DomId dom, int fd, size_t pages)
 	return g;
 }
 
-void GrantTable::quarantine(DomId dom, UniqueFD fd, size_t pages)
+void GrantTable::quarantine(DmaBufGrant &&grant)
 {
 	std::lock_guard<std::mutex> l(lock_);
-	Quarantined &q = quarantine_[dom];
-	q.fds.push_back(std::move(fd));
-	q.pages += pages;
+	Quarantined &q = quarantine_[grant.dom_];
+	q.pages += grant.refs_.size();
+	q.grants.push_back(std::move(grant));
 }
 
 size_t GrantTable::quarantinedPages(DomId dom) const
@@ -250,7 +259,7 @@ void GrantTable::domainGone(DomId dom)
 		q = std::move(it->second);
 		quarantine_.erase(it);
 	}
-	/* the fds close here, outside the lock */
+	/* the imports end here, outside the lock */
 }
 
 void GrantTable::setPageLimit(DomId dom, size_t maxPages)

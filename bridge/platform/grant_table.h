@@ -170,12 +170,17 @@ struct ForeignDmaBuf {
 /**
  * \brief Refs granting a local dma-buf to a domain (imp_to_refs); released on destruction.
  *
- * Linux ends an import's grants with gnttab_end_foreign_access(ref, NULL):
- * a ref the guest still maps is deferred, but nothing keeps the *memory*,
- * which the exporter may free and reuse while the guest maps it (the
- * XSA-396 class).  So the release hands our reference to the dma-buf to
- * the GrantTable, which keeps it until the domain is gone (Xen has then
- * dropped its mappings) — bounded per domain, see quarantinedPages().
+ * The import is not ended when its owner lets go: the GrantTable keeps it
+ * until the domain is gone (Xen has then dropped its mappings), bounded per
+ * domain (quarantinedPages()).  Ending it while the guest may still map a
+ * page sends Linux down gnttab_end_foreign_access()'s deferred path, which
+ * takes and later drops a reference on that single page: harmless for
+ * order-0 pages, but a camera's vb2-dma-contig buffer on a Xen PV Dom0 is
+ * one non-compound high-order allocation (xen-swiotlb), so that put frees
+ * the page on its own and the buffer's own free later hits "Bad page
+ * state" and a Dom0 panic (seen on Linux 6.1 / Xen 4.17 with vivid
+ * allocators=1; docs/camera-service.md).  No user-space call tells whether
+ * a guest still maps a grant, so the domain's death is the safe point.
  */
 class DmaBufGrant
 {
@@ -217,7 +222,7 @@ public:
 	ForeignMapSupport probeForeignMaps();
 	Result<ForeignDmaBuf> dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable);
 	Result<DmaBufGrant> refsFromDmabuf(DomId dom, int fd, size_t pages);
-	/** Pages of dma-bufs granted to \a dom, released, kept until it is gone (see DmaBufGrant). */
+	/** Pages of dma-buf imports for \a dom let go of and kept until it is gone (see DmaBufGrant). */
 	[[nodiscard]] size_t quarantinedPages(DomId dom) const;
 	/** \a dom is destroyed: Xen dropped its mappings; what was kept for it is freed. */
 	void domainGone(DomId dom);
@@ -233,7 +238,7 @@ private:
 	explicit GrantTable(std::shared_ptr<GrantBackend> backend) : backend_(std::move(backend)) {}
 	friend class GrantMapping;
 	friend class DmaBufGrant;
-	void quarantine(DomId dom, UniqueFD fd, size_t pages);
+	void quarantine(DmaBufGrant &&grant);
 	void release(DomId dom, void *addr, size_t pages);
 
 	std::shared_ptr<GrantBackend> backend_;
@@ -243,7 +248,7 @@ private:
 	size_t defaultLimit_ = 65536; /* 256 MiB per domain */
 	std::optional<DmaBufSupport> dmabuf_;
 	struct Quarantined {
-		std::vector<UniqueFD> fds;
+		std::vector<DmaBufGrant> grants;
 		size_t pages = 0;
 	};
 	std::map<DomId, Quarantined> quarantine_;

@@ -369,8 +369,12 @@ int32_t CameraSession::grantDeviceBuffer(Buffer &b, unsigned index, uint32_t sta
 	const DevicePool::Buffer &db = pool_->buffer(index);
 	const size_t need = proto::pagesFor(layout_.size);
 	const size_t pages = db.length / xen::kPageSize;
-	if (start != 0 || db.length % xen::kPageSize || pages < need)
+	if (start != 0 || db.length % xen::kPageSize || pages < need) {
+		if (requestLogLimit_.allow())
+			XMB_LOG(logSession, Debug, "%s: BUF_CREATE %u: device buffer of %zu bytes, plane offset "
+				"%u, layout %u bytes: refused", label_.c_str(), index, db.length, start, layout_.size);
 		return -XEN_EINVAL;
+	}
 	if (pagesInUse_ + pages > cfg_.maxPages)
 		return -XEN_ENOMEM;
 	auto g = dom0_.grants->refsFromDmabuf(cfg_.frontend, db.fd.get(), pages);

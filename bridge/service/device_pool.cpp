@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace xmb::service {
 
@@ -30,6 +31,15 @@ Result<std::shared_ptr<DevicePool>> DevicePool::allocate(CameraSource &source, u
 	for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
 		ExportedBuffer eb;
 		int r = source.exportBuffer(i, eb);
+		/*
+		 * The dma-buf's own size, page-aligned (vb2 allocates whole pages;
+		 * QUERYBUF reports sizeimage): gntdev grants exactly that many pages.
+		 */
+		if (r == 0) {
+			off_t end = ::lseek(eb.fd.get(), 0, SEEK_END);
+			if (end >= static_cast<off_t>(eb.length))
+				eb.length = static_cast<size_t>(end);
+		}
 		void *p = r < 0 ? MAP_FAILED
 				: ::mmap(nullptr, eb.length, PROT_READ | PROT_WRITE, MAP_SHARED, eb.fd.get(), 0);
 		if (p == MAP_FAILED) {

@@ -80,6 +80,13 @@ gntdev_fds() {
 	done
 	echo $n
 }
+# Dom0's kernel must stay sound: an import ended while a guest maps it once
+# freed single pages of a dma-contig buffer (Bad page state, then a panic).
+kernel_sound() {
+	local k
+	k=$(dmesg | grep -E "Bad page state|BUG:|WARNING:" | head -n 3 || true)
+	[ -z "$k" ] || fail "$1: Dom0 kernel: $k"
+}
 field() { # field NAME LINE: the number after NAME
 	local re="$1 ([0-9]+)"
 	[[ $2 =~ $re ]] && echo "${BASH_REMATCH[1]}"
@@ -121,6 +128,7 @@ assert all(a > b + 5 for a, b in zip(first, first[1:])), f"bars not falling: {fi
 assert all(max(abs(a - b) for a, b in zip(r, first)) <= 2 for r in luma), "rows differ"
 print(f"device-buffers-xen: A: the DomU's frame is vivid's colour bars (luma {first})")
 PY
+kernel_sound A
 
 # ---- B: three DomUs share the camera's buffers; one dies
 for g in xmbdb1 xmbdb2 xmbdb3; do
@@ -158,6 +166,7 @@ for g in xmbdb1 xmbdb2; do
 done
 for g in xmbdb1 xmbdb2; do xmb-domu destroy $g >/dev/null 2>&1; done
 stop_service
+kernel_sound B
 
 # ---- C: two DomUs that do not share: copies from Dom0 memory
 start_service no xmbdc1 xmbdc2
@@ -177,4 +186,8 @@ for l in "${r[@]}"; do
 	c=$(field bytes-copied/frame "$l")
 	((c > 0)) || fail "C: a guest that does not share got no copies: $l"
 done
+for g in xmbdc1 xmbdc2; do xmb-domu destroy $g >/dev/null 2>&1; done
+stop_service
+pause 3
+kernel_sound C
 echo "device-buffers-xen: PASS"

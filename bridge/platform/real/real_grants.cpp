@@ -174,11 +174,11 @@ public:
 	}
 
 	/*
-	 * One gntdev handle per import: the kernel's imp_release finds an
-	 * import by its dma-buf, first match in the handle's list, so one
-	 * camera buffer imported for two guests through one handle could end
-	 * the wrong guest's grant.  Closing the handle also releases what it
-	 * holds, so nothing outlives the DmaBufGrant.
+	 * One gntdev handle per import, released by closing it: the kernel's
+	 * imp_release finds an import by the fd *number* given at import time
+	 * (Linux 6.1 dmabuf_imp_find_unlink), which our caller may have closed
+	 * and reused since, and one handle's list could hold the same buffer
+	 * for two guests.  Closing the handle ends exactly this import.
 	 */
 	Result<std::vector<Gref>> dmabufImportToRefs(DomId dom, int fd, size_t pages,
 						      uint64_t &handle) override
@@ -202,8 +202,8 @@ public:
 		auto *h = reinterpret_cast<xengnttab_handle *>(static_cast<uintptr_t>(handle));
 		if (!h)
 			return;
-		xengnttab_dmabuf_imp_release(h, fd);
-		xengnttab_close(h);
+		(void)fd;
+		xengnttab_close(h); /* gntdev_release: ends the import's grants, detaches, puts the dma-buf */
 	}
 
 private:
