@@ -25,7 +25,9 @@ std::vector<FormatEntry> DmaCamera::formats()
 
 MemoryTypes DmaCamera::supportedMemory() const
 {
-	return MemoryType::UserPtr | MemoryType::MmapExport;
+	/* DmaBufImport: the camera's own exported buffers fed back (device buffers granted). */
+	return MemoryType::UserPtr | MemoryType::MmapExport |
+	       static_cast<uint32_t>(MemoryType::DmaBufImport);
 }
 
 int DmaCamera::tryConfigure(StreamConfig &c)

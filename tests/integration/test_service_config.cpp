@@ -28,6 +28,7 @@ TEST(ServiceConfig, ParsesCamerasAndGuests)
 source = v4l2:/dev/video0
 formats = NV12, YUYV
 foreign-userptr = yes
+share-device-buffers = yes
 [camera back]
 source = test-pattern
 copy = force
@@ -48,6 +49,8 @@ unique-id = front-cam
 	EXPECT_EQ(c->cameras[0].foreignUserPtr, std::optional<bool>(true));
 	EXPECT_FALSE(c->cameras[1].foreignUserPtr.has_value()) << "default: ask the platform";
 	EXPECT_TRUE(c->cameras[1].forceCopy);
+	EXPECT_TRUE(c->cameras[0].shareDeviceBuffers);
+	EXPECT_FALSE(c->cameras[1].shareDeviceBuffers) << "default: guests do not share buffers";
 	ASSERT_EQ(c->guests.size(), 1u);
 	const GuestEntry &g = c->guests[0];
 	EXPECT_EQ(g.domainName, "guest1");
@@ -62,6 +65,8 @@ TEST(ServiceConfig, BadValuesNameFileLineAndKey)
 {
 	EXPECT_THAT(errorOf("[camera a]\nsource = test-pattern\nforeign-userptr = maybe\n"),
 		    HasSubstr("cams.conf:3: key 'foreign-userptr': 'maybe': expected auto, yes or no"));
+	EXPECT_THAT(errorOf("[camera a]\nsource = test-pattern\nshare-device-buffers = all\n"),
+		    HasSubstr("cams.conf:3: key 'share-device-buffers': 'all': expected yes or no"));
 	EXPECT_THAT(errorOf("[camera a]\nsource = test-pattern\n[guest g]\ndomain = 1\ncamera = a\n"
 			    "max-buffers = 33\n"),
 		    HasSubstr("cams.conf:6: key 'max-buffers': '33'"));

@@ -131,13 +131,12 @@ PY
 kernel_sound A
 
 # ---- B: three DomUs share the camera's buffers; one dies
-for g in xmbdb1 xmbdb2 xmbdb3; do
-	xmb-domu start $g --quiet -- "$guest" --device 0 --format "$fmt" --size "$size" \
-		--buffers "$bufs" --frames 1000000 --quiet >/dev/null
-done
 declare -A id
 for g in xmbdb1 xmbdb2 xmbdb3; do
-	id[$g]=$(xl domid $g)
+	id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
+		--buffers "$bufs" --frames 1000000 --quiet) || fail "B: $g did not start"
+done
+for g in xmbdb1 xmbdb2 xmbdb3; do
 	wait_log "dom${id[$g]} vcamera/0: streaming, device buffers granted (dma-buf)" 180 \
 		|| { xmb-domu log $g >&2; fail "B: $g never streamed on the granted buffers"; }
 done
@@ -171,11 +170,11 @@ kernel_sound B
 # ---- C: two DomUs that do not share: copies from Dom0 memory
 start_service no xmbdc1 xmbdc2
 for g in xmbdc1 xmbdc2; do
-	xmb-domu start $g --quiet -- "$guest" --device 0 --format "$fmt" --size "$size" \
-		--buffers "$bufs" --frames 1000000 --quiet >/dev/null
+	id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
+		--buffers "$bufs" --frames 1000000 --quiet) || fail "C: $g did not start"
 done
 for g in xmbdc1 xmbdc2; do
-	wait_log "dom$(xl domid $g) vcamera/0: streaming" 180 || { xmb-domu log $g >&2; fail "C: $g never streamed"; }
+	wait_log "dom${id[$g]} vcamera/0: streaming" 180 || { xmb-domu log $g >&2; fail "C: $g never streamed"; }
 done
 grep -q "frames now come from Dom0 memory for every guest" "$work/service.log" \
 	|| fail "C: two guests that do not share were not both given copies from Dom0 memory"
