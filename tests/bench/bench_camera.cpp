@@ -74,7 +74,7 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 		}
 		conf += "[guest g" + std::to_string(i) + "]\ndomain = " + std::to_string(i) +
 			"\ncamera = c" + std::to_string(oneCamera ? 1 : i) + "\nmax-buffers = " +
-			(oneCamera ? "8\nbe-alloc = yes\n" : "4\n");
+			(oneCamera ? "4\nbe-alloc = yes\n" : "4\n");
 	}
 	auto dom0 = std::move(hv->open(0).value());
 	auto cfg = service::parseServiceConfig(conf, "bench");
@@ -110,7 +110,7 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 	for (unsigned i = 0; i < guests; i++) {
 		gt.emplace_back([&, i] {
 			frontend::CameraFrontend fe(*gp[i]);
-			if (!fe.connect(0, 10s) || !fe.configSet(kNV12, w, h) || !fe.allocateBuffers(oneCamera ? 8 : 4) ||
+			if (!fe.connect(0, 10s) || !fe.configSet(kNV12, w, h) || !fe.allocateBuffers(4) ||
 			    !fe.queueAll() || !fe.streamStart()) {
 				std::fprintf(stderr, "bench: guest %u failed to start\n", i + 1);
 				ready++;
