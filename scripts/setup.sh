@@ -15,7 +15,7 @@ packages=(
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 	gstreamer1.0-tools
-	libcamera-dev libv4l-dev v4l-utils
+	libcamera-dev libcamera-ipa libcamera-tools libv4l-dev v4l-utils
 	libgtest-dev libgmock-dev
 	clang libclang-rt-14-dev
 	libpng-dev python3

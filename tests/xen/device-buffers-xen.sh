@@ -139,10 +139,12 @@ PY
 kernel_sound A
 
 # ---- B: three DomUs share the camera's buffers; one dies
+# --timeout 60000: while Dom0 builds and boots the next DomU under TCG, a
+# frame can take more than the guest's default 5 s (seen: two guests gave up).
 declare -A id
 for g in xmbdb1 xmbdb2 xmbdb3; do
 	id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
-		--buffers "$bufs" --frames 1000000 --quiet) || fail "B: $g did not start"
+		--buffers "$bufs" --frames 1000000 --timeout 60000 --quiet) || fail "B: $g did not start"
 done
 for g in xmbdb1 xmbdb2 xmbdb3; do
 	wait_log "dom${id[$g]} vcamera/0: streaming, device buffers granted (dma-buf)" 180 \
@@ -185,7 +187,7 @@ kernel_sound B
 start_service no xmbdc1 xmbdc2
 for g in xmbdc1 xmbdc2; do
 	id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
-		--buffers "$bufs" --frames 1000000 --quiet) || fail "C: $g did not start"
+		--buffers "$bufs" --frames 1000000 --timeout 60000 --quiet) || fail "C: $g did not start"
 done
 for g in xmbdc1 xmbdc2; do
 	wait_log "dom${id[$g]} vcamera/0: streaming" 180 || { xmb-domu log $g >&2; fail "C: $g never streamed"; }
