@@ -282,8 +282,12 @@ Result<VcameraConfig> parseVcameraConfig(const XsView &dir)
 	if (uid->empty() || uid->size() > kMaxUniqueIdLen)
 		return bad(XENCAMERA_FIELD_UNIQUE_ID, *uid,
 			   "must have 1 to " + std::to_string(kMaxUniqueIdLen) + " characters");
+	/*
+	 * Printable ASCII, spaces included: libcamera names cameras
+	 * "platform/vimc.0 Sensor B" (found serving vimc to a DomU).
+	 */
 	for (char c : *uid)
-		if (c < 0x21 || c > 0x7e)
+		if (c < 0x20 || c > 0x7e)
 			return bad(XENCAMERA_FIELD_UNIQUE_ID, *uid, "non-printable character");
 	cfg.uniqueId = *uid;
 

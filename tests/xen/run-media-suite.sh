@@ -3,6 +3,7 @@
 # `tests/vm/xen-vm run --media` with vivid.allocators=1 (one VM boot for all):
 #   1. vcodec on vicodec: a DomU encodes through Dom0's real V4L2 M2M encoder
 #   2. device buffers granted: vivid's dma-contig buffers granted to DomUs (imp_to_refs)
+#   3. libcamera on vimc: the libcamera source serves vimc to a DomU, its buffers granted
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-media-suite.sh BUILD_DIR}
@@ -20,5 +21,6 @@ part() {
 }
 part "vcodec on vicodec" "$here/codec-v4l2-xen.sh" "$build"
 part "device buffers granted (vivid dma-contig)" "$here/device-buffers-xen.sh" "$build"
+part "libcamera on vimc to a DomU" "$here/libcamera-vimc-xen.sh" "$build"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
