@@ -240,9 +240,22 @@ Status CameraHub::startSource()
 		for (unsigned idx : leader_->queuedBuffers()) {
 			if (idx >= leaderSlots_)
 				continue;
-			if (source_->queueBuffer(idx, leader_->bufferMemory(idx)) == 0) {
+			int q = source_->queueBuffer(idx, leader_->bufferMemory(idx));
+			if (q == 0) {
 				leader_->setInCamera(idx, true);
 				leaderInCamera_++;
+			} else if (refusesUserPtr(q)) {
+				/* First failure: this camera cannot capture into guest pages.  Copy instead. */
+				userPtrRefused_ = std::string("QBUF USERPTR: ") + std::strerror(-q);
+				XMB_LOG(logHub, Warn, "camera %s: the camera cannot capture into %s's pages (%s; "
+					"a dma-contig driver needs contiguous memory): frames are copied; "
+					"'be-alloc = yes' on a Dom0 kernel with CONFIG_XEN_GNTDEV_DMABUF gives "
+					"zero copy (the camera's own buffers granted)",
+					name_.c_str(), leader_->label().c_str(), userPtrRefused_.c_str());
+				stopSource();
+				leader_ = nullptr;
+				copyMode_ = true;
+				return startSource();
 			}
 		}
 	}
@@ -291,6 +304,12 @@ void CameraHub::stopSource()
 	spares_.clear();
 	seqBase_ = nextSeq_;
 	running_ = false;
+}
+
+/* Errors with which a driver says "not into this memory" (vb2: not contiguous, cannot pin). */
+bool CameraHub::refusesUserPtr(int err) const
+{
+	return err == -EINVAL || err == -EFAULT || err == -ENOMEM || err == -ENOTSUP;
 }
 
 /* Keep the camera busy when the leader has no buffer in it (see Spare). */
@@ -406,6 +425,8 @@ HubClient *CameraHub::pickLeader() const
 	 */
 	if (streaming_.size() > 1)
 		return nullptr;
+	if (!userPtrRefused_.empty())
+		return nullptr; /* the camera takes no caller memory at all */
 	for (HubClient *c : streaming_)
 		if (options_.foreignUserPtr || !c->buffersAreForeign())
 			return c;
@@ -421,6 +442,8 @@ std::string CameraHub::copyReason() const
 		       "from Dom0 memory, never from a guest-writable buffer";
 	if (!hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
 		return "source cannot fill caller memory";
+	if (!userPtrRefused_.empty())
+		return "the camera refused caller memory (" + userPtrRefused_ + ")";
 	return "the guest buffers are foreign mappings the camera driver may not reach: " +
 	       options_.foreignDetail + "; 'foreign-userptr = yes' if the driver only DMAs";
 }

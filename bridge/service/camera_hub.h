@@ -164,6 +164,13 @@ private:
 	};
 	std::vector<OwnBuffer> own_;
 	bool loggedCopy_ = false;
+	/*
+	 * The camera refused a guest's mapped pages (a dma-contig driver
+	 * cannot capture into scattered pages): why, and from then on such
+	 * guests get copies.
+	 */
+	std::string userPtrRefused_;
+	[[nodiscard]] bool refusesUserPtr(int err) const;
 
 	/*
 	 * Leader mode: Dom0 spare buffers after the leader's slots, queued only
