@@ -14,6 +14,7 @@ extern "C" {
 #include "bridge/service/toolstack.h"
 #include "protocol/gref_directory.h"
 #include "raw_frontend.h"
+#include "../common/forwarding_source.h"
 #include "service_fixture.h"
 #include "v4l2/pixel_format.h"
 #include "v4l2/test_pattern.h"
@@ -341,39 +342,19 @@ TEST_F(CameraService, ViolationAndCloseInOnePassTouchNothingFreed)
  * a V4L2 driver with a buffer in flight): it keeps every buffer it was
  * given, memory owner included, past stop() and past the guest's session.
  */
-class HoldingSource final : public CameraSource
+class HoldingSource final : public ForwardingSource
 {
 public:
 	HoldingSource(std::unique_ptr<CameraSource> inner, std::vector<CallerBuffer> &held)
-		: inner_(std::move(inner)), held_(held) {}
-	std::string id() const override { return inner_->id(); }
-	std::string description() const override { return "holding " + inner_->description(); }
-	std::vector<FormatEntry> formats() override { return inner_->formats(); }
-	MemoryTypes supportedMemory() const override { return inner_->supportedMemory(); }
-	int tryConfigure(StreamConfig &c) override { return inner_->tryConfigure(c); }
-	int configure(StreamConfig &c) override { return inner_->configure(c); }
-	int setFrameInterval(Fraction &i) override { return inner_->setFrameInterval(i); }
-	int allocateBuffers(MemoryType m, unsigned n) override { return inner_->allocateBuffers(m, n); }
-	int exportBuffer(unsigned i, ExportedBuffer &out) override { return inner_->exportBuffer(i, out); }
+		: ForwardingSource(std::move(inner)), held_(held) {}
 	int queueBuffer(unsigned i, const CallerBuffer &mem) override
 	{
 		if (mem.data)
 			held_.push_back(mem); /* what a pipeline keeps a reference to */
 		return inner_->queueBuffer(i, mem);
 	}
-	int releaseBuffers() override { return inner_->releaseBuffers(); }
-	int start() override { return inner_->start(); }
-	int stop() override { return inner_->stop(); }
-	int pollFd() const override { return inner_->pollFd(); }
-	uint32_t pollEvents() const override { return inner_->pollEvents(); }
-	int dequeueFrame(CompletedFrame &f) override { return inner_->dequeueFrame(f); }
-	int dequeueEvent(SourceEvent &e) override { return inner_->dequeueEvent(e); }
-	std::vector<CameraControlInfo> controls() override { return inner_->controls(); }
-	int getControl(uint8_t t, int64_t &v) override { return inner_->getControl(t, v); }
-	int setControl(uint8_t t, int64_t &v) override { return inner_->setControl(t, v); }
 
 private:
-	std::unique_ptr<CameraSource> inner_;
 	std::vector<CallerBuffer> &held_;
 };
 

@@ -11,6 +11,7 @@
 #include "bridge/service/device_pool.h"
 #include "bridge/service/source_factory.h"
 #include "service_fixture.h"
+#include "../common/forwarding_source.h"
 #include "v4l2/test_pattern.h"
 #include "v4l2/test_pattern_camera.h"
 
@@ -236,43 +237,35 @@ TEST_F(DeviceBuffers, GuestsThatDoNotShareGetCopiesFromDom0Memory)
  * A camera like a vb2-dma-contig driver without an IOMMU: it advertises
  * USERPTR (V4L2 does) but refuses any scattered memory at QBUF.
  */
-class ContiguousOnlySource final : public CameraSource
+class ContiguousOnlySource final : public ForwardingSource
 {
 public:
-	explicit ContiguousOnlySource(std::unique_ptr<CameraSource> inner) : inner_(std::move(inner)) {}
-	std::string id() const override { return inner_->id(); }
-	std::string description() const override { return "dma-contig " + inner_->description(); }
-	std::vector<FormatEntry> formats() override { return inner_->formats(); }
-	MemoryTypes supportedMemory() const override { return inner_->supportedMemory(); }
-	int tryConfigure(StreamConfig &c) override { return inner_->tryConfigure(c); }
-	int configure(StreamConfig &c) override { return inner_->configure(c); }
-	int setFrameInterval(Fraction &i) override { return inner_->setFrameInterval(i); }
+	using ForwardingSource::ForwardingSource;
 	int allocateBuffers(MemoryType m, unsigned n) override
 	{
 		userPtr_ = m == MemoryType::UserPtr;
 		return inner_->allocateBuffers(m, n);
 	}
-	int exportBuffer(unsigned i, ExportedBuffer &out) override { return inner_->exportBuffer(i, out); }
 	int queueBuffer(unsigned i, const CallerBuffer &mem) override
 	{
 		if (userPtr_)
 			return -EINVAL; /* vb2_dc_get_userptr: "contiguous mapping is too small" */
 		return inner_->queueBuffer(i, mem);
 	}
-	int releaseBuffers() override { return inner_->releaseBuffers(); }
-	int start() override { return inner_->start(); }
-	int stop() override { return inner_->stop(); }
-	int pollFd() const override { return inner_->pollFd(); }
-	uint32_t pollEvents() const override { return inner_->pollEvents(); }
-	int dequeueFrame(CompletedFrame &f) override { return inner_->dequeueFrame(f); }
-	std::vector<CameraControlInfo> controls() override { return inner_->controls(); }
-	int getControl(uint8_t t, int64_t &v) override { return inner_->getControl(t, v); }
-	int setControl(uint8_t t, int64_t &v) override { return inner_->setControl(t, v); }
 
 private:
-	std::unique_ptr<CameraSource> inner_;
 	bool userPtr_ = false;
 };
+
+service::SourceFactory contiguousOnly()
+{
+	return [](const service::CameraEntry &cam) -> Result<std::unique_ptr<CameraSource>> {
+		auto inner = service::openSource(cam);
+		if (!inner)
+			return inner.error();
+		return std::unique_ptr<CameraSource>(std::make_unique<ContiguousOnlySource>(std::move(*inner)));
+	};
+}
 
 /*
  * A camera that cannot capture into guest pages (dma-contig): on the first
@@ -282,12 +275,7 @@ private:
  */
 TEST_F(DeviceBuffers, ACameraThatRefusesGuestPagesFallsBackToCopies)
 {
-	sourceFactory = [](const service::CameraEntry &cam) -> Result<std::unique_ptr<CameraSource>> {
-		auto inner = service::openSource(cam);
-		if (!inner)
-			return inner.error();
-		return std::unique_ptr<CameraSource>(std::make_unique<ContiguousOnlySource>(std::move(*inner)));
-	};
+	sourceFactory = contiguousOnly();
 	startWith("[camera a]\nsource = test-pattern\n"
 		  "[guest fe]\ndomain = 1\ncamera = a\n"
 		  "[guest be]\ndomain = 2\ncamera = a\nbe-alloc = yes\n",
@@ -316,12 +304,7 @@ TEST_F(DeviceBuffers, ACameraThatRefusesGuestPagesFallsBackToCopies)
 
 TEST_F(DeviceBuffers, ACameraThatRefusesGuestPagesStillGivesItsOwnBuffersZeroCopy)
 {
-	sourceFactory = [](const service::CameraEntry &cam) -> Result<std::unique_ptr<CameraSource>> {
-		auto inner = service::openSource(cam);
-		if (!inner)
-			return inner.error();
-		return std::unique_ptr<CameraSource>(std::make_unique<ContiguousOnlySource>(std::move(*inner)));
-	};
+	sourceFactory = contiguousOnly();
 	startWith(guests(1, false), { 1 });
 	CameraFrontend one(*guest[1]);
 	start(one);

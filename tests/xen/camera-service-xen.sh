@@ -5,26 +5,7 @@
 # mid-stream, the other must finish and Dom0 must hold no page of the dead one.
 # Alone, the be-alloc guest is zero-copy; shared, both get copies from Dom0 memory.
 set -euo pipefail
-build=${1:?usage: camera-service-xen.sh BUILD_DIR}
-work=$(mktemp -d /tmp/xmb-camera.XXXXXX)
-guest=$build/bridge/xmb-camera-guest
-[ -x "$guest" ] || guest=$build/bridge/frontend/xmb-camera-guest
-fail() {
-	echo "camera-service-xen: FAIL: $*" >&2
-	echo "--- service log" >&2
-	while IFS= read -r l; do echo "$l" >&2; done < "$work/service.log"
-	exit 1
-}
-# wait_log PATTERN SECONDS: until the service log has PATTERN (bash builtins between greps:
-# every process costs 50-500 ms under TCG).
-wait_log() {
-	local deadline=$((SECONDS + $2))
-	while ((SECONDS < deadline)); do
-		grep -q "$1" "$work/service.log" && return 0
-		read -r -t 0.5 <> <(:) || true
-	done
-	return 1
-}
+. "$(dirname "$0")/lib.sh" camera-service-xen "${1:?usage: camera-service-xen.sh BUILD_DIR}"
 
 ls /dev/video* >/dev/null 2>&1 || fail "no /dev/video*: vivid not loaded in Dom0"
 

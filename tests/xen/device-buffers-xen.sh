@@ -10,31 +10,10 @@
 #      their frames and the dead one's imports are gone (one gntdev handle each)
 #   C. two DomUs that do not share: both get copies, from Dom0 memory
 set -euo pipefail
-build=${1:?usage: device-buffers-xen.sh BUILD_DIR}
+. "$(dirname "$0")/lib.sh" device-buffers-xen "${1:?usage: device-buffers-xen.sh BUILD_DIR}"
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d /tmp/xmb-devbuf.XXXXXX)
-guest=$build/bridge/frontend/xmb-camera-guest
-[ -x "$guest" ] || guest=$build/bridge/xmb-camera-guest
 fmt=YUYV size=640x360 bufs=8
 svc=
-fail() {
-	echo "device-buffers-xen: FAIL: $*" >&2
-	if [ -f "$work/service.log" ]; then
-		echo "--- service log" >&2
-		while IFS= read -r l; do echo "$l" >&2; done < "$work/service.log"
-	fi
-	exit 1
-}
-# wait_log PATTERN SECONDS (bash builtins between greps: processes are slow under TCG)
-wait_log() {
-	local deadline=$((SECONDS + $2))
-	while ((SECONDS < deadline)); do
-		grep -q "$1" "$work/service.log" && return 0
-		read -r -t 0.5 <> <(:) || true
-	done
-	return 1
-}
-pause() { read -r -t "$1" <> <(:) || true; }
 stop_service() {
 	[ -n "$svc" ] || return 0
 	kill "$svc" 2>/dev/null || true
@@ -49,6 +28,7 @@ trap cleanup EXIT
 # start_service SHARE GUEST...: a config with one be-alloc device per guest name
 start_service() {
 	local share=$1; shift
+	ndev=$#
 	{
 		printf '[camera vivid]\nsource = v4l2-driver:vivid\nformats = %s\nshare-device-buffers = %s\n' "$fmt" "$share"
 		for g in "$@"; do
@@ -94,6 +74,28 @@ cpu_ticks() {
 	st=${st##*) }
 	local -a f=($st)
 	echo $((f[11] + f[12]))
+}
+# measure PART SECONDS GUEST...: stream for SECONDS; sets frames[G], lost[G], last[G] (its
+# report line at the end) and prints the service's CPU per delivered frame (not a timed
+# test: a number for docs/benchmarks.md)
+declare -A frames lost last
+measure() {
+	local part=$1 secs=$2 g a b total=0 t0 t1
+	shift 2
+	local -a r0 r1
+	mapfile -t r0 < <(report "$ndev")
+	t0=$(cpu_ticks)
+	pause "$secs"
+	t1=$(cpu_ticks)
+	mapfile -t r1 < <(report "$ndev")
+	for g in "$@"; do
+		a=$(printf '%s\n' "${r0[@]}" | grep "\[guest $g\]") b=$(printf '%s\n' "${r1[@]}" | grep "\[guest $g\]")
+		frames[$g]=$(( $(field frames "$b") - $(field frames "$a") ))
+		lost[$g]=$(( $(field drops "$b") - $(field drops "$a") ))
+		last[$g]=$b
+		total=$((total + frames[$g]))
+	done
+	echo "device-buffers-xen: $part: service CPU $(( (t1 - t0) * 10000 / (total > 0 ? total : 1) )) us per delivered frame ($# guests, TCG)"
 }
 field() { # field NAME LINE: the number after NAME
 	local re="$1 ([0-9]+)"
@@ -153,7 +155,7 @@ done
 echo "device-buffers-xen: B: three DomUs streaming on one camera's buffers"
 pause 5
 fds_before=$(gntdev_fds)
-report 3
+report "$ndev"
 xl destroy xmbdb3
 wait_log "dom${id[xmbdb3]} is gone" 10 || fail "B: the service did not notice xmbdb3's death"
 # Released within 2 s of the death being seen: one gntdev handle per import.
@@ -162,23 +164,14 @@ while (( $(gntdev_fds) >= fds_before && SECONDS < deadline )); do pause 0.2; don
 fds_after=$(gntdev_fds)
 echo "device-buffers-xen: B: service gntdev handles $fds_before -> $fds_after"
 ((fds_after <= fds_before - bufs)) || fail "B: the dead guest's $bufs imports were not released"
-mapfile -t r0 < <(report 3)
-t0=$(cpu_ticks)
-pause 10
-t1=$(cpu_ticks)
-mapfile -t r1 < <(report 3)
-total=0
+measure B 10 xmbdb1 xmbdb2
 for g in xmbdb1 xmbdb2; do
-	a=$(printf '%s\n' "${r0[@]}" | grep "\[guest $g\]") b=$(printf '%s\n' "${r1[@]}" | grep "\[guest $g\]")
-	f=$(( $(field frames "$b") - $(field frames "$a") )) d=$(( $(field drops "$b") - $(field drops "$a") ))
+	f=${frames[$g]} d=${lost[$g]} b=${last[$g]}
 	echo "device-buffers-xen: B: $g after the death: $f frames, $d lost, $(field bytes-copied/frame "$b") bytes copied/frame"
-	total=$((total + f))
 	((f > 100)) || fail "B: $g got only $f frames in 10 s"
 	((d * 100 < f + d)) || fail "B: $g lost $d of $((f + d)) frames (>= 1 %)"
 	[[ $b == *"device buffers granted"*"bytes-copied/frame 0 "* ]] || fail "B: $g was not zero-copy: $b"
 done
-# Not a timed test: Dom0's cost per delivered frame, reported for docs/benchmarks.md.
-echo "device-buffers-xen: B: service CPU $(( (t1 - t0) * 10000 / (total > 0 ? total : 1) )) us per delivered frame (2 guests sharing, TCG)"
 for g in xmbdb1 xmbdb2; do xmb-domu destroy $g >/dev/null 2>&1; done
 stop_service
 kernel_sound B
@@ -194,18 +187,9 @@ for g in xmbdc1 xmbdc2; do
 done
 grep -q "frames now come from Dom0 memory for every guest" "$work/service.log" \
 	|| fail "C: two guests that do not share were not both given copies from Dom0 memory"
-mapfile -t r0 < <(report 2)
-t0=$(cpu_ticks)
-pause 10
-t1=$(cpu_ticks)
-mapfile -t r < <(report 2)
-total=0
+measure C 10 xmbdc1 xmbdc2
 for g in xmbdc1 xmbdc2; do
-	a=$(printf '%s\n' "${r0[@]}" | grep "\[guest $g\]") b=$(printf '%s\n' "${r[@]}" | grep "\[guest $g\]")
-	total=$((total + $(field frames "$b") - $(field frames "$a")))
-done
-echo "device-buffers-xen: C: service CPU $(( (t1 - t0) * 10000 / (total > 0 ? total : 1) )) us per delivered frame (2 guests, copies, TCG)"
-for l in "${r[@]}"; do
+	l=${last[$g]}
 	echo "device-buffers-xen: C: $l"
 	c=$(field bytes-copied/frame "$l")
 	((c > 0)) || fail "C: a guest that does not share got no copies: $l"

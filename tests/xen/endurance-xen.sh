@@ -6,26 +6,9 @@
 # 2 s of its death; the service's open fds and RSS are printed before and
 # after and the fds must not grow.
 set -euo pipefail
-build=${1:?usage: endurance-xen.sh BUILD_DIR}
+XMB_FAIL_LOG_LINES=40
+. "$(dirname "$0")/lib.sh" endurance-xen "${1:?usage: endurance-xen.sh BUILD_DIR}"
 deaths=${XMB_XEN_DEATHS:-20}
-work=$(mktemp -d /tmp/xmb-endurance.XXXXXX)
-guest=$build/bridge/xmb-camera-guest
-[ -x "$guest" ] || guest=$build/bridge/frontend/xmb-camera-guest
-fail() {
-	echo "endurance-xen: FAIL: $*" >&2
-	echo "--- service log (last 40 lines)" >&2
-	tail -n 40 "$work/service.log" >&2
-	exit 1
-}
-# wait_log PATTERN SECONDS (bash builtins between greps: processes are slow under TCG)
-wait_log() {
-	local deadline=$((SECONDS + $2))
-	while ((SECONDS < deadline)); do
-		grep -q "$1" "$work/service.log" && return 0
-		read -r -t 0.2 <> <(:) || true
-	done
-	return 1
-}
 fds() { local n=0 f; for f in /proc/"$svc"/fd/*; do n=$((n + 1)); done; echo "$n"; }
 rss() {
 	local k v u

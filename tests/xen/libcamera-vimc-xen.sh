@@ -5,29 +5,10 @@
 # FrameBuffer dma-bufs are granted to the guest (imp_to_refs).  The DomU's
 # last frame must be vimc's colour bars (after vimc's debayer).
 set -euo pipefail
-build=${1:?usage: libcamera-vimc-xen.sh BUILD_DIR}
+. "$(dirname "$0")/lib.sh" libcamera-vimc-xen "${1:?usage: libcamera-vimc-xen.sh BUILD_DIR}"
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d /tmp/xmb-vimc.XXXXXX)
-guest=$build/bridge/frontend/xmb-camera-guest
-[ -x "$guest" ] || guest=$build/bridge/xmb-camera-guest
 size=1280x720
 svc=
-fail() {
-	echo "libcamera-vimc-xen: FAIL: $*" >&2
-	if [ -f "$work/service.log" ]; then
-		echo "--- service log" >&2
-		while IFS= read -r l; do echo "$l" >&2; done < "$work/service.log"
-	fi
-	exit 1
-}
-wait_log() {
-	local deadline=$((SECONDS + $2))
-	while ((SECONDS < deadline)); do
-		grep -q "$1" "$work/service.log" && return 0
-		read -r -t 0.5 <> <(:) || true
-	done
-	return 1
-}
 cleanup() {
 	xmb-domu destroy xmbvimc >/dev/null 2>&1 || true
 	[ -z "$svc" ] || { kill "$svc" 2>/dev/null; wait "$svc" 2>/dev/null; } || true
@@ -55,16 +36,7 @@ wait_log "serving 1 cameras" 60 || fail "the service did not come up"
 
 set +e
 out=$(xmb-domu run xmbvimc --quiet --timeout 300 --file "$guest" \
-	-- "$guest" --list 2>&1)
-set -e
-echo "$out" | head -12
-fmt=$(sed -n 's/^ *format \(RGB3\|BGR3\):.*/\1/p' <<<"$out" | head -n 1)
-[ -n "$fmt" ] || fail "the DomU lists no 24-bit RGB format"
-grep -q "$size" <<<"$out" || size=$(sed -n 's/^ *\([0-9]*x[0-9]*\) @.*/\1/p' <<<"$out" | head -n 1)
-echo "libcamera-vimc-xen: capturing $fmt $size"
-set +e
-out=$(xmb-domu run xmbvimc --quiet --timeout 300 --file "$guest" \
-	-- "$here/capture-guest.sh" "$guest" "$fmt" "$size" 30 4)
+	-- "$here/capture-guest.sh" "$guest" - "$size" 30 4)
 rc=$?
 set -e
 [ $rc -eq 0 ] || { echo "$out" | tail -20 >&2; fail "the DomU's capture exited $rc"; }
@@ -77,8 +49,12 @@ grep -q "vcamera/0: streaming, device buffers granted (dma-buf)" "$work/service.
 	|| fail "libcamera's buffers were not granted to the guest"
 [[ $line == *" 0 bytes copied"* ]] || fail "bytes were copied"
 # The camera may adjust the size (vimc: 1280 -> 1278 wide): check what it streamed.
+# The first format libcamera's vimc offers is 24-bit BGR (BGR3).
+fmt=$(sed -n 's/.*streaming \([A-Z0-9]*\) [0-9]*x[0-9]*, device.*/\1/p' "$work/service.log" | tail -n 1)
 got=$(sed -n 's/.*streaming [A-Z0-9]* \([0-9]*x[0-9]*\), device.*/\1/p' "$work/service.log" | tail -n 1)
 [ -n "$got" ] || fail "no streaming size in the service log"
+[ "$fmt" = BGR3 ] || fail "vimc streamed $fmt, the check knows BGR3"
+echo "libcamera-vimc-xen: vimc streamed $fmt $got"
 python3 - "$work/frame.raw" "${got%x*}" "${got#*x}" <<'PY' || fail "the guest's frame is not vimc's colour bars"
 import sys
 data = open(sys.argv[1], "rb").read()

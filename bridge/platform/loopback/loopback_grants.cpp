@@ -16,6 +16,24 @@ namespace xmb::xen::loopback {
 
 namespace {
 
+/* Grant every page of \a mem to \a dom, reusing freed refs first (lock held). */
+std::vector<Gref> grantPages(Domain &me, DomId dom, bool readonly, const std::shared_ptr<Backing> &mem)
+{
+	std::vector<Gref> refs;
+	for (size_t i = 0; i < mem->pages; i++) {
+		Gref ref;
+		if (!me.freeRefs.empty()) {
+			ref = *me.freeRefs.begin();
+			me.freeRefs.erase(me.freeRefs.begin());
+		} else {
+			ref = me.nextRef++;
+		}
+		me.grants[ref] = GrantEntry{ dom, readonly, mem, i, 0, false };
+		refs.push_back(ref);
+	}
+	return refs;
+}
+
 class LoopbackGrantBackend final : public GrantBackend
 {
 public:
@@ -130,18 +148,7 @@ public:
 			err = -errno;
 			return nullptr;
 		}
-		refs.clear();
-		for (size_t i = 0; i < pages; i++) {
-			Gref ref;
-			if (!me->freeRefs.empty()) {
-				ref = *me->freeRefs.begin();
-				me->freeRefs.erase(me->freeRefs.begin());
-			} else {
-				ref = me->nextRef++;
-			}
-			me->grants[ref] = GrantEntry{ dom, !writable, mem, i, 0, false };
-			refs.push_back(ref);
-		}
+		refs = grantPages(*me, dom, !writable, mem);
 		hv_->shares[addr] = ShareRecord{ self_, refs, pages };
 		handle = 0;
 		return addr;
@@ -228,18 +235,7 @@ public:
 		mem->pages = pages;
 		if (!mem->memfd)
 			return Error{ -errno, "dma-buf import: dup" };
-		std::vector<Gref> refs;
-		for (size_t i = 0; i < pages; i++) {
-			Gref ref;
-			if (!me->freeRefs.empty()) {
-				ref = *me->freeRefs.begin();
-				me->freeRefs.erase(me->freeRefs.begin());
-			} else {
-				ref = me->nextRef++;
-			}
-			me->grants[ref] = GrantEntry{ dom, false, mem, i, 0, false };
-			refs.push_back(ref);
-		}
+		std::vector<Gref> refs = grantPages(*me, dom, false, mem);
 		handle = hv_->nextHandle++;
 		hv_->imports[handle] = ShareRecord{ self_, refs, pages };
 		return refs;
