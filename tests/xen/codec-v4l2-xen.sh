@@ -53,26 +53,8 @@ echo "$out" | sed -n '/XMB-STREAM-BEGIN/,/XMB-STREAM-END/p' | sed '1d;$d' | base
 	|| fail "the stream printed by the DomU is not base64"
 echo "codec-v4l2-xen: got $(stat -c %s "$work/out.fwht") bytes of FWHT from the DomU"
 
-# struct fwht_cframe_hdr (drivers/media/test-drivers/vicodec/codec-fwht.h):
-# magic1 0x4f4f4f4f, magic2 0xffffffff, then big-endian version, width,
-# height, flags, colorspace, xfer_func, ycbcr_enc, quantization, size.
-python3 - "$work/out.fwht" "$frames" "$w" "$h" <<'PY' || fail "the stream is not $frames FWHT frames of ${w}x$h"
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-want, w, h = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-pos = n = 0
-while pos < len(data):
-    m1, m2 = struct.unpack_from("<II", data, pos)
-    ver, fw, fh, flags, cs, xf, ye, qu, size = struct.unpack_from(">9I", data, pos + 8)
-    assert (m1, m2) == (0x4F4F4F4F, 0xFFFFFFFF), f"frame {n}: bad magic at {pos}"
-    assert (fw, fh) == (w, h), f"frame {n}: {fw}x{fh}"
-    # One file per frame for the decoder (a GStreamer buffer is one frame).
-    open(f"{sys.argv[1]}.{n:03d}", "wb").write(data[pos:pos + 44 + size])
-    pos += 44 + size
-    n += 1
-assert pos == len(data) and n == want, f"{n} frames, {len(data) - pos} stray bytes"
-print(f"codec-v4l2-xen: {n} FWHT frames of {w}x{h}, {len(data) // n} bytes per frame on average")
-PY
+"$here/fwht-frames.py" "$work/out.fwht" "$frames" "$w" "$h" codec-v4l2-xen \
+	|| fail "the stream is not $frames FWHT frames of ${w}x$h"
 
 if gst-inspect-1.0 v4l2fwhtdec >/dev/null 2>&1; then
 	# GStreamer 1.22's v4l2 decoder with vicodec sends EOS before the last

@@ -4,6 +4,7 @@
 #   1. vcodec on vicodec: a DomU encodes through Dom0's real V4L2 M2M encoder
 #   2. device buffers granted: vivid's dma-contig buffers granted to DomUs (imp_to_refs)
 #   3. libcamera on vimc: the libcamera source serves vimc to a DomU, its buffers granted
+#   4. GStreamer: a DomU's frames through xmbguestsrc ! v4l2fwhtenc in Dom0
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-media-suite.sh BUILD_DIR}
@@ -22,5 +23,6 @@ part() {
 part "vcodec on vicodec" "$here/codec-v4l2-xen.sh" "$build"
 part "device buffers granted (vivid dma-contig)" "$here/device-buffers-xen.sh" "$build"
 part "libcamera on vimc to a DomU" "$here/libcamera-vimc-xen.sh" "$build"
+part "GStreamer: xmbguestsrc ! v4l2fwhtenc" "$here/gst-v4l2-xen.sh" "$build"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
