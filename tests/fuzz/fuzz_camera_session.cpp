@@ -5,7 +5,8 @@
  * input drives — arbitrary requests (with, on request, a real gref directory
  * the guest shares so BUF_CREATE reaches the mapping code), notifications,
  * frontend state changes (valid, invalid, flapping), ring-index corruption,
- * event-page tampering, and guest death.  Each step runs the service's loop
+ * event-page tampering, and guest death; with or without gntdev dma-buf
+ * (be-alloc buffers then being the camera's own, DevicePool).  Each step runs the service's loop
  * for a bounded number of turns, as production does.
  *
  * Invariants: no crash or sanitizer report; the loop always returns; once
@@ -57,11 +58,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz::Input in(data, size);
 	setenv("XMB_LOG", "*:error", 0);
+	const uint8_t mode = in.u8();
 	auto hv = xen::LoopbackXen::create();
+	/* Bit 1: a Dom0 kernel with gntdev dma-buf, so be-alloc guests get the camera's own buffers. */
+	hv->emulateGntdevDmabuf(mode & 2);
 	FUZZ_CHECK(hv->createDomain(kGuest, "g"));
 	auto dom0 = hv->open(0);
 	FUZZ_CHECK(dom0);
-	auto cfg = service::parseServiceConfig(kConfig[in.u8() & 1], "fuzz.conf");
+	auto cfg = service::parseServiceConfig(kConfig[mode & 1], "fuzz.conf");
 	FUZZ_CHECK(cfg);
 	service::EventLoop loop;
 	auto svc = std::make_unique<service::CameraService>(**dom0, loop);
