@@ -19,6 +19,7 @@ packages=(
 	libgtest-dev libgmock-dev
 	clang libclang-rt-14-dev
 	libpng-dev python3
+	libsystemd-dev scdoc
 )
 
 missing=()

@@ -20,6 +20,7 @@
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_service.h"
 #include "xmb_config.h"
+#include "bridge/cli/systemd_notify.h"
 
 using namespace xmb;
 
@@ -32,7 +33,7 @@ void usage(FILE *f)
 	std::fprintf(f,
 		     "Usage: xmb-camera-service --config FILE [options]\n"
 		     "Serve Dom0 cameras to Xen guests over the para-virtual camera protocol.\n\n"
-		     "  -c, --config FILE    camera and guest configuration (see docs/camera-service.md)\n"
+		     "  -c, --config FILE    camera and guest configuration (xmb-camera-service(8))\n"
 		     "      --check          parse the configuration, open the cameras, and exit\n"
 		     "      --pidfile FILE   write the daemon's pid (for xmb-camera-service --reload)\n"
 		     "      --reload         send SIGHUP to the daemon named by --pidfile and exit\n"
@@ -150,14 +151,17 @@ int main(int argc, char **argv)
 		signalfd_siginfo si;
 		while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
+				cli::notifySystemd("RELOADING=1");
 				auto fresh = service::loadServiceConfig(configPath);
 				if (!fresh) {
 					XMB_LOG(logMain, Error, "reload: %s (keeping the old configuration)",
 						fresh.error().message.c_str());
+					cli::notifySystemd("READY=1");
 					continue;
 				}
 				Status r = svc.reload(*fresh);
 				XMB_LOG(logMain, Info, "reload: %s", r ? "done" : r.error().message.c_str());
+				cli::notifySystemd("READY=1");
 			} else if (si.ssi_signo == SIGUSR1) {
 				printReport(svc);
 			} else {
@@ -166,7 +170,9 @@ int main(int argc, char **argv)
 		}
 	});
 	XMB_LOG(logMain, Info, "serving %zu cameras on dom%u", config->cameras.size(), (*platform)->self);
+	cli::notifySystemd("READY=1");
 	int ret = loop.run();
+	cli::notifySystemd("STOPPING=1");
 	printReport(svc);
 	svc.stop();
 	if (!pidfile.empty())

@@ -18,6 +18,8 @@
 
 #include "protocol/base/log.h"
 #include "protocol/base/unique_fd.h"
+#include "xmb_config.h"
+#include "bridge/cli/systemd_notify.h"
 #include "bridge/platform/platform.h"
 #include "bridge/vcodec/codec_service.h"
 #include "bridge/vcodec/gst_encoder.h"
@@ -41,7 +43,10 @@ void usage(FILE *f)
 		     "                     (auto: not on an x86 PV Dom0, where vmalloc drivers oops;\n"
 		     "                     then each frame is copied, counted)\n"
 		     "      --caps         print the encoders found and exit\n"
-		     "  -v, --verbose      debug logging\n");
+		     "  -v, --verbose      debug logging\n"
+		     "  -h, --help         this text\n"
+		     "      --version      print the version\n\n"
+		     "Signals: SIGTERM/SIGINT stop, SIGUSR1 prints statistics.\n");
 }
 
 void printReport(const vcodec::CodecService &svc)
@@ -71,6 +76,7 @@ int main(int argc, char **argv)
 		{ "foreign-userptr", required_argument, nullptr, 'F' },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
+		{ "version", no_argument, nullptr, 'V' },
 		{},
 	};
 	int c;
@@ -97,6 +103,7 @@ int main(int argc, char **argv)
 			break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': std::printf("xmb-codec-service %s\n", XMB_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -174,7 +181,9 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "xmb-codec-service: %s\n", s.error().message.c_str());
 		return 1;
 	}
+	cli::notifySystemd("READY=1");
 	int rc = loop.run();
+	cli::notifySystemd("STOPPING=1");
 	printReport(svc);
 	svc.stop();
 	return rc;

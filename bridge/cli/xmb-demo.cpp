@@ -127,7 +127,10 @@ int main(int argc, char **argv)
 		case 'o': outDir = optarg; break;
 		case 'h':
 			std::printf("Usage: xmb-demo [--seconds N] [--output DIR]\n"
-				    "Camera service + two guests on the loopback platform; PNG snapshots in DIR.\n");
+				    "Camera service + two guests on the loopback platform; PNG snapshots in DIR.\n\n"
+				    "  -s, --seconds N   how long each guest streams (default 3)\n"
+				    "  -o, --output DIR  where the PNG snapshots go (default demo-out)\n"
+				    "  -h, --help        this text\n");
 			return 0;
 		default: return 2;
 		}

@@ -49,6 +49,7 @@ void usage(FILE *f)
 		     "  -o, --output FILE     write the encoded stream\n"
 		     "      --buffers N       buffers per set (default 4)\n"
 		     "      --caps            print what Dom0 offers and exit\n"
+		     "  -h, --help            this text\n"
 #if XMB_ENCODE_GUEST_LOOPBACK
 		     "      --loopback        run Dom0's service in-process (no Xen needed)\n"
 #endif

@@ -25,16 +25,39 @@ max-buffers = 4
 CONF
 
 "$build/bridge/xmb-camera-service" --config "$work/cameras.conf" --check
-XMB_LOG=info "$build/bridge/xmb-camera-service" --config "$work/cameras.conf" \
+# systemd's side of Type=notify, played by a listener on $NOTIFY_SOCKET.
+"$(dirname "$0")/notify-listener.py" "$work/notify.sock" "$work/notify.txt" &
+listener=$!
+wait_notify() { # PATTERN SECONDS: until the service sent PATTERN
+	local deadline=$((SECONDS + $2))
+	while ((SECONDS < deadline)); do
+		grep -q "$1" "$work/notify.txt" 2>/dev/null && return 0
+		pause 0.2
+	done
+	return 1
+}
+wait_notify listening 30 || fail "the notification listener did not start"
+NOTIFY_SOCKET=$work/notify.sock XMB_LOG=info "$build/bridge/xmb-camera-service" --config "$work/cameras.conf" \
 	--pidfile "$work/pid" 2> "$work/service.log" &
 svc=$!
 cleanup() {
 	xmb-domu destroy xmbcam1 >/dev/null 2>&1 || true
 	xmb-domu destroy xmbcam2 >/dev/null 2>&1 || true
-	kill "$svc" 2>/dev/null || true
+	kill "$svc" "$listener" 2>/dev/null || true
 	wait "$svc" 2>/dev/null || true
 }
 trap cleanup EXIT
+wait_notify "READY=1" 60 || fail "the service never told systemd it is ready (sd_notify READY=1)"
+# Reload (what `systemctl reload` does): RELOADING=1, then READY=1 again.
+"$build/bridge/xmb-camera-service" --pidfile "$work/pid" --reload
+wait_log "reload: done" 30 || fail "SIGHUP (--reload) did not reload the configuration"
+wait_notify "RELOADING=1" 10 || fail "no RELOADING=1 sent on reload"
+deadline=$((SECONDS + 10))
+until grep -A5 "RELOADING=1" "$work/notify.txt" | grep -q "READY=1"; do
+	((SECONDS < deadline)) || fail "no READY=1 after the reload"
+	pause 0.2
+done
+echo "camera-service-xen: systemd notifications: $(grep -v listening "$work/notify.txt" | tr '\n' ' ')"
 
 # Guest two streams "forever" and gets destroyed; guest one streams 40 frames.
 xmb-domu start xmbcam2 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
