@@ -72,7 +72,7 @@ id1=$(xl domid xmbcam1)
 wait_log "dom$id1 vcamera/0: streaming" 120 || { xmb-domu log xmbcam1 >&2; fail "guest one never streamed"; }
 echo "camera-service-xen: dom$id1 (guest one) streaming too: two DomUs on one camera"
 
-xl destroy xmbcam2
+xl destroy xmbcam2 || { xmb-domu log xmbcam2 >&2; fail "guest two ended before it could be destroyed mid-stream"; }
 echo "camera-service-xen: destroyed dom$id2 mid-stream"
 wait_log "dom$id2 is gone" 10 || fail "service did not notice dom$id2's death"
 
