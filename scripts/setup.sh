@@ -20,6 +20,7 @@ packages=(
 	clang libclang-rt-14-dev
 	libpng-dev python3
 	libsystemd-dev scdoc
+	debhelper dpkg-dev lintian
 )
 
 missing=()

@@ -5,7 +5,9 @@
 #
 # 1. unit + integration tests (loopback platform, test-pattern camera)
 # 2. the same unit tests under ASan+UBSan
-# 3. libFuzzer targets, each for XMB_FUZZ_SECONDS (default 20) with clang
+# 3. libFuzzer targets, each for XMB_FUZZ_SECONDS (default 20) with clang,
+#    then the Debian packages: built, lintian-checked, installed into a
+#    throw-away root and used there (tests/install/debian-packages.sh)
 # 4. the real-Xen suite: Xen 4.17 + PV Dom0 + PV DomU under QEMU (tests/vm)
 # 5. the same on the media kernel (suite xen-media: vivid, vicodec, vim2m,
 #    vimc, dma-heap, udmabuf, gntdev dma-buf); builds that kernel once
@@ -80,6 +82,17 @@ if ((!quick)); then
 	else
 		failed=$((failed + 1)); failures+=("fuzzers failed (see output above)")
 	fi
+
+	step "Debian packages (dpkg-buildpackage, lintian, installed into a throw-away root)"
+	start=$(date +%s)
+	"$src/tests/install/debian-packages.sh" "$src"
+	rc=$?
+	case $rc in
+	0) passed=$((passed + 1)); echo "== debian packages: passed" >&2 ;;
+	77) skipped=$((skipped + 1)); echo "== debian packages: skipped (needs root)" >&2 ;;
+	*) failed=$((failed + 1)); failures+=("debian packages (see output above)") ;;
+	esac
+	echo "== debian packages took $(($(date +%s) - start)) s" >&2
 
 	step "real Xen (QEMU: Xen 4.17, PV Dom0, PV DomU)"
 	if [ "${XMB_SKIP_VM:-0}" = 1 ]; then

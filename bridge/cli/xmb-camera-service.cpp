@@ -12,6 +12,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 #include <getopt.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -21,10 +25,13 @@
 #include "bridge/service/camera_service.h"
 #include "xmb_config.h"
 #include "bridge/cli/systemd_notify.h"
+#include "bridge/service/status_socket.h"
 
 using namespace xmb;
 
 namespace {
+
+#define XMB_CAMERA_STATUS "/run/xen-media-bridge/camera.sock"
 
 XMB_LOG_DEFINE_CATEGORY(logMain, "main");
 
@@ -37,38 +44,134 @@ void usage(FILE *f)
 		     "      --check          parse the configuration, open the cameras, and exit\n"
 		     "      --pidfile FILE   write the daemon's pid (for xmb-camera-service --reload)\n"
 		     "      --reload         send SIGHUP to the daemon named by --pidfile and exit\n"
+		     "      --status         ask the running daemon what it serves: a table per guest device\n"
+		     "      --json           the same as JSON (for monitoring)\n"
+		     "      --status-socket PATH\n"
+		     "                       where the daemon answers (default " XMB_CAMERA_STATUS ")\n"
 		     "  -v, --verbose        debug logging (same as XMB_LOG=debug)\n"
 		     "  -h, --help           this text\n"
 		     "      --version        print the version\n\n"
 		     "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, SIGUSR1 prints statistics.\n");
 }
 
-void printReport(const service::CameraService &svc)
+/* "format YUYV 640x480@30/1 rate 29.97 fps latency-us p50 812 p99 1630": what --status adds. */
+std::string streamText(const service::DeviceReport &r)
 {
+	std::string out;
+	char buf[160];
+	if (!r.format.empty())
+		out += " format " + r.format;
+	if (r.stats.fpsMilli) {
+		std::snprintf(buf, sizeof(buf), " rate %.2f fps", double(r.stats.fpsMilli) / 1000);
+		out += buf;
+	}
+	if (r.stats.latencyP50Us && r.stats.latencyP99Us) {
+		std::snprintf(buf, sizeof(buf), " latency-us p50 %lu p99 %lu",
+			      static_cast<unsigned long>(*r.stats.latencyP50Us),
+			      static_cast<unsigned long>(*r.stats.latencyP99Us));
+		out += buf;
+	}
+	return out;
+}
+
+/* One line per guest device (the SIGUSR1 log lines), then with --status one per camera. */
+std::string reportText(const service::CameraService &svc, bool perCamera)
+{
+	std::string out;
+	std::map<std::string, std::vector<std::string>> clients; /* camera -> connected guests */
 	for (const auto &r : svc.report()) {
 		double perFrame = r.stats.frames ? double(r.stats.bytesCopied) / r.stats.frames : 0;
-		std::fprintf(stderr,
-			     "%s camera %s: %s%s frames %lu drops %lu bytes-copied/frame %.0f mapped-pages %lu "
-			     "granted-pages %lu\n",
-			     r.label.c_str(), r.camera.c_str(), r.connected ? "connected, " : "waiting",
-			     r.tier.c_str(), static_cast<unsigned long>(r.stats.frames),
-			     static_cast<unsigned long>(r.stats.drops), perFrame,
-			     static_cast<unsigned long>(r.domainMappedPages),
-			     static_cast<unsigned long>(r.stats.grantedPages));
+		char line[512];
+		std::snprintf(line, sizeof(line),
+			      "%s camera %s: %s%s frames %lu drops %lu bytes-copied/frame %.0f mapped-pages %lu "
+			      "granted-pages %lu",
+			      r.label.c_str(), r.camera.c_str(), r.connected ? "connected, " : "waiting",
+			      r.tier.c_str(), static_cast<unsigned long>(r.stats.frames),
+			      static_cast<unsigned long>(r.stats.drops), perFrame,
+			      static_cast<unsigned long>(r.domainMappedPages),
+			      static_cast<unsigned long>(r.stats.grantedPages));
+		out += line + streamText(r) + "\n";
+		auto &c = clients[r.camera];
+		if (r.connected)
+			c.push_back(r.label.substr(0, r.label.find(']') + 1)); /* "[guest two]" */
 	}
+	if (perCamera)
+		for (const auto &[camera, guests] : clients) {
+			out += "camera " + camera + ": " + std::to_string(guests.size()) + " guest(s) connected";
+			for (const auto &g : guests)
+				out += " " + g;
+			out += "\n";
+		}
+	return out;
+}
+
+void printReport(const service::CameraService &svc)
+{
+	std::fputs(reportText(svc, false).c_str(), stderr);
+}
+
+std::string jsonNumber(const std::optional<uint64_t> &v)
+{
+	return v ? std::to_string(*v) : "null";
+}
+
+/* {"devices": [...], "cameras": [...]}: the same numbers as the table, for monitoring. */
+std::string reportJson(const service::CameraService &svc)
+{
+	std::string out = "{\"service\": \"xmb-camera-service\", \"devices\": [";
+	std::map<std::string, std::vector<std::string>> clients;
+	bool first = true;
+	for (const auto &r : svc.report()) {
+		out += first ? "\n  " : ",\n  ";
+		first = false;
+		out += "{\"device\": " + service::jsonString(r.label) + ", \"camera\": " + service::jsonString(r.camera) +
+		       ", \"connected\": " + (r.connected ? "true" : "false") +
+		       ", \"tier\": " + service::jsonString(r.tier) +
+		       ", \"format\": " + service::jsonString(r.format) +
+		       ", \"fps\": " + std::to_string(r.stats.fpsMilli / 1000) + "." +
+		       std::to_string(1000 + r.stats.fpsMilli % 1000).substr(1) +
+		       ", \"latency_p50_us\": " + jsonNumber(r.stats.latencyP50Us) +
+		       ", \"latency_p99_us\": " + jsonNumber(r.stats.latencyP99Us) +
+		       ", \"connects\": " + std::to_string(r.connects) +
+		       ", \"frames\": " + std::to_string(r.stats.frames) +
+		       ", \"drops\": " + std::to_string(r.stats.drops) +
+		       ", \"bytes_copied\": " + std::to_string(r.stats.bytesCopied) +
+		       ", \"bytes_copied_per_frame\": " +
+		       std::to_string(r.stats.frames ? r.stats.bytesCopied / r.stats.frames : 0) +
+		       ", \"requests\": " + std::to_string(r.stats.requests) +
+		       ", \"mapped_pages\": " + std::to_string(r.domainMappedPages) +
+		       ", \"granted_pages\": " + std::to_string(r.stats.grantedPages) + "}";
+		auto &c = clients[r.camera];
+		if (r.connected)
+			c.push_back(r.label);
+	}
+	out += "\n], \"cameras\": [";
+	first = true;
+	for (const auto &[camera, guests] : clients) {
+		out += first ? "\n  " : ",\n  ";
+		first = false;
+		out += "{\"camera\": " + service::jsonString(camera) + ", \"clients\": [";
+		for (size_t i = 0; i < guests.size(); i++)
+			out += (i ? ", " : "") + service::jsonString(guests[i]);
+		out += "]}";
+	}
+	return out + "\n]}\n";
 }
 
 } /* namespace */
 
 int main(int argc, char **argv)
 {
-	std::string configPath, pidfile;
-	bool check = false, reload = false;
+	std::string configPath, pidfile, statusPath = XMB_CAMERA_STATUS;
+	bool check = false, reload = false, status = false, json = false;
 	static const option opts[] = {
 		{ "config", required_argument, nullptr, 'c' },
 		{ "check", no_argument, nullptr, 'C' },
 		{ "pidfile", required_argument, nullptr, 'p' },
 		{ "reload", no_argument, nullptr, 'r' },
+		{ "status", no_argument, nullptr, 'S' },
+		{ "json", no_argument, nullptr, 'J' },
+		{ "status-socket", required_argument, nullptr, 'P' },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, 'V' },
@@ -81,11 +184,23 @@ int main(int argc, char **argv)
 		case 'C': check = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'r': reload = true; break;
+		case 'S': status = true; break;
+		case 'J': status = json = true; break;
+		case 'P': statusPath = optarg; break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': std::printf("xmb-camera-service %s\n", XMB_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (status) {
+		auto answer = service::queryStatus(statusPath, json);
+		if (!answer) {
+			std::fprintf(stderr, "xmb-camera-service: --status: %s\n", answer.error().message.c_str());
+			return 1;
+		}
+		std::fputs(answer->c_str(), stdout);
+		return 0;
 	}
 	if (reload) {
 		std::ifstream f(pidfile);
@@ -170,6 +285,12 @@ int main(int argc, char **argv)
 		}
 	});
 	XMB_LOG(logMain, Info, "serving %zu cameras on dom%u", config->cameras.size(), (*platform)->self);
+	/* Optional: a daemon run by hand as non-root still serves, without --status. */
+	service::StatusSocket statusSocket(loop, [&svc](bool asJson) {
+		return asJson ? reportJson(svc) : reportText(svc, true);
+	});
+	if (Status st = statusSocket.listen(statusPath); !st)
+		XMB_LOG(logMain, Warn, "no live status: %s", st.error().message.c_str());
 	cli::notifySystemd("READY=1");
 	int ret = loop.run();
 	cli::notifySystemd("STOPPING=1");

@@ -20,6 +20,7 @@
 #include "protocol/base/unique_fd.h"
 #include "xmb_config.h"
 #include "bridge/cli/systemd_notify.h"
+#include "bridge/service/status_socket.h"
 #include "bridge/platform/platform.h"
 #include "bridge/vcodec/codec_service.h"
 #include "bridge/vcodec/gst_encoder.h"
@@ -28,6 +29,8 @@
 using namespace xmb;
 
 namespace {
+
+#define XMB_CODEC_STATUS "/run/xen-media-bridge/codec.sock"
 
 void usage(FILE *f)
 {
@@ -43,22 +46,57 @@ void usage(FILE *f)
 		     "                     (auto: not on an x86 PV Dom0, where vmalloc drivers oops;\n"
 		     "                     then each frame is copied, counted)\n"
 		     "      --caps         print the encoders found and exit\n"
+		     "      --status       ask the running daemon what it serves: a table per guest device\n"
+		     "      --json         the same as JSON (for monitoring)\n"
+		     "      --status-socket PATH\n"
+		     "                     where the daemon answers (default " XMB_CODEC_STATUS ")\n"
 		     "  -v, --verbose      debug logging\n"
 		     "  -h, --help         this text\n"
 		     "      --version      print the version\n\n"
 		     "Signals: SIGTERM/SIGINT stop, SIGUSR1 prints statistics.\n");
 }
 
+/* One line per guest device: the SIGUSR1 log lines and the --status table. */
+std::string reportText(const vcodec::CodecService &svc)
+{
+	std::string out;
+	for (const auto &r : svc.report()) {
+		char line[512];
+		std::snprintf(line, sizeof(line),
+			      "%s: %s frames-in %lu bitstreams %lu raw-bytes-copied %lu compressed-bytes-copied %lu "
+			      "mapped-pages %lu %s\n",
+			      r.label.c_str(), r.connected ? "connected" : "waiting",
+			      (unsigned long)r.stats.framesIn, (unsigned long)r.stats.bitstreams,
+			      (unsigned long)r.stats.rawBytesCopied, (unsigned long)r.stats.compressedBytesCopied,
+			      (unsigned long)r.stats.mappedPages, r.encoder.c_str());
+		out += line;
+	}
+	return out;
+}
+
 void printReport(const vcodec::CodecService &svc)
 {
-	for (const auto &r : svc.report())
-		std::fprintf(stderr,
-			     "%s: %s frames-in %lu bitstreams %lu raw-bytes-copied %lu compressed-bytes-copied %lu "
-			     "mapped-pages %lu %s\n",
-			     r.label.c_str(), r.connected ? "connected" : "waiting",
-			     (unsigned long)r.stats.framesIn, (unsigned long)r.stats.bitstreams,
-			     (unsigned long)r.stats.rawBytesCopied, (unsigned long)r.stats.compressedBytesCopied,
-			     (unsigned long)r.stats.mappedPages, r.encoder.c_str());
+	std::fputs(reportText(svc).c_str(), stderr);
+}
+
+std::string reportJson(const vcodec::CodecService &svc)
+{
+	std::string out = "{\"service\": \"xmb-codec-service\", \"devices\": [";
+	bool first = true;
+	for (const auto &r : svc.report()) {
+		out += first ? "\n  " : ",\n  ";
+		first = false;
+		out += "{\"device\": " + service::jsonString(r.label) +
+		       ", \"connected\": " + (r.connected ? "true" : "false") +
+		       ", \"encoder\": " + service::jsonString(r.encoder) +
+		       ", \"connects\": " + std::to_string(r.connects) +
+		       ", \"frames_in\": " + std::to_string(r.stats.framesIn) +
+		       ", \"bitstreams\": " + std::to_string(r.stats.bitstreams) +
+		       ", \"raw_bytes_copied\": " + std::to_string(r.stats.rawBytesCopied) +
+		       ", \"compressed_bytes_copied\": " + std::to_string(r.stats.compressedBytesCopied) +
+		       ", \"mapped_pages\": " + std::to_string(r.stats.mappedPages) + "}";
+	}
+	return out + "\n]}\n";
 }
 
 } /* namespace */
@@ -66,12 +104,16 @@ void printReport(const vcodec::CodecService &svc)
 int main(int argc, char **argv)
 {
 	vcodec::CodecServiceConfig config;
-	bool capsOnly = false;
+	bool capsOnly = false, status = false, json = false;
+	std::string statusPath = XMB_CODEC_STATUS;
 	std::string encoder = "auto";
 	std::string foreignUserPtr = "auto";
 	static const option opts[] = {
 		{ "guest", required_argument, nullptr, 'g' },
 		{ "caps", no_argument, nullptr, 'C' },
+		{ "status", no_argument, nullptr, 'S' },
+		{ "json", no_argument, nullptr, 'J' },
+		{ "status-socket", required_argument, nullptr, 'P' },
 		{ "encoder", required_argument, nullptr, 'e' },
 		{ "foreign-userptr", required_argument, nullptr, 'F' },
 		{ "verbose", no_argument, nullptr, 'v' },
@@ -92,6 +134,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'C': capsOnly = true; break;
+		case 'S': status = true; break;
+		case 'J': status = json = true; break;
+		case 'P': statusPath = optarg; break;
 		case 'e': encoder = optarg; break;
 		case 'F':
 			foreignUserPtr = optarg;
@@ -106,6 +151,15 @@ int main(int argc, char **argv)
 		case 'V': std::printf("xmb-codec-service %s\n", XMB_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (status) {
+		auto answer = service::queryStatus(statusPath, json);
+		if (!answer) {
+			std::fprintf(stderr, "xmb-codec-service: --status: %s\n", answer.error().message.c_str());
+			return 1;
+		}
+		std::fputs(answer->c_str(), stdout);
+		return 0;
 	}
 	/* Which encoder: a V4L2 device path, or "" for the GStreamer ones. */
 	std::string v4l2Path;
@@ -181,6 +235,11 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "xmb-codec-service: %s\n", s.error().message.c_str());
 		return 1;
 	}
+	service::StatusSocket statusSocket(loop, [&svc](bool asJson) {
+		return asJson ? reportJson(svc) : reportText(svc);
+	});
+	if (Status st = statusSocket.listen(statusPath); !st)
+		std::fprintf(stderr, "xmb-codec-service: no live status: %s\n", st.error().message.c_str());
 	cli::notifySystemd("READY=1");
 	int rc = loop.run();
 	cli::notifySystemd("STOPPING=1");

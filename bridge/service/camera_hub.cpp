@@ -112,7 +112,7 @@ Result<StreamConfig> CameraHub::configure(HubClient *client, uint32_t fourcc, ui
 	return c;
 }
 
-const StreamConfig *CameraHub::current(HubClient *) const
+const StreamConfig *CameraHub::current(const HubClient *) const
 {
 	return configured_ && !holders_.empty() ? &config_ : nullptr;
 }
@@ -572,7 +572,7 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		CallerBuffer dst = c->bufferMemory(idx);
 		size_t n = std::min(bytes, dst.length);
 		std::memcpy(dst.data, src, n);
-		c->frameDone(idx, static_cast<uint32_t>(n), seq, n);
+		c->frameDone(idx, static_cast<uint32_t>(n), seq, n, frame.timestampNs);
 	}
 
 	if (copyMode_ && own_[frame.index].keep) { /* Dom0 memory queued as caller memory */
@@ -582,7 +582,7 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		source_->queueBuffer(frame.index);
 	} else if (!spare) {
 		leader_->setInCamera(frame.index, false);
-		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), seq, 0);
+		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), seq, 0, frame.timestampNs);
 	}
 	feedSpare();
 }
@@ -624,7 +624,7 @@ void CameraHub::deliverPool(const CompletedFrame &frame, uint32_t seq)
 	const unsigned quota = pool->quota(streaming_.size());
 	for (HubClient *c : std::vector<HubClient *>(streaming_)) {
 		if (c->isQueued(i) && pool->give(i, c, quota))
-			c->frameDone(i, bytes, seq, 0);
+			c->frameDone(i, bytes, seq, 0, frame.timestampNs);
 		else
 			c->frameDropped();
 	}

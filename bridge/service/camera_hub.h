@@ -52,8 +52,8 @@ public:
 	[[nodiscard]] virtual bool buffersAreForeign() const = 0;
 	/** The camera now owns / no longer owns buffer \a index. */
 	virtual void setInCamera(unsigned index, bool inCamera) = 0;
-	/** Buffer \a index holds a frame: tell the guest. */
-	virtual void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied) = 0;
+	/** Buffer \a index holds a frame captured at \a captureNs (CLOCK_MONOTONIC, 0 unknown): tell the guest. */
+	virtual void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied, uint64_t captureNs) = 0;
 	/** A queued buffer to copy a frame into (follower path), or false. */
 	virtual bool takeBufferForCopy(unsigned &index) = 0;
 	/** Take queued buffer \a index to copy a frame into; false if it is not queued. */
@@ -100,7 +100,7 @@ public:
 	/** Configure (or validate) for \a client; Error.code is a -XEN_E*-compatible errno. */
 	Result<StreamConfig> configure(HubClient *client, uint32_t fourcc, uint32_t width,
 				       uint32_t height, bool validateOnly);
-	[[nodiscard]] const StreamConfig *current(HubClient *client) const;
+	[[nodiscard]] const StreamConfig *current(const HubClient *client) const;
 	Result<Fraction> setFrameInterval(HubClient *client, Fraction interval);
 	void releaseConfig(HubClient *client);
 

@@ -380,6 +380,10 @@ std::vector<DeviceReport> CameraService::report() const
 			const auto *session = static_cast<const CameraSession *>(d.session.get());
 			r.tier = session->tier();
 			r.stats = session->stats();
+			if (const StreamConfig *c = session->format())
+				r.format = fourccToString(c->fourcc) + " " + std::to_string(c->width) + "x" +
+					   std::to_string(c->height) + " " + std::to_string(c->interval.denominator) + "/" +
+					   std::to_string(c->interval.numerator) + " fps";
 		}
 		out.push_back(r);
 	}

@@ -34,6 +34,7 @@ struct DeviceReport {
 	bool connected = false;
 	uint64_t connects = 0; /**< sessions set up for this device so far */
 	std::string tier;
+	std::string format; /**< "YUYV 640x480 30/1 fps" once the guest configured; else empty */
 	SessionStats stats;
 	uint64_t domainMappedPages = 0; /**< pages of this guest Dom0 maps now (all sessions) */
 };

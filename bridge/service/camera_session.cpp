@@ -682,7 +682,7 @@ bool CameraSession::takeBufferForCopy(unsigned &index)
 	return true;
 }
 
-void CameraSession::frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied)
+void CameraSession::frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied, uint64_t captureNs)
 {
 	if (index >= bufs_.size() || !bufs_[index].created)
 		return;
@@ -697,6 +697,7 @@ void CameraSession::frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint
 	switch (ring_.put(proto::makeFrameAvailEvent(evtId_++, static_cast<uint8_t>(index), bytes, seq))) {
 	case RingServer<CameraRingProtocol>::Sent::Yes:
 		stats_.frames++;
+		delivered_.record(monotonicNs(), captureNs);
 		break;
 	case RingServer<CameraRingProtocol>::Sent::PageFull:
 		stats_.drops++;

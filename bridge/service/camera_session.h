@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "protocol/base/log.h"
+#include "protocol/base/monotonic.h"
 #include "bridge/platform/platform.h"
 #include "bridge/service/camera_hub.h"
+#include "bridge/service/delivery_window.h"
 #include "bridge/service/ring_server.h"
 #include "bridge/service/stats.h"
 #include "bridge/service/xenbus_backend.h"
@@ -68,9 +70,15 @@ public:
 		SessionStats s = stats_;
 		s.requests = ring_.requests();
 		s.stormDelays = ring_.stormDelays();
+		const uint64_t now = monotonicNs();
+		s.fpsMilli = delivered_.fpsMilli(now);
+		s.latencyP50Us = delivered_.latencyUs(50);
+		s.latencyP99Us = delivered_.latencyUs(99);
 		return s;
 	}
 	[[nodiscard]] const char *tier() const;
+	/** What the guest streams (or would): its configuration, or null before CONFIG_SET. */
+	[[nodiscard]] const StreamConfig *format() const { return configured_ ? hub_.current(this) : nullptr; }
 
 	/* HubClient */
 	[[nodiscard]] std::string label() const override { return label_; }
@@ -85,7 +93,7 @@ public:
 	CallerBuffer bufferMemory(unsigned index) override;
 	[[nodiscard]] bool buffersAreForeign() const override { return !cfg_.beAlloc; }
 	void setInCamera(unsigned index, bool inCamera) override;
-	void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied) override;
+	void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied, uint64_t captureNs) override;
 	bool takeBufferForCopy(unsigned &index) override;
 	void frameDropped() override { stats_.drops++; }
 	void controlChanged(uint8_t type, int64_t value) override;
@@ -152,6 +160,7 @@ private:
 	size_t pagesInUse_ = 0;
 
 	SessionStats stats_;
+	DeliveryWindow delivered_; /* rate and latency for --status */
 };
 
 /** Map an errno to the cameraif -XEN_E* status. */

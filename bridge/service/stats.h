@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 namespace xmb::service {
 
@@ -15,6 +16,10 @@ struct SessionStats {
 	uint64_t grantedPages = 0; /**< Dom0 pages granted to the guest now */
 	uint64_t throttledRequests = 0; /**< answered -XEN_EAGAIN: over the guest's budget (CTRL_SET) */
 	uint64_t stormDelays = 0;  /**< wakeups put off: the guest notified with nothing to do */
+	/* Over the last frames (DeliveryWindow); 0 = not known. */
+	uint64_t fpsMilli = 0;	   /**< frames per second delivered, in thousandths */
+	std::optional<uint64_t> latencyP50Us; /**< capture to event sent, median */
+	std::optional<uint64_t> latencyP99Us; /**< capture to event sent, 99th percentile */
 };
 
 } /* namespace xmb::service */

@@ -29,7 +29,7 @@ void checkConfigInvariants(const VcameraConfig &c)
 	FUZZ_CHECK(c.maxBuffers >= 1);
 	FUZZ_CHECK(!c.uniqueId.empty() && c.uniqueId.size() <= kMaxUniqueIdLen);
 	for (char ch : c.uniqueId)
-		FUZZ_CHECK(ch >= 0x21 && ch <= 0x7e);
+		FUZZ_CHECK(ch >= 0x20 && ch <= 0x7e); /* spaces: libcamera ids */
 	for (size_t i = 0; i < c.controls.size(); i++) {
 		FUZZ_CHECK(c.controls[i] < XENCAMERA_MAX_CTRL);
 		for (size_t j = 0; j < i; j++)

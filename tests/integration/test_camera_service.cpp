@@ -136,6 +136,11 @@ TEST_F(CameraService, FrontendAllocatedBuffersStreamPixelExactWithoutCopies)
 	EXPECT_GE(r->stats.frames, 10u);
 	EXPECT_EQ(r->stats.bytesCopied, 0u);
 	EXPECT_THAT(r->tier, ::testing::HasSubstr("zero-copy"));
+	/* What --status shows: the format, the rate and the capture-to-event latency. */
+	EXPECT_THAT(r->format, ::testing::StartsWith("NV12 640x480 "));
+	EXPECT_GT(r->stats.fpsMilli, 0u);
+	ASSERT_TRUE(r->stats.latencyP50Us && r->stats.latencyP99Us) << "the test camera stamps its frames";
+	EXPECT_GE(*r->stats.latencyP99Us, *r->stats.latencyP50Us);
 }
 
 TEST_F(CameraService, BackendAllocatedBuffersStreamPixelExactWithoutCopies)
@@ -212,6 +217,10 @@ TEST_F(CameraService, TwoGuestsShareOneCameraFirstConfigurationWins)
 	EXPECT_GT(r2->stats.bytesCopied, 0u) << "the second guest's copies are counted";
 	EXPECT_EQ(r2->stats.bytesCopied % (640 * 480 * 3 / 2), 0u);
 	EXPECT_THAT(r2->tier, ::testing::HasSubstr("copy"));
+	for (auto *g : { r1, r2 }) {
+		ASSERT_TRUE(g->stats.latencyP50Us && g->stats.latencyP99Us) << g->label;
+		EXPECT_GE(*g->stats.latencyP99Us, *g->stats.latencyP50Us) << g->label;
+	}
 }
 
 /*

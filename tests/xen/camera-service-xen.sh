@@ -38,7 +38,7 @@ wait_notify() { # PATTERN SECONDS: until the service sent PATTERN
 }
 wait_notify listening 30 || fail "the notification listener did not start"
 NOTIFY_SOCKET=$work/notify.sock XMB_LOG=info "$build/bridge/xmb-camera-service" --config "$work/cameras.conf" \
-	--pidfile "$work/pid" 2> "$work/service.log" &
+	--pidfile "$work/pid" --status-socket "$work/run/camera.sock" 2> "$work/service.log" &
 svc=$!
 cleanup() {
 	xmb-domu destroy xmbcam1 >/dev/null 2>&1 || true
@@ -59,7 +59,9 @@ until grep -A5 "RELOADING=1" "$work/notify.txt" | grep -q "READY=1"; do
 done
 echo "camera-service-xen: systemd notifications: $(grep -v listening "$work/notify.txt" | tr '\n' ' ')"
 
-# Guest two streams "forever" and gets destroyed; guest one streams 40 frames.
+# Guest two streams "forever" and gets destroyed; guest one streams 750 frames
+# (30 s at vivid's 25 fps: still streaming when --status asks and when guest
+# two dies; 300 were seen to end before the second query under TCG).
 xmb-domu start xmbcam2 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
 	--frames 100000 --quiet
 id2=$(xl domid xmbcam2)
@@ -67,10 +69,35 @@ wait_log "dom$id2 vcamera/0: streaming" 120 || fail "guest two never streamed"
 echo "camera-service-xen: dom$id2 (guest two, be-alloc) streaming"
 
 xmb-domu start xmbcam1 --quiet -- "$guest" --device 0 --format YUYV --size 640x480 \
-	--frames 40 --quiet
+	--frames 750 --quiet
 id1=$(xl domid xmbcam1)
 wait_log "dom$id1 vcamera/0: streaming" 120 || { xmb-domu log xmbcam1 >&2; fail "guest one never streamed"; }
 echo "camera-service-xen: dom$id1 (guest one) streaming too: two DomUs on one camera"
+
+pause 2 # guest one has frames to show
+# What an operator asks the running daemon: --status (a table) and --json.
+st=$("$build/bridge/xmb-camera-service" --status --status-socket "$work/run/camera.sock") \
+	|| fail "--status did not answer"
+echo "$st" | sed 's/^/camera-service-xen: --status: /'
+for g in one two; do
+	[[ $st == *"[guest $g] dom"*" camera vivid: connected, "*" frames "[1-9]*" format YUYV 640x480 "* ]] \
+		|| fail "--status: guest $g is not shown connected, streaming YUYV 640x480"
+done
+[[ $st == *"camera vivid: 2 guest(s) connected [guest "* ]] || fail "--status: camera vivid does not list its two guests"
+"$build/bridge/xmb-camera-service" --json --status-socket "$work/run/camera.sock" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+devs = {x["device"]: x for x in d["devices"]}
+live = [k for k, x in devs.items() if x["connected"] and x["frames"] > 0]
+assert len(devs) == 2 and len(live) == 2, devs
+assert all(x["fps"] > 0 and x["latency_p50_us"] is not None and x["latency_p99_us"] >= x["latency_p50_us"] for x in devs.values()), devs
+assert len(d["cameras"]) == 1 and len(d["cameras"][0]["clients"]) == 2, d["cameras"]
+print("camera-service-xen: --json: %d devices, %d streaming" % (len(devs), len(live)))
+' || fail "--json is not the same status as valid JSON"
+# Nobody but root may connect: no group or other bits on the directory or the socket.
+for f in "$work/run" "$work/run/camera.sock"; do
+	(( (8#$(stat -c %a "$f") & 8#077) == 0 )) || fail "$f is not private to root: mode $(stat -c %a "$f")"
+done
 
 xl destroy xmbcam2 || { xmb-domu log xmbcam2 >&2; fail "guest two ended before it could be destroyed mid-stream"; }
 echo "camera-service-xen: destroyed dom$id2 mid-stream"
@@ -82,6 +109,12 @@ rc=$?
 set -e
 echo "$out" | tail -5
 [ $rc -eq 0 ] || fail "guest one exited $rc"
+# Guest two's death must not disturb guest one's stream: no response or event
+# that breaks the protocol (seq going back, a frame in a buffer it did not queue...).
+if grep -q "backend protocol error" <<<"$out"; then
+	grep "backend protocol error" <<<"$out" | head -5 >&2
+	fail "guest one saw protocol errors while guest two died"
+fi
 
 # PV Dom0: vivid (vb2-vmalloc) must not capture into guest one's mapped pages
 # (that oopses the kernel); the service sees it is a PV Dom0 and copies for it.

@@ -16,7 +16,7 @@ fail() {
 }
 
 XMB_LOG=info "$build/bridge/vcodec/xmb-codec-service" --guest domain=xmbenc1,codecs=vp8 \
-	2> "$work/service.log" &
+	--status-socket "$work/run/codec.sock" 2> "$work/service.log" &
 svc=$!
 cleanup() {
 	xmb-domu destroy xmbenc1 >/dev/null 2>&1 || true
@@ -47,4 +47,14 @@ echo "codec-service-xen: decoded $frames frames of $size"
 grep -q "vcodec/0: closing.* $frames frames in, $frames bitstreams, 0 raw bytes copied" "$work/service.log" \
 	|| fail "service log lacks '$frames frames in, $frames bitstreams, 0 raw bytes copied'"
 grep "closing" "$work/service.log" | tail -1
+# The running daemon answers --status and --json: the guest's device, served once.
+st=$("$build/bridge/vcodec/xmb-codec-service" --status --status-socket "$work/run/codec.sock") \
+	|| fail "--status did not answer"
+echo "codec-service-xen: --status: $st"
+[[ $st == *"xmbenc1"*": waiting "* ]] || fail "--status does not show xmbenc1's device"
+"$build/bridge/vcodec/xmb-codec-service" --json --status-socket "$work/run/codec.sock" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert len(d["devices"]) == 1 and d["devices"][0]["connects"] == 1, d
+' || fail "--json is not the status as valid JSON"
 echo "codec-service-xen: PASS"

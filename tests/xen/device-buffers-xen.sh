@@ -6,9 +6,14 @@
 # capture into scattered pages; Dom0 argument vivid.allocators=1).
 #   A. one be-alloc DomU alone: zero copy; its last frame is vivid's colour bars
 #   B. three DomUs sharing the buffers (share-device-buffers = yes): 0 bytes
-#      copied for all; one destroyed mid-stream: the other two lose < 1 % of
-#      their frames and the dead one's imports are gone (one gntdev handle each)
+#      copied for all; one destroyed mid-stream: the other two stream on,
+#      losing no larger share of the camera's frames than before (+ 1 %), and
+#      the dead one's imports are gone (one gntdev handle each)
 #   C. two DomUs that do not share: both get copies, from Dom0 memory
+# With "bench" after BUILD_DIR it runs the benchmark instead (not a test:
+# numbers for docs/benchmarks.md): 1080p NV12, 1, 2 and 4 DomUs, sharing the
+# camera's buffers vs not sharing (followers copied), the service's CPU per
+# delivered frame and the bytes copied per frame, in one run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" device-buffers-xen "${1:?usage: device-buffers-xen.sh BUILD_DIR}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +26,7 @@ stop_service() {
 	svc=
 }
 cleanup() {
-	for n in xmbdb1 xmbdb2 xmbdb3 xmbdc1 xmbdc2; do xmb-domu destroy $n >/dev/null 2>&1 || true; done
+	for n in xmbdb1 xmbdb2 xmbdb3 xmbdb4 xmbdc1 xmbdc2; do xmb-domu destroy $n >/dev/null 2>&1 || true; done
 	stop_service
 }
 trap cleanup EXIT
@@ -102,6 +107,41 @@ field() { # field NAME LINE: the number after NAME
 	[[ $2 =~ $re ]] && echo "${BASH_REMATCH[1]}"
 }
 
+declare -A id
+
+# start_guests GUEST...: each streams until destroyed; wait until all stream
+start_guests() {
+	local g
+	for g in "$@"; do
+		id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
+			--buffers "$bufs" --frames 1000000 --timeout 60000 --quiet) || fail "$g did not start"
+	done
+	for g in "$@"; do
+		wait_log "dom${id[$g]} vcamera/0: streaming" 240 || { xmb-domu log $g >&2; fail "$g never streamed"; }
+	done
+}
+
+if [ "${2:-}" = bench ]; then
+	fmt=NV12 size=1920x1080 bufs=4
+	for share in yes no; do
+		for n in 1 2 4; do
+			gs=()
+			for ((i = 1; i <= n; i++)); do gs+=("xmbdb$i"); done
+			start_service "$share" "${gs[@]}"
+			start_guests "${gs[@]}"
+			pause 3
+			measure "bench $size $fmt share-device-buffers=$share" 20 "${gs[@]}"
+			for g in "${gs[@]}"; do
+				echo "device-buffers-xen: bench: $g: ${frames[$g]} frames in 20 s, ${lost[$g]} lost, $(field bytes-copied/frame "${last[$g]}") bytes copied/frame"
+			done
+			for g in "${gs[@]}"; do xmb-domu destroy "$g" >/dev/null 2>&1; done
+			stop_service
+		done
+	done
+	kernel_sound bench
+	exit 0
+fi
+
 echo "device-buffers-xen: vivid allocators: $(cat /sys/module/vivid/parameters/allocators 2>/dev/null || echo '?')"
 grep -q '^1' /sys/module/vivid/parameters/allocators 2>/dev/null \
 	|| fail "vivid is not using dma-contig (boot Dom0 with vivid.allocators=1)"
@@ -143,17 +183,19 @@ kernel_sound A
 # ---- B: three DomUs share the camera's buffers; one dies
 # --timeout 60000: while Dom0 builds and boots the next DomU under TCG, a
 # frame can take more than the guest's default 5 s (seen: two guests gave up).
-declare -A id
+start_guests xmbdb1 xmbdb2 xmbdb3
 for g in xmbdb1 xmbdb2 xmbdb3; do
-	id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
-		--buffers "$bufs" --frames 1000000 --timeout 60000 --quiet) || fail "B: $g did not start"
-done
-for g in xmbdb1 xmbdb2 xmbdb3; do
-	wait_log "dom${id[$g]} vcamera/0: streaming, device buffers granted (dma-buf)" 180 \
-		|| { xmb-domu log $g >&2; fail "B: $g never streamed on the granted buffers"; }
+	grep -q "dom${id[$g]} vcamera/0: streaming, device buffers granted (dma-buf)" "$work/service.log" \
+		|| fail "B: $g does not stream on the granted buffers"
 done
 echo "device-buffers-xen: B: three DomUs streaming on one camera's buffers"
-pause 5
+pause 3
+# The survivors' rates before the death are the baseline: under TCG a DomU
+# that is slow to give a buffer back loses frames whatever we do (seen: 1.4 %
+# on a loaded CI machine), so the death is judged against the same run.
+measure B-before 10 xmbdb1 xmbdb2 xmbdb3
+declare -A frames0 lost0
+for g in xmbdb1 xmbdb2; do frames0[$g]=${frames[$g]} lost0[$g]=${lost[$g]}; done
 fds_before=$(gntdev_fds)
 report "$ndev"
 xl destroy xmbdb3
@@ -167,9 +209,15 @@ echo "device-buffers-xen: B: service gntdev handles $fds_before -> $fds_after"
 measure B 10 xmbdb1 xmbdb2
 for g in xmbdb1 xmbdb2; do
 	f=${frames[$g]} d=${lost[$g]} b=${last[$g]}
-	echo "device-buffers-xen: B: $g after the death: $f frames, $d lost, $(field bytes-copied/frame "$b") bytes copied/frame"
+	f0=${frames0[$g]} d0=${lost0[$g]}
+	echo "device-buffers-xen: B: $g: before the death $f0 frames, $d0 lost; after it $f frames, $d lost, $(field bytes-copied/frame "$b") bytes copied/frame"
 	((f > 100)) || fail "B: $g got only $f frames in 10 s"
-	((d * 100 < f + d)) || fail "B: $g lost $d of $((f + d)) frames (>= 1 %)"
+	# Of the frames the camera offered it (frames + lost: the windows' lengths
+	# differ with Dom0's load, so counts alone do not compare), no larger share
+	# lost than before the death plus 1 % (a buffer stuck with the dead guest
+	# would starve the others of it).
+	((d * 100 * (f0 + d0) <= (d0 * 100 + (f0 + d0)) * (f + d))) \
+		|| fail "B: $g lost $d of $((f + d)) frames after the death, $d0 of $((f0 + d0)) before"
 	[[ $b == *"device buffers granted"*"bytes-copied/frame 0 "* ]] || fail "B: $g was not zero-copy: $b"
 done
 for g in xmbdb1 xmbdb2; do xmb-domu destroy $g >/dev/null 2>&1; done
@@ -178,13 +226,7 @@ kernel_sound B
 
 # ---- C: two DomUs that do not share: copies from Dom0 memory
 start_service no xmbdc1 xmbdc2
-for g in xmbdc1 xmbdc2; do
-	id[$g]=$(xmb-domu start $g --quiet --mem 192 -- "$guest" --device 0 --format "$fmt" --size "$size" \
-		--buffers "$bufs" --frames 1000000 --timeout 60000 --quiet) || fail "C: $g did not start"
-done
-for g in xmbdc1 xmbdc2; do
-	wait_log "dom${id[$g]} vcamera/0: streaming" 180 || { xmb-domu log $g >&2; fail "C: $g never streamed"; }
-done
+start_guests xmbdc1 xmbdc2
 grep -q "frames now come from Dom0 memory for every guest" "$work/service.log" \
 	|| fail "C: two guests that do not share were not both given copies from Dom0 memory"
 measure C 10 xmbdc1 xmbdc2
