@@ -487,7 +487,21 @@ static GstFlowReturn gst_xmb_camera_src_create(GstPushSrc *src, GstBuffer **out)
 		for (int fd : fe.fds())
 			fds.push_back({ fd, POLLIN, 0 });
 		fds.push_back({ c.wake.get(), POLLIN, 0 });
-		(void)::poll(fds.data(), fds.size(), 100);
+		/*
+		 * No periodic wake-up: a frame, a buffer coming back from downstream
+		 * or unlock() wakes us; the only timeout is the "no frame from Dom0"
+		 * deadline, and none while downstream holds every buffer.
+		 */
+		int timeout = -1;
+		{
+			std::lock_guard<std::mutex> l(c.lock);
+			if (c.outstanding < fe.numBuffers()) {
+				auto left = std::chrono::ceil<std::chrono::milliseconds>(
+					waitingSince + std::chrono::milliseconds(st.timeoutMs) - SteadyClock::now());
+				timeout = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
+			}
+		}
+		(void)::poll(fds.data(), fds.size(), timeout);
 		if (g_atomic_int_get(&st.unlocking))
 			return GST_FLOW_FLUSHING;
 		c.drainWake();

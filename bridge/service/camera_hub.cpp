@@ -534,6 +534,14 @@ void CameraHub::deliver(const CompletedFrame &frame)
 	const uint8_t *src = nullptr;
 	size_t bytes = std::min<size_t>(frame.bytesUsed, config_.layout.size);
 	uint32_t seq = seqBase_ + frame.sequence;
+	/*
+	 * Strict in what we send: every frame a guest gets has a later seq_num
+	 * than the one before.  Drivers do repeat a sequence number (vivid when
+	 * its thread runs late: two buffers, one count; seen under TCG), and
+	 * Linux's frontend, like ours, takes a repeat for a broken backend.
+	 */
+	if (static_cast<int32_t>(seq - nextSeq_) < 0)
+		seq = nextSeq_;
 	nextSeq_ = seq + 1;
 	if (streamPool_) {
 		deliverPool(frame, seq);

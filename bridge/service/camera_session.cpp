@@ -514,8 +514,16 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		 * other guest may ever be given frames from these pages.
 		 */
 		auto share = dom0_.grants->share(cfg_.frontend, pages, true);
-		if (!share)
+		if (!share) {
+			/* Seen at 1080p: the guest cannot stream, and only the admin can fix it. */
+			if (share.error().code == -ENOSPC && guestLogLimit_.allow())
+				XMB_LOG(logSession, Warn,
+					"%s: be-alloc buffer %u (%zu pages): Dom0 may grant no more pages: "
+					"gntalloc's limit for all its users is reached (raise "
+					"/sys/module/xen_gntalloc/parameters/limit; Linux's default is 1024 pages)",
+					label_.c_str(), bc.index, pages);
 			return xenStatus(share.error().code);
+		}
 		std::vector<xen::Gref> dirRefs(proto::dirPagesFor(pages), 0);
 		Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false);
 		if (!w)
