@@ -187,6 +187,7 @@ std::vector<CodecDeviceReport> CodecService::report() const
 		if (d.session) {
 			const auto *session = static_cast<const CodecSession *>(d.session.get());
 			r.encoder = session->encoderDescription();
+			r.format = session->format();
 			r.stats = session->stats();
 		}
 		out.push_back(r);

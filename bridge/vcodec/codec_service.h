@@ -47,6 +47,7 @@ struct CodecDeviceReport {
 	bool connected = false;
 	uint64_t connects = 0; /**< sessions set up for this device so far */
 	std::string encoder;
+	std::string format; /**< what the guest opened ("vp8 640x480 30/1 fps from YU12"); else empty */
 	CodecStats stats;
 };
 

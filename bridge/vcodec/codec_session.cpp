@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include "protocol/base/monotonic.h"
+#include "v4l2/pixel_format.h"
 #include "protocol/base/log.h"
 #include "protocol/gref_directory.h"
 
@@ -245,6 +246,13 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	layout_ = nl;
 	outSize_ = newOut;
 	opened_ = true;
+	{
+		const char *name = proto::codecName(p.codec);
+		format_ = std::string(name ? name : "codec " + std::to_string(p.codec)) + " " +
+			  std::to_string(p.width) + "x" + std::to_string(p.height) + " " +
+			  std::to_string(p.rateNum) + "/" + std::to_string(p.rateDen) + " fps from " +
+			  fourccToString(p.rawFourcc);
+	}
 	encoderFailed_ = false;
 	forceNext_ = false;
 	nextSeq_ = 0;
@@ -369,7 +377,7 @@ int32_t CodecSession::opQueueRaw(const proto::CodecRequest::QueueRaw &q)
 	forceNext_ = false;
 	if (tsOf_.size() >= 1024)
 		tsOf_.erase(tsOf_.begin());
-	tsOf_[seq] = q.timestamp;
+	tsOf_[seq] = InFlight{ q.timestamp, monotonicNs() };
 	b.inEncoder = true;
 	/*
 	 * The release callback owns a reference to the mapping: the pages stay
@@ -442,6 +450,9 @@ CodecStats CodecSession::stats() const
 	CodecStats st = stats_;
 	st.requests = ring_.requests();
 	st.rawBytesCopied += rawCopiedBefore_ + (encoder_ ? encoder_->rawBytesCopied() : 0);
+	st.fpsMilli = delivered_.fpsMilli(monotonicNs());
+	st.latencyP50Us = delivered_.latencyUs(50);
+	st.latencyP99Us = delivered_.latencyUs(99);
 	return st;
 }
 
@@ -539,7 +550,8 @@ void CodecSession::deliverBitstreams()
 		pending_.pop_front();
 		unsigned idx = outQueue_.front();
 		auto it = tsOf_.find(bs.seq);
-		uint64_t ts = it != tsOf_.end() ? it->second : 0;
+		const InFlight frame = it != tsOf_.end() ? it->second : InFlight{};
+		const uint64_t ts = frame.timestamp;
 		if (it != tsOf_.end())
 			tsOf_.erase(tsOf_.begin(), std::next(it));
 		if (bs.size > out_[idx].map.size() || bs.size > outSize_) {
@@ -553,6 +565,7 @@ void CodecSession::deliverBitstreams()
 		stats_.compressedBytesCopied += bs.size;
 		stats_.bitstreams++;
 		stats_.keyFrames += bs.key;
+		delivered_.record(monotonicNs(), frame.queuedNs);
 		ring_.queue(proto::makeBitstreamEvent(evtId_++, static_cast<uint8_t>(idx),
 						     static_cast<uint32_t>(bs.size), bs.key, ts,
 						     static_cast<uint32_t>(bs.seq)));

@@ -28,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "bridge/service/delivery_window.h"
 #include "protocol/base/log.h"
 
 #include "bridge/platform/platform.h"
@@ -73,6 +74,10 @@ struct CodecStats {
 					    handling (wrap + push), mailbox, bitstream copy, events */
 	uint64_t encodeNs = 0;	       /**< time inside the encoder element */
 	uint64_t throttledOpens = 0;   /**< OPENs answered -XEN_EAGAIN: over the guest's budget */
+	/* Over the last bitstreams (service::DeliveryWindow); 0 / none = not known. */
+	uint64_t fpsMilli = 0;			/**< bitstreams per second, in thousandths */
+	std::optional<uint64_t> latencyP50Us;	/**< QUEUE_RAW accepted to BITSTREAM_READY, median */
+	std::optional<uint64_t> latencyP99Us;	/**< the same, 99th percentile */
 };
 
 class CodecSession final : public service::BackendSession
@@ -94,6 +99,8 @@ public:
 
 	/** Statistics; rawBytesCopied includes what the encoders copied. */
 	[[nodiscard]] CodecStats stats() const;
+	/** "vp8 640x480 30/1 fps from YU12" once opened; else empty. */
+	[[nodiscard]] const std::string &format() const { return format_; }
 	[[nodiscard]] std::string encoderDescription() const;
 	[[nodiscard]] const std::string &label() const { return label_; }
 
@@ -173,7 +180,13 @@ private:
 	bool forceNext_ = false;
 	uint64_t nextSeq_ = 0;
 	uint64_t inputGen_ = 0;
-	std::map<uint64_t, uint64_t> tsOf_; /* seq -> guest timestamp */
+	struct InFlight {
+		uint64_t timestamp = 0; /* the guest's */
+		uint64_t queuedNs = 0;	/* when QUEUE_RAW was accepted (CLOCK_MONOTONIC) */
+	};
+	std::map<uint64_t, InFlight> tsOf_; /* seq -> its frame */
+	service::DeliveryWindow delivered_; /* bitstream rate and latency for --status */
+	std::string format_;		     /* what the guest opened, for --status */
 	std::vector<InBuf> in_;
 	std::vector<OutBuf> out_;
 	std::deque<unsigned> outQueue_;

@@ -19,6 +19,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/common/process_stats.h"
@@ -249,6 +250,11 @@ TEST_F(VcodecServiceTest, Vp8EndToEndDecodesAbovePsnrThreshold)
 	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
 	EXPECT_EQ(rep[0].stats.compressedBytesCopied, r->bytes);
 	EXPECT_EQ(rep[0].stats.framesIn, 30u);
+	/* What --status shows: what was opened, the bitstream rate, QUEUE_RAW-to-bitstream latency. */
+	EXPECT_THAT(rep[0].format, ::testing::StartsWith("vp8 320x240 "));
+	EXPECT_GT(rep[0].stats.fpsMilli, 0u);
+	ASSERT_TRUE(rep[0].stats.latencyP50Us && rep[0].stats.latencyP99Us);
+	EXPECT_GE(*rep[0].stats.latencyP99Us, *rep[0].stats.latencyP50Us);
 
 	auto decoded = decodeIvf(opt.output, "vp8dec", opt.width, opt.height);
 	ASSERT_EQ(decoded.size(), 30u);
