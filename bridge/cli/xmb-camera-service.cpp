@@ -193,15 +193,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (status) {
-		auto answer = service::queryStatus(statusPath, json);
-		if (!answer) {
-			std::fprintf(stderr, "xmb-camera-service: --status: %s\n", answer.error().message.c_str());
-			return 1;
-		}
-		std::fputs(answer->c_str(), stdout);
-		return 0;
-	}
+	if (status)
+		return service::printStatus("xmb-camera-service", statusPath, json);
 	if (reload) {
 		std::ifstream f(pidfile);
 		pid_t pid = 0;

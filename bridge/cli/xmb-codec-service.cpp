@@ -169,15 +169,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (status) {
-		auto answer = service::queryStatus(statusPath, json);
-		if (!answer) {
-			std::fprintf(stderr, "xmb-codec-service: --status: %s\n", answer.error().message.c_str());
-			return 1;
-		}
-		std::fputs(answer->c_str(), stdout);
-		return 0;
-	}
+	if (status)
+		return service::printStatus("xmb-codec-service", statusPath, json);
 	/* Which encoder: a V4L2 device path, or "" for the GStreamer ones. */
 	std::string v4l2Path;
 	if (encoder == "auto" || encoder == "v4l2") {

@@ -253,4 +253,19 @@ Result<std::string> queryStatus(const std::string &path, bool json)
 	return out;
 }
 
+/**
+ * \brief What `xmb-camera-service --status` and `xmb-codec-service --status` do
+ * \return 0 with the answer on stdout, 1 with the reason on stderr
+ */
+int printStatus(const char *program, const std::string &path, bool json)
+{
+	auto answer = queryStatus(path, json);
+	if (!answer) {
+		std::fprintf(stderr, "%s: --status: %s\n", program, answer.error().message.c_str());
+		return 1;
+	}
+	std::fputs(answer->c_str(), stdout);
+	return 0;
+}
+
 } /* namespace xmb::service */

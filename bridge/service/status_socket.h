@@ -64,6 +64,8 @@ private:
 
 /** Client side: ask the daemon at \a path; its answer, or an error naming the socket. */
 Result<std::string> queryStatus(const std::string &path, bool json);
+/** `PROGRAM --status`: print the daemon's answer; the exit code (1 with the reason on stderr). */
+int printStatus(const char *program, const std::string &path, bool json);
 
 /** JSON string literal of \a s (quotes, backslashes and control characters escaped). */
 std::string jsonString(const std::string &s);
