@@ -54,24 +54,10 @@ void usage(FILE *f)
 		     "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, SIGUSR1 prints statistics.\n");
 }
 
-/* "format YUYV 640x480@30/1 rate 29.97 fps latency-us p50 812 p99 1630": what --status adds. */
+/* "format YUYV 640x480 30/1 fps rate 29.97 fps latency-us p50 812 p99 1630": what --status adds. */
 std::string streamText(const service::DeviceReport &r)
 {
-	std::string out;
-	char buf[160];
-	if (!r.format.empty())
-		out += " format " + r.format;
-	if (r.stats.fpsMilli) {
-		std::snprintf(buf, sizeof(buf), " rate %.2f fps", double(r.stats.fpsMilli) / 1000);
-		out += buf;
-	}
-	if (r.stats.latencyP50Us && r.stats.latencyP99Us) {
-		std::snprintf(buf, sizeof(buf), " latency-us p50 %lu p99 %lu",
-			      static_cast<unsigned long>(*r.stats.latencyP50Us),
-			      static_cast<unsigned long>(*r.stats.latencyP99Us));
-		out += buf;
-	}
-	return out;
+	return service::streamStatusText(r.format, r.stats.fpsMilli, r.stats.latencyP50Us, r.stats.latencyP99Us);
 }
 
 /* One line per guest device (the SIGUSR1 log lines), then with --status one per camera. */
@@ -110,11 +96,6 @@ void printReport(const service::CameraService &svc)
 	std::fputs(reportText(svc, false).c_str(), stderr);
 }
 
-std::string jsonNumber(const std::optional<uint64_t> &v)
-{
-	return v ? std::to_string(*v) : "null";
-}
-
 /* {"devices": [...], "cameras": [...]}: the same numbers as the table, for monitoring. */
 std::string reportJson(const service::CameraService &svc)
 {
@@ -127,11 +108,8 @@ std::string reportJson(const service::CameraService &svc)
 		out += "{\"device\": " + service::jsonString(r.label) + ", \"camera\": " + service::jsonString(r.camera) +
 		       ", \"connected\": " + (r.connected ? "true" : "false") +
 		       ", \"tier\": " + service::jsonString(r.tier) +
-		       ", \"format\": " + service::jsonString(r.format) +
-		       ", \"fps\": " + std::to_string(r.stats.fpsMilli / 1000) + "." +
-		       std::to_string(1000 + r.stats.fpsMilli % 1000).substr(1) +
-		       ", \"latency_p50_us\": " + jsonNumber(r.stats.latencyP50Us) +
-		       ", \"latency_p99_us\": " + jsonNumber(r.stats.latencyP99Us) +
+		       ", " + service::streamStatusJson(r.format, r.stats.fpsMilli, r.stats.latencyP50Us,
+							 r.stats.latencyP99Us) +
 		       ", \"connects\": " + std::to_string(r.connects) +
 		       ", \"frames\": " + std::to_string(r.stats.frames) +
 		       ", \"drops\": " + std::to_string(r.stats.drops) +

@@ -70,18 +70,9 @@ std::string reportText(const vcodec::CodecService &svc)
 			      (unsigned long)r.stats.rawBytesCopied, (unsigned long)r.stats.compressedBytesCopied,
 			      (unsigned long)r.stats.mappedPages, r.encoder.c_str());
 		out += line;
-		if (!r.format.empty())
-			out += " format " + r.format;
-		if (r.stats.fpsMilli) {
-			std::snprintf(line, sizeof(line), " rate %.2f fps", double(r.stats.fpsMilli) / 1000);
-			out += line;
-		}
-		if (r.stats.latencyP50Us && r.stats.latencyP99Us) {
-			std::snprintf(line, sizeof(line), " latency-us p50 %lu p99 %lu",
-				      (unsigned long)*r.stats.latencyP50Us, (unsigned long)*r.stats.latencyP99Us);
-			out += line;
-		}
-		out += "\n";
+		out += service::streamStatusText(r.format, r.stats.fpsMilli, r.stats.latencyP50Us,
+						 r.stats.latencyP99Us) +
+		       "\n";
 	}
 	return out;
 }
@@ -101,11 +92,8 @@ std::string reportJson(const vcodec::CodecService &svc)
 		out += "{\"device\": " + service::jsonString(r.label) +
 		       ", \"connected\": " + (r.connected ? "true" : "false") +
 		       ", \"encoder\": " + service::jsonString(r.encoder) +
-		       ", \"format\": " + service::jsonString(r.format) +
-		       ", \"fps\": " + std::to_string(r.stats.fpsMilli / 1000) + "." +
-		       std::to_string(1000 + r.stats.fpsMilli % 1000).substr(1) +
-		       ", \"latency_p50_us\": " + (r.stats.latencyP50Us ? std::to_string(*r.stats.latencyP50Us) : "null") +
-		       ", \"latency_p99_us\": " + (r.stats.latencyP99Us ? std::to_string(*r.stats.latencyP99Us) : "null") +
+		       ", " + service::streamStatusJson(r.format, r.stats.fpsMilli, r.stats.latencyP50Us,
+							 r.stats.latencyP99Us) +
 		       ", \"connects\": " + std::to_string(r.connects) +
 		       ", \"frames_in\": " + std::to_string(r.stats.framesIn) +
 		       ", \"bitstreams\": " + std::to_string(r.stats.bitstreams) +

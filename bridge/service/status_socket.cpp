@@ -268,4 +268,32 @@ int printStatus(const char *program, const std::string &path, bool json)
 	return 0;
 }
 
+std::string streamStatusText(const std::string &format, uint64_t fpsMilli, std::optional<uint64_t> p50Us,
+			     std::optional<uint64_t> p99Us)
+{
+	std::string out;
+	char buf[96];
+	if (!format.empty())
+		out += " format " + format;
+	if (fpsMilli) {
+		std::snprintf(buf, sizeof(buf), " rate %.2f fps", double(fpsMilli) / 1000);
+		out += buf;
+	}
+	if (p50Us && p99Us) {
+		std::snprintf(buf, sizeof(buf), " latency-us p50 %llu p99 %llu",
+			      static_cast<unsigned long long>(*p50Us), static_cast<unsigned long long>(*p99Us));
+		out += buf;
+	}
+	return out;
+}
+
+std::string streamStatusJson(const std::string &format, uint64_t fpsMilli, std::optional<uint64_t> p50Us,
+			     std::optional<uint64_t> p99Us)
+{
+	auto number = [](std::optional<uint64_t> v) { return v ? std::to_string(*v) : std::string("null"); };
+	return "\"format\": " + jsonString(format) + ", \"fps\": " + std::to_string(fpsMilli / 1000) + "." +
+	       std::to_string(1000 + fpsMilli % 1000).substr(1) + ", \"latency_p50_us\": " + number(p50Us) +
+	       ", \"latency_p99_us\": " + number(p99Us);
+}
+
 } /* namespace xmb::service */

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bridge/service/event_loop.h"
@@ -64,6 +65,15 @@ private:
 
 /** Client side: ask the daemon at \a path; its answer, or an error naming the socket. */
 Result<std::string> queryStatus(const std::string &path, bool json);
+/**
+ * What both daemons' status says of a stream: " format F rate R fps latency-us p50 A p99 B"
+ * (the parts not known left out), and the same as JSON members ("format", "fps",
+ * "latency_p50_us", "latency_p99_us"; null where not known).
+ */
+std::string streamStatusText(const std::string &format, uint64_t fpsMilli, std::optional<uint64_t> p50Us,
+			     std::optional<uint64_t> p99Us);
+std::string streamStatusJson(const std::string &format, uint64_t fpsMilli, std::optional<uint64_t> p50Us,
+			     std::optional<uint64_t> p99Us);
 /** `PROGRAM --status`: print the daemon's answer; the exit code (1 with the reason on stderr). */
 int printStatus(const char *program, const std::string &path, bool json);
 

@@ -193,3 +193,14 @@ TEST(DeliveryWindow, StampsFromAnotherClockGiveNoLatency)
 	EXPECT_EQ(w.latencyUs(50), 1000u);
 	EXPECT_EQ(w.latencyUs(99), 2000u);
 }
+
+TEST(StatusStream, TextAndJsonLeaveOutOrNullWhatIsNotKnown)
+{
+	EXPECT_EQ(streamStatusText("", 0, std::nullopt, std::nullopt), "");
+	EXPECT_EQ(streamStatusText("YUYV 640x480 25/1 fps", 24950, 0, 3628),
+		  " format YUYV 640x480 25/1 fps rate 24.95 fps latency-us p50 0 p99 3628");
+	EXPECT_EQ(streamStatusJson("", 5, std::nullopt, std::nullopt),
+		  "\"format\": \"\", \"fps\": 0.005, \"latency_p50_us\": null, \"latency_p99_us\": null");
+	EXPECT_EQ(streamStatusJson("vp8 \"x\"", 30000, 12, 40),
+		  "\"format\": \"vp8 \\\"x\\\"\", \"fps\": 30.000, \"latency_p50_us\": 12, \"latency_p99_us\": 40");
+}
