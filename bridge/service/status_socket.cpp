@@ -31,6 +31,13 @@ Result<sockaddr_un> socketAddress(const std::string &path)
 	return addr;
 }
 
+/* Someone accepts connections at \a addr (a live daemon), as opposed to a socket file left behind. */
+bool listening(const sockaddr_un &addr)
+{
+	UniqueFD fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	return fd.isValid() && ::connect(fd.get(), reinterpret_cast<const sockaddr *>(&addr), sizeof(addr)) == 0;
+}
+
 } /* namespace */
 
 /**
@@ -61,7 +68,6 @@ StatusSocket::StatusSocket(EventLoop &loop, Provider provider) : loop_(loop), pr
 
 StatusSocket::~StatusSocket()
 {
-	*alive_ = false;
 	for (auto &[fd, c] : clients_) {
 		loop_.removeFd(fd);
 		loop_.cancelTimer(c->timer);
@@ -92,7 +98,7 @@ Status StatusSocket::listen(const std::string &path)
 			return Error{ -ec.value(), "status socket directory " + dir.string() + ": " + ec.message() };
 		::chmod(dir.c_str(), 0700);
 	}
-	if (queryStatus(path, false))
+	if (listening(*addr))
 		return Error{ -EADDRINUSE, "status socket " + path + ": another daemon answers there" };
 	::unlink(path.c_str());
 
@@ -131,9 +137,8 @@ void StatusSocket::accept()
 		const int raw = fd.get();
 		auto c = std::make_unique<Client>();
 		c->fd = std::move(fd);
-		std::weak_ptr<bool> alive = alive_;
-		c->timer = loop_.addTimer(kClientTimeout, [this, alive, raw] {
-			if (alive.lock() && *alive.lock())
+		c->timer = loop_.addTimer(kClientTimeout, [alive = std::weak_ptr<int>(alive_), this, raw] {
+			if (!alive.expired())
 				drop(raw);
 		});
 		if (!loop_.addFd(raw, [this, raw](uint32_t) { readable(raw); }, kIn)) {
@@ -161,10 +166,8 @@ void StatusSocket::readable(int fd)
 	c.answered = true;
 	c.out = provider_(req[0] == 'j');
 	/* Switch the watch to writability; the callback must not remove itself. */
-	std::weak_ptr<bool> alive = alive_;
-	loop_.defer([this, alive, fd] {
-		auto a = alive.lock();
-		if (!a || !*a || !clients_.count(fd))
+	loop_.defer([alive = std::weak_ptr<int>(alive_), this, fd] {
+		if (alive.expired() || !clients_.count(fd))
 			return;
 		loop_.removeFd(fd);
 		if (!loop_.addFd(fd, [this, fd](uint32_t) { writable(fd); }, kOut))
@@ -196,10 +199,8 @@ void StatusSocket::drop(int fd)
 	if (it == clients_.end())
 		return;
 	loop_.cancelTimer(it->second->timer);
-	std::weak_ptr<bool> alive = alive_;
-	loop_.defer([this, alive, fd] {
-		auto a = alive.lock();
-		if (!a || !*a)
+	loop_.defer([alive = std::weak_ptr<int>(alive_), this, fd] {
+		if (alive.expired())
 			return;
 		auto i = clients_.find(fd);
 		if (i == clients_.end())

@@ -60,7 +60,8 @@ private:
 	UniqueFD listen_;
 	bool anyUid_ = false;
 	std::map<int, std::unique_ptr<Client>> clients_;
-	std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+	/* Deferred work and timers hold a weak_ptr: expired once this is gone (as RingServer). */
+	std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 /** Client side: ask the daemon at \a path; its answer, or an error naming the socket. */
