@@ -145,6 +145,29 @@ TEST_F(StatusSocketTest, SecondDaemonOnTheSamePathIsRefusedAStaleSocketReplaced)
 	EXPECT_TRUE(r) << r.error().message;
 }
 
+/*
+ * A daemon stopping with clients still connected (one silent, its timer
+ * pending; one just answered): the socket goes, its file is removed, and
+ * the loop running on afterwards past the client timeout touches nothing
+ * of it (ASan would see it).
+ */
+TEST_F(StatusSocketTest, DestroyedWithClientsPendingLeavesNothingBehind)
+{
+	start([](bool) { return std::string(100000, 'x'); });
+	int silent = connectRaw();
+	int asking = connectRaw();
+	ASSERT_EQ(::send(asking, "j", 1, MSG_NOSIGNAL), 1);
+	std::this_thread::sleep_for(100ms);
+	loop_.defer([this] { loop_.exit(0); });
+	thread_.join();
+	socket_.reset();
+	EXPECT_NE(::access(path_.c_str(), F_OK), 0) << "the socket file is removed";
+	loop_.addTimer(StatusSocket::kClientTimeout + 500ms, [this] { loop_.exit(0); });
+	loop_.run();
+	::close(silent);
+	::close(asking);
+}
+
 TEST(StatusQuery, NoDaemonSaysWhatToCheck)
 {
 	auto r = queryStatus("/tmp/xmb-no-such-dir/status.sock", false);
