@@ -116,8 +116,25 @@ int DmaCamera::dequeueFrame(CompletedFrame &f)
 	queued_.pop_front();
 	f.bytesUsed = layout_.size;
 	f.sequence = seq_++;
-	f.timestampNs = 0;
+	timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	f.timestampNs = uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
+	Completion &c = completed_[f.sequence % completed_.size()];
+	c.seq.store(~0ull, std::memory_order_release);
+	c.ns.store(f.timestampNs, std::memory_order_release);
+	c.seq.store(f.sequence, std::memory_order_release);
 	return 0;
+}
+
+std::optional<uint64_t> DmaCamera::completedAt(uint32_t sequence) const
+{
+	const Completion &c = completed_[sequence % completed_.size()];
+	if (c.seq.load(std::memory_order_acquire) != sequence)
+		return std::nullopt;
+	uint64_t ns = c.ns.load(std::memory_order_acquire);
+	if (c.seq.load(std::memory_order_acquire) != sequence)
+		return std::nullopt;
+	return ns;
 }
 
 } /* namespace xmb::bench */

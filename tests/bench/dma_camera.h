@@ -7,7 +7,10 @@
  * it measures is the bridge (rings, events, notifications, and copies in
  * copy mode), not the cost of drawing a test pattern.
  */
+#include <array>
+#include <atomic>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "v4l2/camera_source.h"
@@ -36,6 +39,11 @@ public:
 	int stop() override;
 	int pollFd() const override { return timer_.get(); }
 	int dequeueFrame(CompletedFrame &frame) override;
+	/**
+	 * When frame \a sequence completed (CLOCK_MONOTONIC ns), if it is one of
+	 * the last 256; callable from any thread (the bench's guests, for latency).
+	 */
+	std::optional<uint64_t> completedAt(uint32_t sequence) const;
 	std::vector<CameraControlInfo> controls() override { return {}; }
 	int getControl(uint8_t, int64_t &) override { return -EINVAL; }
 	int setControl(uint8_t, int64_t &) override { return -EINVAL; }
@@ -49,6 +57,12 @@ private:
 	std::deque<unsigned> queued_;
 	uint32_t seq_ = 0;
 	bool running_ = false;
+	/* Seqlock-like slots: ns written before seq (release), read back seq, ns, seq. */
+	struct Completion {
+		std::atomic<uint64_t> seq{ ~0ull };
+		std::atomic<uint64_t> ns{ 0 };
+	};
+	std::array<Completion, 256> completed_;
 };
 
 } /* namespace xmb::bench */
