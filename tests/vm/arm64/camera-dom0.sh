@@ -1,0 +1,52 @@
+# Runs in the arm64 Dom0 (busybox sh) under tests/vm/xen-vm-arm64: the
+# cross-built camera service serves two test-pattern cameras to one PV DomU,
+# device 0 with the guest's own buffers, device 1 be-alloc (Dom0's pages
+# granted); the DomU (camera-domu.sh) checks every frame of both.
+set -u
+cat > /tmp/cameras.conf <<CONF
+[camera pat0]
+source = test-pattern
+formats = YUYV, NV12
+[camera pat1]
+source = test-pattern
+formats = YUYV, NV12
+[guest own-buffers]
+domain = domu
+device = 0
+camera = pat0
+max-buffers = 4
+[guest be-alloc]
+domain = domu
+device = 1
+camera = pat1
+be-alloc = yes
+max-buffers = 4
+CONF
+echo "arm64: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), kernel $(uname -r)"
+xmb-camera-service --config /tmp/cameras.conf --check || exit 1
+XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
+svc=$!
+t0=$(cut -d' ' -f1 /proc/uptime)
+xl create /domu/domu.cfg > /tmp/xl.log 2>&1 || { cat /tmp/xl.log; echo "xl create failed"; exit 1; }
+log=/var/log/xen/console/guest-domu.log
+i=0
+while [ $i -lt 300 ]; do
+	grep -q XMB-DOMU-STATUS "$log" 2>/dev/null && break
+	xl domid domu > /dev/null 2>&1 || break
+	sleep 1; i=$((i + 1))
+done
+echo "arm64: DomU created -> done in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+kill -USR1 "$svc"; sleep 1
+st=$(sed -n 's/.*XMB-DOMU-STATUS \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+xl destroy domu 2> /dev/null
+# The service must notice the guest leave and release its pages.
+i=0
+while [ $i -lt 20 ] && ! grep -q "is gone\|closed" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+kill "$svc"; wait "$svc"; svc_rc=$?
+echo "--- service log (tail)"
+grep -v "^$" /tmp/service.log | tail -n 30
+echo "--- service: tiers and copies"
+grep -E "tier|copied|mapped-pages|granted" /tmp/service.log | tail -n 8
+[ "${st:-x}" = 0 ] || { echo "arm64-camera: the DomU's check failed (status ${st:-none})"; exit 1; }
+[ "$svc_rc" = 0 ] || { echo "arm64-camera: the service exited with $svc_rc"; exit 1; }
+echo "arm64-camera: PASS"
