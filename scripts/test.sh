@@ -204,7 +204,7 @@ print(" ".join(os.path.relpath(t["filename"][0], sys.argv[1]) for t in json.load
 		elif ((rc)); then
 			failed=$((failed + 1)); failures+=("arm64: cross-build failed (see above)")
 		else
-			"$src/tests/vm/xen-vm-arm64" run "$arm64_build" "$src/tests/vm/arm64/camera-dom0.sh" \
+			"$src/tests/vm/xen-vm-arm64" run --modules vivid "$arm64_build" "$src/tests/vm/arm64/camera-dom0.sh" \
 				"$src/tests/vm/arm64/camera-domu.sh"
 			rc=$?
 			case $rc in
