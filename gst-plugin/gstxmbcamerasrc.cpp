@@ -78,6 +78,7 @@ struct Connection {
 	unsigned outstanding = 0;     /* buffers in the pipeline */
 	uint64_t generation = 1;      /* buffers of an older generation are not re-queued */
 	bool stopped = false;
+	bool connecting = false;      /* connect_device() is waiting: unlock() interrupts it (lock) */
 
 	~Connection()
 	{
@@ -213,9 +214,24 @@ static gboolean connect_device(GstXmbCameraSrc *self)
 	auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeoutMs);
 	std::string last;
 	for (;;) {
+		/*
+		 * connect() waits on XenStore watches for the device's nodes and the
+		 * backend's state until the deadline: no wake-up while nothing
+		 * changes. unlock() interrupts it (under c.lock, which also guards
+		 * replacing c.fe here).
+		 */
 		auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-		Status s = c.fe->connect(device, std::clamp(left, std::chrono::milliseconds(1),
-							   std::chrono::milliseconds(500)));
+		{
+			std::lock_guard<std::mutex> l(c.lock);
+			if (g_atomic_int_get(&st.unlocking))
+				return FALSE;
+			c.connecting = true;
+		}
+		Status s = c.fe->connect(device, std::max(left, std::chrono::milliseconds(1)));
+		{
+			std::lock_guard<std::mutex> l(c.lock);
+			c.connecting = false;
+		}
 		if (s) {
 			st.beAlloc = c.fe->device().config.beAlloc;
 			auto cfg = std::make_shared<const proto::VcameraConfig>(c.fe->device().config);
@@ -228,13 +244,17 @@ static gboolean connect_device(GstXmbCameraSrc *self)
 		}
 		last = s.error().message;
 		GST_DEBUG_OBJECT(self, "vcamera %u not ready: %s", device, last.c_str());
-		/* Start over with a fresh frontend (one per platform, clean state). */
-		c.fe.reset();
-		c.fe = std::make_unique<frontend::CameraFrontend>(*c.platform);
+		{
+			/* Start over with a fresh frontend (one per platform, clean state). */
+			std::lock_guard<std::mutex> l(c.lock);
+			c.fe.reset();
+			c.fe = std::make_unique<frontend::CameraFrontend>(*c.platform);
+		}
 		if (g_atomic_int_get(&st.unlocking))
 			return FALSE;
 		if (SteadyClock::now() >= deadline)
 			break;
+		/* A handshake that failed (not a missing device): back off before retrying. */
 		pollfd p{ c.wake.get(), POLLIN, 0 };
 		(void)::poll(&p, 1, 50);
 		if (g_atomic_int_get(&st.unlocking))
@@ -530,8 +550,12 @@ static gboolean gst_xmb_camera_src_unlock(GstBaseSrc *src)
 {
 	auto *self = GST_XMB_CAMERA_SRC(src);
 	g_atomic_int_set(&self->state->unlocking, 1);
-	if (self->state->conn)
-		self->state->conn->wakeUp();
+	if (auto &c = self->state->conn) {
+		c->wakeUp();
+		std::lock_guard<std::mutex> l(c->lock);
+		if (c->connecting && c->fe)
+			c->fe->interrupt(); /* connect_device() waiting for the device */
+	}
 	return TRUE;
 }
 
@@ -539,8 +563,12 @@ static gboolean gst_xmb_camera_src_unlock_stop(GstBaseSrc *src)
 {
 	auto *self = GST_XMB_CAMERA_SRC(src);
 	g_atomic_int_set(&self->state->unlocking, 0);
-	if (self->state->conn)
-		self->state->conn->drainWake();
+	if (auto &c = self->state->conn) {
+		c->drainWake();
+		std::lock_guard<std::mutex> l(c->lock);
+		if (c->fe)
+			c->fe->clearInterrupt();
+	}
 	return TRUE;
 }
 

@@ -158,6 +158,13 @@ public:
 
 	void setTimeout(Millis t) { timeout_ = t; }
 	[[nodiscard]] Millis timeout() const { return timeout_; }
+	/**
+	 * From any thread: make a wait in connect() (for the device's nodes or the
+	 * backend's state) or a request return -EINTR at once, and every later one
+	 * until clearInterrupt() (GstBaseSrc unlock / unlock_stop).
+	 */
+	void interrupt() { conn_.interrupt(); }
+	void clearInterrupt() { conn_.clearInterrupt(); }
 
 	/* ---- the 15 requests; Error.code is the backend's -XEN_E* status ---- */
 	Result<CameraConfig> configSet(uint32_t fourcc, uint32_t width, uint32_t height);
