@@ -1,3 +1,4 @@
+#!/bin/sh
 # Runs in the arm64 Dom0 (busybox sh) under tests/vm/xen-vm-arm64 (with
 # --modules vivid): the cross-built camera service serves one PV DomU three
 # devices: 0 and 1 test-pattern cameras, 0 with the guest's own buffers, 1

@@ -1,3 +1,4 @@
+#!/bin/sh
 # Runs in the arm64 PV DomU: the test-pattern devices with every frame
 # checked, then vivid (device 2: its frames cannot be checked pixel by pixel).
 set -u
