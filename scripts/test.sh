@@ -53,40 +53,50 @@ PY
 
 step() { echo; echo "==== $* ====" >&2; }
 
-# The media kernel (step 5) is ≈ 35 CPU-minutes the first time. Start it now in
-# the scheduler's idle class: it runs on the core the other steps leave free (the
-# fuzzers, the single-threaded TCG of step 4) and takes none from them. Its
-# lock makes step 5 wait for it; a no-op (< 1 s) once it is cached.
+# The media kernel (step 5) is ≈ 35 CPU-minutes the first time. It builds in the
+# background from step 3 on, in the scheduler's idle class: on the core the other
+# steps leave free (the fuzzers, the single-threaded TCG of step 4), taking none
+# from them. Its lock makes step 5 wait for it; a no-op (< 1 s) once cached.
 media_bg=
 media_bg_log=
-stop_media_bg() { [ -n "$media_bg" ] && kill -- -"$media_bg" 2>/dev/null; }
+stop_media_bg() { [ -n "$media_bg" ] && [ "$media_bg" != pending ] && kill -- -"$media_bg" 2>/dev/null; }
 if ((!quick)) && [ "${XMB_SKIP_VM:-0}" != 1 ] && [ "${XMB_SKIP_MEDIA_KERNEL:-0}" != 1 ] &&
 	[ "$(id -u)" -eq 0 ]; then
 	# apt-get now, in the foreground: nothing may install packages while step 3
 	# installs ours into an overlay of this root.
 	"$src/tests/vm/xen-vm" prepare --packages-only --media ||
 		echo "== media kernel: installing its packages failed (the build below will say why)" >&2
-	media_bg_log=$(mktemp "${TMPDIR:-/tmp}/xmb-media-kernel.XXXXXX.log")
-	echo "== media kernel: prepare --media started in the background (idle class; log $media_bg_log)" >&2
-	# Its own process group, so that an interrupted run stops the whole build.
-	setsid chrt --idle 0 "$src/tests/vm/xen-vm" prepare --media >"$media_bg_log" 2>&1 &
-	media_bg=$!
+	media_bg=pending
 fi
 
 # Step 6 (arm64): its packages now (foreground, like the media kernel's), the
-# cross-build in the background in the idle class.
+# cross-build in the background from step 3 on, in the idle class.
 arm64_bg=
 arm64_bg_log=
 arm64_build="$src/build-arm64"
-stop_arm64_bg() { [ -n "$arm64_bg" ] && kill -- -"$arm64_bg" 2>/dev/null; }
+stop_arm64_bg() { [ -n "$arm64_bg" ] && [ "$arm64_bg" != pending ] && kill -- -"$arm64_bg" 2>/dev/null; }
+# start_background: the two builds above, once the timing-sensitive unit runs
+# (plain and ASan) are over, so that nothing shares their CPUs.
+start_background() {
+	if [ "$media_bg" = pending ]; then
+		media_bg_log=$(mktemp "${TMPDIR:-/tmp}/xmb-media-kernel.XXXXXX.log")
+		# Its own process group, so that an interrupted run stops the whole build.
+		setsid chrt --idle 0 "$src/tests/vm/xen-vm" prepare --media >"$media_bg_log" 2>&1 &
+		media_bg=$!
+		echo "== media kernel: prepare --media started in the background (idle class; log $media_bg_log)" >&2
+	fi
+	if [ "$arm64_bg" = pending ]; then
+		arm64_bg_log=$(mktemp "${TMPDIR:-/tmp}/xmb-arm64-build.XXXXXX.log")
+		setsid chrt --idle 0 "$src/tests/vm/xen-vm-arm64" build "$arm64_build" >"$arm64_bg_log" 2>&1 &
+		arm64_bg=$!
+		echo "== arm64: cross-build started in the background (idle class; log $arm64_bg_log)" >&2
+	fi
+}
 if ((!quick)) && [ "${XMB_SKIP_VM:-0}" != 1 ] && [ "${XMB_SKIP_ARM64:-0}" != 1 ]; then
 	if [ "$(id -u)" -eq 0 ] && ! "$src/tests/vm/xen-vm-arm64" prepare; then
 		echo "== arm64: prepare failed (step 6 will say so)" >&2
 	fi
-	arm64_bg_log=$(mktemp "${TMPDIR:-/tmp}/xmb-arm64-build.XXXXXX.log")
-	setsid chrt --idle 0 "$src/tests/vm/xen-vm-arm64" build "$arm64_build" >"$arm64_bg_log" 2>&1 &
-	arm64_bg=$!
-	echo "== arm64: cross-build started in the background (idle class; log $arm64_bg_log)" >&2
+	arm64_bg=pending
 fi
 trap 'stop_media_bg; stop_arm64_bg' EXIT
 
@@ -114,6 +124,7 @@ if ((!quick)); then
 		failed=$((failed + 1)); failures+=("asan build failed")
 	fi
 
+	start_background
 	step "fuzzers (${XMB_FUZZ_SECONDS:-20} s each)"
 	fuzz="$src/build-fuzz"
 	[ -f "$fuzz/build.ninja" ] || CC=clang CXX=clang++ meson setup "$fuzz" "$src" \
