@@ -71,6 +71,12 @@ struct StreamConfig {
 	uint32_t width = 0;
 	uint32_t height = 0;
 	Fraction interval{ 1, 30 }; /**< frame interval (1/30 = 30 fps) */
+	/**
+	 * in: the device format to produce \a fourcc from (a multi-buffer
+	 * twin, FormatEntry::deviceFourcc), 0 to let the source choose (its
+	 * own \a fourcc if it has it); out: the one it uses, 0 for \a fourcc
+	 */
+	uint32_t deviceFourcc = 0;
 	FrameLayout layout;	    /**< out: the buffer layout to report to the guest */
 	Colorimetry colorimetry;    /**< out: what the source produces (0s: it did not say) */
 };

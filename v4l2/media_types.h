@@ -96,6 +96,12 @@ struct FormatEntry {
 	uint32_t height = 0;
 	std::vector<Fraction> intervals; /**< frame intervals, shortest first */
 	bool emulated = false;		 /**< produced by libv4l2 conversion (copies) */
+	/**
+	 * The device's own format behind \a fourcc when they differ: a
+	 * multi-buffer format (NV12M) served as its one-buffer twin (NV12),
+	 * see oneBufferTwin().  0: the device produces \a fourcc itself.
+	 */
+	uint32_t deviceFourcc = 0;
 
 	friend bool operator==(const FormatEntry &, const FormatEntry &) = default;
 };

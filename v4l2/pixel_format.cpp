@@ -155,6 +155,58 @@ FrameLayout driverFrameLayout(uint32_t fourcc, uint32_t width, uint32_t height,
 	return l;
 }
 
+namespace {
+
+struct MultiBufferName {
+	uint32_t fourcc;
+	const char *name;
+};
+
+constexpr MultiBufferName kMultiBufferNames[] = {
+	{ V4L2_PIX_FMT_NV12M, "NV12M" },     { V4L2_PIX_FMT_NV21M, "NV21M" },
+	{ V4L2_PIX_FMT_NV16M, "NV16M" },     { V4L2_PIX_FMT_YUV420M, "YUV420M" },
+	{ V4L2_PIX_FMT_YVU420M, "YVU420M" }, { V4L2_PIX_FMT_YUV422M, "YUV422M" },
+};
+
+} /* namespace */
+
+uint32_t multiBufferFourccByName(std::string_view name)
+{
+	for (const auto &n : kMultiBufferNames)
+		if (name == n.name)
+			return n.fourcc;
+	return 0;
+}
+
+std::string pixelFormatName(uint32_t fourcc)
+{
+	for (const auto &n : kMultiBufferNames)
+		if (fourcc == n.fourcc)
+			return n.name;
+	return fourccToString(fourcc);
+}
+
+uint32_t oneBufferTwin(uint32_t fourcc)
+{
+	/* Only twins whose colour planes the bridge can describe (kShapes). */
+	switch (fourcc) {
+	case V4L2_PIX_FMT_NV12M:
+		return V4L2_PIX_FMT_NV12;
+	case V4L2_PIX_FMT_NV21M:
+		return V4L2_PIX_FMT_NV21;
+	case V4L2_PIX_FMT_NV16M:
+		return V4L2_PIX_FMT_NV16;
+	case V4L2_PIX_FMT_YUV420M:
+		return V4L2_PIX_FMT_YUV420;
+	case V4L2_PIX_FMT_YVU420M:
+		return V4L2_PIX_FMT_YVU420;
+	case V4L2_PIX_FMT_YUV422M:
+		return V4L2_PIX_FMT_YUV422P;
+	default:
+		return 0;
+	}
+}
+
 bool isRgbFourcc(uint32_t fourcc)
 {
 	switch (fourcc) {

@@ -33,6 +33,29 @@ std::optional<FrameLayout> packedFrameLayout(uint32_t fourcc, uint32_t width, ui
 FrameLayout driverFrameLayout(uint32_t fourcc, uint32_t width, uint32_t height,
 			      uint32_t bytesPerLine, uint32_t sizeImage);
 
+/**
+ * \brief The one-buffer format a multi-buffer (V4L2 "M") format is served as
+ *
+ * A cameraif buffer is one region of pages with its planes at offsets, and
+ * Linux's xen-camera-front uses V4L2's single-planar API: a camera's NV12M
+ * (Y and CbCr in two memory planes) reaches the guest as NV12, each memory
+ * plane placed at its plane's offset in the guest's one buffer.
+ * \return the twin (NV12 for NV12M, ...), or 0 if \a fourcc is not a
+ * multi-buffer format the bridge can serve this way
+ */
+uint32_t oneBufferTwin(uint32_t fourcc);
+
+/**
+ * \brief The fourcc of a multi-buffer format by its V4L2 name
+ *
+ * V4L2 calls NV12M's fourcc 'NM12'; people write "NV12M".  \return the
+ * fourcc for "NV12M", "NV21M", "NV16M", "YUV420M", "YVU420M", "YUV422M",
+ * or 0
+ */
+uint32_t multiBufferFourccByName(std::string_view name);
+/** "NV12M" for 'NM12' and the others above, else fourccToString(). */
+std::string pixelFormatName(uint32_t fourcc);
+
 /** True for RGB (and grey) formats, false for Y'CbCr ones. */
 bool isRgbFourcc(uint32_t fourcc);
 

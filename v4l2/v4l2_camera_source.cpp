@@ -117,6 +117,17 @@ std::vector<FormatEntry> V4L2CameraSource::formats()
 			return formatCache_;
 		out = d.flatFormats();
 	}
+	/*
+	 * Multi-buffer formats are served as their one-buffer twins (NV12M as
+	 * NV12): listed under the twin with the device format kept, next to a
+	 * native twin if the device has one too (the hub picks, by config).
+	 */
+	for (FormatEntry &e : out) {
+		if (uint32_t twin = oneBufferTwin(e.fourcc)) {
+			e.deviceFourcc = e.fourcc;
+			e.fourcc = twin;
+		}
+	}
 	if (DeviceIO *lib = libv4l2DeviceIO()) {
 		V4L2VideoDevice emu(*lib);
 		if (emu.open(path_) == 0) {
@@ -133,6 +144,67 @@ std::vector<FormatEntry> V4L2CameraSource::formats()
 	}
 	formatCache_ = out;
 	return out;
+}
+
+/**
+ * \brief The device format to set for \a config
+ *
+ * config.deviceFourcc if the caller named a multi-buffer twin the device
+ * lists for config.fourcc; else config.fourcc itself when the device has
+ * it, else the first multi-buffer format it lists with that twin.
+ * \return the fourcc, or 0 if config.deviceFourcc is not such a twin
+ */
+uint32_t V4L2CameraSource::deviceFourccFor(const StreamConfig &config)
+{
+	if (formatCache_.empty())
+		formats();
+	auto twinOf = [&](uint32_t device) {
+		return std::find_if(formatCache_.begin(), formatCache_.end(), [&](const FormatEntry &e) {
+			return e.fourcc == config.fourcc && e.deviceFourcc && (!device || e.deviceFourcc == device);
+		});
+	};
+	if (config.deviceFourcc && config.deviceFourcc != config.fourcc)
+		return twinOf(config.deviceFourcc) != formatCache_.end() ? config.deviceFourcc : 0;
+	bool own = std::any_of(formatCache_.begin(), formatCache_.end(), [&](const FormatEntry &e) {
+		return e.fourcc == config.fourcc && !e.deviceFourcc;
+	});
+	auto twin = twinOf(0);
+	return own || twin == formatCache_.end() ? config.fourcc : twin->deviceFourcc;
+}
+
+/**
+ * \brief The one-buffer layout of a device format \a f
+ *
+ * Single-buffer formats: the driver's layout.  Multi-buffer ones: memory
+ * plane p becomes colour plane p of one buffer, right after plane p-1,
+ * with the driver's own stride and size, under the twin's fourcc.
+ * \return false if a multi-buffer format's planes do not fit the protocol
+ */
+bool V4L2CameraSource::oneBufferLayout(const V4L2Format &f, uint32_t fourcc, FrameLayout &out)
+{
+	if (f.numPlanes == 1) {
+		out = f.frameLayout();
+		return true;
+	}
+	if (f.numPlanes > out.planes.size())
+		return false;
+	FrameLayout l;
+	l.fourcc = fourcc;
+	l.width = f.width;
+	l.height = f.height;
+	l.numPlanes = f.numPlanes;
+	uint64_t offset = 0;
+	for (unsigned p = 0; p < f.numPlanes; p++) {
+		if (!f.planes[p].sizeImage)
+			return false;
+		l.planes[p] = { static_cast<uint32_t>(offset), f.planes[p].bytesPerLine, f.planes[p].sizeImage };
+		offset += f.planes[p].sizeImage;
+		if (offset > UINT32_MAX)
+			return false;
+	}
+	l.size = static_cast<uint32_t>(offset);
+	out = l;
+	return true;
 }
 
 bool V4L2CameraSource::isEmulatedOnly(uint32_t fourcc)
@@ -155,7 +227,12 @@ MemoryTypes V4L2CameraSource::supportedMemory() const
 {
 	if (!device_)
 		return 0;
-	if (emulated_)
+	/*
+	 * Multi-buffer formats: one region of caller memory holds all the
+	 * planes, so only UserPtr (a pointer per plane into it).  A dma-buf
+	 * per plane cannot be granted as one buffer, nor one imported per plane.
+	 */
+	if (emulated_ || (configured_ && config_.deviceFourcc))
 		return static_cast<uint32_t>(MemoryType::UserPtr);
 	MemoryTypes m = 0;
 	V4L2BufferQueue &q = device_->queue();
@@ -188,19 +265,46 @@ int V4L2CameraSource::tryConfigure(StreamConfig &config)
 			return ret;
 		dev = other.get();
 	}
+	uint32_t device = deviceFourccFor(config);
+	if (!device)
+		return -EINVAL;
 	V4L2Format f;
-	f.fourcc = config.fourcc;
+	f.fourcc = device;
 	f.width = config.width;
 	f.height = config.height;
 	int ret = dev->tryFormat(f);
 	if (ret < 0)
 		return ret;
-	config.fourcc = f.fourcc;
-	config.width = f.width;
-	config.height = f.height;
-	config.layout = f.frameLayout();
-	config.colorimetry = { f.colorspace, f.xferFunc, f.ycbcrEnc, f.quantization };
-	return f.numPlanes == 1 ? 0 : -ENOTSUP;
+	return acceptFormat(f, device, config);
+}
+
+/*
+ * What the driver chose, as the caller's config: a multi-buffer format
+ * under its twin's fourcc with its one-buffer layout.
+ */
+int V4L2CameraSource::acceptFormat(const V4L2Format &f, uint32_t device, StreamConfig &config)
+{
+	uint32_t twin = oneBufferTwin(f.fourcc);
+	bool asTwin = twin && f.fourcc == device;
+	if (f.numPlanes != 1 && !asTwin) {
+		XMB_LOG(logV4L2Source, Warn, "%s: %s needs %u buffers per frame and has no one-buffer "
+			"twin the bridge knows: not served", path_.c_str(),
+			fourccToString(f.fourcc).c_str(), f.numPlanes);
+		return -ENOTSUP;
+	}
+	StreamConfig c = config;
+	c.fourcc = asTwin ? twin : f.fourcc;
+	c.deviceFourcc = asTwin ? f.fourcc : 0;
+	c.width = f.width;
+	c.height = f.height;
+	if (!oneBufferLayout(f, c.fourcc, c.layout)) {
+		XMB_LOG(logV4L2Source, Warn, "%s: %s: planes do not fit one cameraif buffer",
+			path_.c_str(), f.toString().c_str());
+		return -ENOTSUP;
+	}
+	c.colorimetry = { f.colorspace, f.xferFunc, f.ycbcrEnc, f.quantization };
+	config = c;
+	return 0;
 }
 
 /**
@@ -216,28 +320,29 @@ int V4L2CameraSource::configure(StreamConfig &config)
 	if (device_->queue().isStreaming() || device_->queue().count())
 		return -EBUSY;
 
-	bool emulate = isEmulatedOnly(config.fourcc);
+	uint32_t device = deviceFourccFor(config);
+	if (!device)
+		return -EINVAL;
+	bool emulate = device == config.fourcc && isEmulatedOnly(config.fourcc);
 	int ret = reopen(emulate);
 	if (ret < 0)
 		return ret;
 
 	V4L2Format f;
-	f.fourcc = config.fourcc;
+	f.fourcc = device;
 	f.width = config.width;
 	f.height = config.height;
 	ret = device_->setFormat(f);
 	if (ret < 0)
 		return ret;
-	if (f.numPlanes != 1) {
-		XMB_LOG(logV4L2Source, Warn, "%s: %s needs %u buffers per frame: not served",
-			path_.c_str(), fourccToString(f.fourcc).c_str(), f.numPlanes);
-		return -ENOTSUP;
-	}
-	config.fourcc = f.fourcc;
-	config.width = f.width;
-	config.height = f.height;
-	config.layout = f.frameLayout();
-	config.colorimetry = { f.colorspace, f.xferFunc, f.ycbcrEnc, f.quantization };
+	configured_ = false;
+	ret = acceptFormat(f, device, config);
+	if (ret < 0)
+		return ret;
+	if (config.deviceFourcc)
+		XMB_LOG(logV4L2Source, Info, "%s: %s served as %s: %u memory planes placed in one buffer",
+			path_.c_str(), pixelFormatName(config.deviceFourcc).c_str(),
+			fourccToString(config.fourcc).c_str(), f.numPlanes);
 
 	if (config.interval.isValid()) {
 		Fraction iv = config.interval;
@@ -290,13 +395,26 @@ int V4L2CameraSource::allocateBuffers(MemoryType memory, unsigned count)
 		return -EINVAL;
 	if (!hasMemoryType(supportedMemory(), memory))
 		return -ENOTSUP;
-	V4L2Memory vm = emulated_ ? V4L2Memory::Mmap : toV4L2Memory(memory);
+	/*
+	 * A multi-buffer format on a queue without USERPTR (dma-contig): the
+	 * camera fills its own planes and each is copied to its place in the
+	 * caller's buffer, counted like emulation's copies.
+	 */
+	copyPlanes_ = !emulated_ && config_.deviceFourcc && memory == MemoryType::UserPtr &&
+		      !device_->queue().supportsMemory(V4L2Memory::UserPtr);
+	V4L2Memory vm = emulated_ || copyPlanes_ ? V4L2Memory::Mmap : toV4L2Memory(memory);
 	int ret = device_->queue().requestBuffers(count, vm);
 	if (ret < 0)
 		return ret;
 	memory_ = memory;
 	callerBuffers_.assign(static_cast<size_t>(ret), CallerBuffer{});
-	if (emulated_) {
+	if (copyPlanes_ && !loggedPlaneCopy_) {
+		XMB_LOG(logV4L2Source, Warn, "%s: %s: the camera cannot capture into caller memory "
+			"(no USERPTR): each of its %u planes is copied into the caller's buffer",
+			path_.c_str(), pixelFormatName(config_.deviceFourcc).c_str(), config_.layout.numPlanes);
+		loggedPlaneCopy_ = true;
+	}
+	if (emulated_ || copyPlanes_) {
 		for (unsigned i = 0; i < static_cast<unsigned>(ret); i++) {
 			int r = device_->queue().mapBuffer(i);
 			if (r < 0) {
@@ -329,10 +447,19 @@ int V4L2CameraSource::queueBuffer(unsigned index, const CallerBuffer &memory)
 	if (!device_ || index >= callerBuffers_.size())
 		return -EINVAL;
 	V4L2QueueArgs args;
-	if (emulated_) {
+	if (emulated_ || copyPlanes_) {
 		if (!memory.data || memory.length < config_.layout.size)
 			return -EINVAL;
 		callerBuffers_[index] = memory;
+	} else if (memory_ == MemoryType::UserPtr && config_.deviceFourcc) {
+		/* One region of caller memory, a pointer per memory plane into it. */
+		const FrameLayout &l = config_.layout;
+		if (!memory.data || memory.length < l.size)
+			return -EINVAL;
+		for (unsigned p = 0; p < l.numPlanes; p++) {
+			args.planes[p].userptr = static_cast<uint8_t *>(memory.data) + l.planes[p].offset;
+			args.planes[p].length = l.planes[p].size;
+		}
 	} else if (memory_ == MemoryType::UserPtr) {
 		args.planes[0].userptr = memory.data;
 		args.planes[0].length = static_cast<uint32_t>(memory.length);
@@ -379,6 +506,11 @@ int V4L2CameraSource::dequeueFrame(CompletedFrame &frame)
 	frame = {};
 	frame.index = b.index;
 	frame.bytesUsed = b.bytesUsed[0];
+	if (config_.deviceFourcc && b.numPlanes == config_.layout.numPlanes && b.numPlanes > 1) {
+		/* The payload ends where the last plane's does in the one buffer. */
+		const PlaneLayout &last = config_.layout.planes[b.numPlanes - 1];
+		frame.bytesUsed = last.offset + std::min(b.bytesUsed[b.numPlanes - 1], last.size);
+	}
 	frame.sequence = b.sequence;
 	frame.timestampNs = b.timestampNs;
 	frame.error = b.isError();
@@ -392,6 +524,17 @@ int V4L2CameraSource::dequeueFrame(CompletedFrame &frame)
 		frame.bytesUsed = static_cast<uint32_t>(n);
 		/* libv4l2's conversion wrote n bytes, our copy n more (logged at configure()). */
 		copiedTotal_ += 2 * n;
+	} else if (copyPlanes_) {
+		const CallerBuffer &dst = callerBuffers_[b.index];
+		const FrameLayout &l = config_.layout;
+		for (unsigned p = 0; p < l.numPlanes && p < b.numPlanes && dst.data; p++) {
+			const unsigned char *src = device_->queue().planeData(b.index, p);
+			size_t n = std::min<size_t>(b.bytesUsed[p], l.planes[p].size);
+			if (!src || l.planes[p].offset + n > dst.length)
+				continue;
+			std::memcpy(static_cast<uint8_t *>(dst.data) + l.planes[p].offset, src, n);
+			copiedTotal_ += n;
+		}
 	}
 	return 0;
 }
@@ -462,6 +605,8 @@ int V4L2CameraSource::setControl(uint8_t type, int64_t &value)
 
 uint64_t V4L2CameraSource::emulatedCopyBytesPerFrame() const
 {
+	if (copyPlanes_ && configured_)
+		return config_.layout.size;
 	return emulated_ && configured_ ? 2ull * config_.layout.size : 0;
 }
 

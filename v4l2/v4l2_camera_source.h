@@ -18,7 +18,9 @@ namespace xmb {
  * Formats only libv4l2 can produce (FormatEntry::emulated) switch the node
  * to libv4l2: it converts each frame into its own buffer and the source
  * copies that into the caller's memory, so only UserPtr is offered then
- * and emulatedCopyBytesPerFrame() reports the cost.
+ * and emulatedCopyBytesPerFrame() reports the cost.  Multi-buffer formats
+ * (NV12M) are served as their one-buffer twins (NV12): the caller's one
+ * buffer is handed to the driver as one USERPTR per memory plane.
  */
 class V4L2CameraSource final : public CameraSource
 {
@@ -61,6 +63,9 @@ public:
 private:
 	int reopen(bool emulated);
 	bool isEmulatedOnly(uint32_t fourcc);
+	uint32_t deviceFourccFor(const StreamConfig &config);
+	int acceptFormat(const V4L2Format &f, uint32_t device, StreamConfig &config);
+	static bool oneBufferLayout(const V4L2Format &f, uint32_t fourcc, FrameLayout &out);
 	void subscribeEvents();
 
 	DeviceIO *nativeIO_;
@@ -72,7 +77,9 @@ private:
 	bool configured_ = false;
 	StreamConfig config_;
 	MemoryType memory_ = MemoryType::MmapExport;
-	std::vector<CallerBuffer> callerBuffers_; /* emulation: where to copy */
+	std::vector<CallerBuffer> callerBuffers_; /* emulation, copyPlanes_: where to copy */
+	bool copyPlanes_ = false;		  /* multi-buffer format, no USERPTR: copy each plane */
+	bool loggedPlaneCopy_ = false;
 	uint64_t copiedTotal_ = 0;
 };
 

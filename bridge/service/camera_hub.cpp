@@ -38,6 +38,8 @@ std::string describe(const StreamConfig &c)
 	char buf[96];
 	std::snprintf(buf, sizeof(buf), "%c%c%c%c %ux%u", c.fourcc & 0xff, (c.fourcc >> 8) & 0xff,
 		      (c.fourcc >> 16) & 0xff, (c.fourcc >> 24) & 0x7f, c.width, c.height);
+	if (c.deviceFourcc)
+		return std::string(buf) + " (from the camera's " + pixelFormatName(c.deviceFourcc) + ")";
 	return buf;
 }
 
@@ -55,16 +57,61 @@ CameraHub::~CameraHub()
 		stopSource();
 }
 
+bool CameraHub::isAllowed(uint32_t fourcc) const
+{
+	const auto &a = options_.allowedFormats;
+	return a.empty() || std::find(a.begin(), a.end(), fourcc) != a.end();
+}
+
+/**
+ * \brief The device format the configuration asks for behind \a fourcc
+ *
+ * `formats = NV12M` names a camera's multi-buffer format; guests see it as
+ * NV12.  When the list names such a format and not \a fourcc itself, that
+ * is the one to use.  \return it, or 0: the source chooses (its own
+ * \a fourcc where it has one)
+ */
+uint32_t CameraHub::preferredDeviceFourcc(uint32_t fourcc) const
+{
+	if (isAllowed(fourcc) && !options_.allowedFormats.empty())
+		return 0;
+	for (uint32_t f : options_.allowedFormats)
+		if (oneBufferTwin(f) == fourcc)
+			return f;
+	return 0;
+}
+
+/**
+ * \brief What guests may ask for: the source's formats the configuration
+ * allows, each fourcc and size once
+ *
+ * An entry is allowed by its fourcc or by the device format behind it.  A
+ * fourcc and size the source has twice (NV12 of its own and NV12 from
+ * NV12M) is listed once, from the device format configure() will use.
+ */
 std::vector<FormatEntry> CameraHub::formats()
 {
 	std::vector<FormatEntry> all = source_->formats();
-	if (options_.allowedFormats.empty())
-		return all;
 	std::erase_if(all, [&](const FormatEntry &f) {
-		return std::find(options_.allowedFormats.begin(), options_.allowedFormats.end(),
-				 f.fourcc) == options_.allowedFormats.end();
+		return !isAllowed(f.fourcc) && !(f.deviceFourcc && !options_.allowedFormats.empty() &&
+						 isAllowed(f.deviceFourcc));
 	});
-	return all;
+	std::vector<FormatEntry> out;
+	for (const FormatEntry &f : all) {
+		auto same = [&](const FormatEntry &o) {
+			return o.fourcc == f.fourcc && o.width == f.width && o.height == f.height;
+		};
+		auto prev = std::find_if(out.begin(), out.end(), same);
+		if (prev == out.end()) {
+			out.push_back(f);
+			continue;
+		}
+		/* Which one configure() would use: the asked-for device format, else the source's own. */
+		uint32_t want = preferredDeviceFourcc(f.fourcc);
+		if (prev->deviceFourcc != want && f.deviceFourcc == want)
+			*prev = f;
+	}
+	return out;
 }
 
 /**
@@ -78,9 +125,8 @@ std::vector<FormatEntry> CameraHub::formats()
 Result<StreamConfig> CameraHub::configure(HubClient *client, uint32_t fourcc, uint32_t width,
 					  uint32_t height, bool validateOnly)
 {
-	if (!options_.allowedFormats.empty() &&
-	    std::find(options_.allowedFormats.begin(), options_.allowedFormats.end(), fourcc) ==
-		    options_.allowedFormats.end())
+	const uint32_t device = preferredDeviceFourcc(fourcc);
+	if (!isAllowed(fourcc) && !device)
 		return Error{ -EINVAL, "format not allowed for camera " + name_ };
 
 	bool othersHold = !holders_.empty() && !(holders_.size() == 1 && holders_.count(client));
@@ -101,6 +147,7 @@ Result<StreamConfig> CameraHub::configure(HubClient *client, uint32_t fourcc, ui
 	c.width = width;
 	c.height = height;
 	c.interval = configured_ ? config_.interval : Fraction{ 1, 30 };
+	c.deviceFourcc = device;
 	int ret = validateOnly ? source_->tryConfigure(c) : source_->configure(c);
 	if (ret < 0)
 		return Error{ ret, "camera " + name_ + ": " + describe(c) + ": " + std::strerror(-ret) };
@@ -590,7 +637,9 @@ void CameraHub::deliver(const CompletedFrame &frame)
 		source_->queueBuffer(frame.index);
 	} else if (!spare) {
 		leader_->setInCamera(frame.index, false);
-		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), seq, 0, frame.timestampNs);
+		/* 0 unless the source itself copied (libv4l2 emulation, planes of a camera without USERPTR). */
+		leader_->frameDone(frame.index, static_cast<uint32_t>(bytes), seq,
+				   source_->emulatedCopyBytesPerFrame(), frame.timestampNs);
 	}
 	feedSpare();
 }

@@ -96,6 +96,8 @@ public:
 	[[nodiscard]] const std::string &name() const { return name_; }
 	CameraSource &source() { return *source_; }
 	[[nodiscard]] std::vector<FormatEntry> formats();
+	/** The device format asked for behind \a fourcc (formats = NV12M), 0: the source's choice. */
+	[[nodiscard]] uint32_t preferredDeviceFourcc(uint32_t fourcc) const;
 
 	/** Configure (or validate) for \a client; Error.code is a -XEN_E*-compatible errno. */
 	Result<StreamConfig> configure(HubClient *client, uint32_t fourcc, uint32_t width,
@@ -128,6 +130,7 @@ public:
 	[[nodiscard]] const DevicePool *streamPool() const { return running_ ? streamPool_.get() : nullptr; }
 
 private:
+	[[nodiscard]] bool isAllowed(uint32_t fourcc) const;
 	void onSourceReady();
 	void deliver(const CompletedFrame &frame);
 	void deliverPool(const CompletedFrame &frame, uint32_t seq);

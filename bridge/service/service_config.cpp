@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "protocol/xenstore_schema.h"
+#include "v4l2/pixel_format.h"
 
 namespace xmb::service {
 
@@ -131,6 +132,11 @@ Result<ServiceConfig> parseServiceConfig(std::string_view text, const std::strin
 				c.shareDeviceBuffers = *b;
 			} else if (key == "formats") {
 				for (const auto &f : list(value)) {
+					/* "NV12M": V4L2's name for the fourcc 'NM12' */
+					if (uint32_t m = multiBufferFourccByName(f)) {
+						c.formats.push_back(m);
+						continue;
+					}
 					auto fourcc = proto::parseFourccLabel(key, f);
 					if (!fourcc)
 						return bad(fourcc.error().message);

@@ -20,6 +20,17 @@ std::string errorOf(const std::string &text)
 
 } /* namespace */
 
+TEST(ServiceConfig, MultiBufferFormatsAreNamedAsV4L2NamesThemOrByFourcc)
+{
+	auto c = parseServiceConfig("[camera a]\nsource = test-pattern\nformats = NV12M, NM21, YUV420M, YUYV\n",
+				    "cams.conf");
+	ASSERT_TRUE(c) << c.error().message;
+	EXPECT_THAT(c->cameras[0].formats,
+		    ::testing::ElementsAre(0x32314d4eu /* NM12 */, 0x31324d4eu /* NM21 */,
+					   0x32314d59u /* YM12 */, 0x56595559u /* YUYV */));
+	EXPECT_THAT(errorOf("[camera a]\nsource = test-pattern\nformats = NV99M\n"), HasSubstr("NV99M"));
+}
+
 TEST(ServiceConfig, ParsesCamerasAndGuests)
 {
 	auto c = parseServiceConfig(R"(

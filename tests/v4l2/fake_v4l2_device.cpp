@@ -22,9 +22,9 @@ namespace {
 constexpr unsigned kMaxBuffers = 32;
 constexpr uint32_t kCodedMin = 64 * 1024;
 
-uint32_t offsetFor(bool output, unsigned index)
+uint32_t offsetFor(bool output, unsigned index, unsigned plane = 0)
 {
-	return (static_cast<uint32_t>(output) << 24) | (index << 16);
+	return (static_cast<uint32_t>(output) << 24) | (index << 16) | (plane << 12);
 }
 
 v4l2_query_ext_ctrl makeCtrl(uint32_t id, uint32_t type, const char *name, int64_t min,
@@ -256,11 +256,16 @@ int FakeV4L2Device::mmap(int fd, size_t length, int prot, off_t offset, void **a
 	}
 	bool output = (offset >> 24) & 1;
 	unsigned index = (offset >> 16) & 0xff;
+	unsigned plane = (offset >> 12) & 0xf;
 	Queue &q = output ? output_ : capture_;
-	if (q.memory != V4L2_MEMORY_MMAP || index >= q.buffers.size() ||
-	    length > q.buffers[index].length || (offset & 0xffff))
+	if (q.memory != V4L2_MEMORY_MMAP || index >= q.buffers.size() || (offset & 0xfff) ||
+	    plane > q.buffers[index].more.size())
 		return -EINVAL;
-	void *p = ::mmap(nullptr, length, prot, MAP_SHARED, q.buffers[index].memfd.get(), 0);
+	const Buffer &b = q.buffers[index];
+	if (length > (plane ? b.more[plane - 1].length : b.length))
+		return -EINVAL;
+	void *p = ::mmap(nullptr, length, prot, MAP_SHARED,
+			 plane ? b.more[plane - 1].memfd.get() : b.memfd.get(), 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	mappings_[p] = length;
@@ -352,19 +357,28 @@ void FakeV4L2Device::setFormat(Queue &q, V4L2Format &f, bool apply)
 		f.planes[0].sizeImage = std::max({ want, kCodedMin, f.width * f.height / 2 });
 	} else {
 		bool raw = isEncoder();
+		bool nv12m = nv12m_ && isMplane() && f.fourcc == V4L2_PIX_FMT_NV12M;
 		if (raw) {
 			if (f.fourcc != V4L2_PIX_FMT_NV12 && f.fourcc != V4L2_PIX_FMT_YUV420)
 				f.fourcc = V4L2_PIX_FMT_NV12;
-		} else if (f.fourcc != V4L2_PIX_FMT_YUYV && f.fourcc != V4L2_PIX_FMT_NV12) {
+		} else if (f.fourcc != V4L2_PIX_FMT_YUYV && !nv12m &&
+			   (f.fourcc != V4L2_PIX_FMT_NV12 || !nativeNV12_)) {
 			f.fourcc = V4L2_PIX_FMT_YUYV;
 		}
 		f.width = std::clamp<uint32_t>(f.width, 64, 1920) & ~15u;
 		f.height = std::clamp<uint32_t>(f.height, 64, 1080) & ~7u;
-		auto l = packedFrameLayout(f.fourcc, f.width, f.height);
+		auto l = packedFrameLayout(nv12m ? V4L2_PIX_FMT_NV12 : f.fourcc, f.width, f.height);
+		f.numPlanes = 1;
 		f.planes[0].bytesPerLine = l->planes[0].stride;
 		f.planes[0].sizeImage = l->size;
+		if (nv12m) { /* the NV12 planes, each in its own buffer */
+			f.numPlanes = 2;
+			for (unsigned p = 0; p < 2; p++)
+				f.planes[p] = { l->planes[p].stride, l->planes[p].size };
+		}
 	}
-	f.numPlanes = 1;
+	if (coded)
+		f.numPlanes = 1;
 	f.field = V4L2_FIELD_NONE;
 	f.colorspace = coded ? V4L2_COLORSPACE_DEFAULT : V4L2_COLORSPACE_SRGB;
 	if (apply)
@@ -434,8 +448,13 @@ int FakeV4L2Device::doEnumFmt(v4l2_fmtdesc *d)
 			 { V4L2_PIX_FMT_HEVC, V4L2_FMT_FLAG_COMPRESSED } };
 	else if (isEncoder())
 		list = { { V4L2_PIX_FMT_NV12, 0 }, { V4L2_PIX_FMT_YUV420, 0 } };
-	else
-		list = { { V4L2_PIX_FMT_YUYV, 0 }, { V4L2_PIX_FMT_NV12, 0 } };
+	else {
+		list = { { V4L2_PIX_FMT_YUYV, 0 } };
+		if (nativeNV12_)
+			list.push_back({ V4L2_PIX_FMT_NV12, 0 });
+		if (nv12m_ && isMplane())
+			list.push_back({ V4L2_PIX_FMT_NV12M, 0 });
+	}
 	if (d->index >= list.size())
 		return -EINVAL;
 	uint32_t index = d->index, type = d->type;
@@ -461,7 +480,7 @@ int FakeV4L2Device::doEnumFrameSizes(v4l2_frmsizeenum *f)
 		f->discrete = sizes[f->index];
 		return 0;
 	}
-	if (f->pixel_format == V4L2_PIX_FMT_NV12) {
+	if (f->pixel_format == V4L2_PIX_FMT_NV12 || f->pixel_format == V4L2_PIX_FMT_NV12M) {
 		if (f->index)
 			return -EINVAL;
 		f->type = V4L2_FRMSIZE_TYPE_STEPWISE;
@@ -487,7 +506,7 @@ int FakeV4L2Device::doEnumFrameIntervals(v4l2_frmivalenum *f)
 		f->discrete = list[f->index];
 		return 0;
 	}
-	if (f->pixel_format == V4L2_PIX_FMT_NV12) {
+	if (f->pixel_format == V4L2_PIX_FMT_NV12 || f->pixel_format == V4L2_PIX_FMT_NV12M) {
 		if (f->index)
 			return -EINVAL;
 		f->type = V4L2_FRMIVAL_TYPE_CONTINUOUS;
@@ -565,15 +584,33 @@ int FakeV4L2Device::doReqBufs(v4l2_requestbuffers *r)
 	r->count = std::min(r->count, kMaxBuffers);
 	q->buffers.resize(r->count);
 	for (Buffer &b : q->buffers) {
-		b.length = q->format.planes[0].sizeImage;
-		if (r->memory == V4L2_MEMORY_MMAP) {
-			b.memfd = UniqueFD(::memfd_create("fake-v4l2", MFD_CLOEXEC));
-			if (!b.memfd || ::ftruncate(b.memfd.get(), b.length) < 0) {
-				freeBuffers(*q);
-				return -ENOMEM;
-			}
+		if (allocatePlanes(*q, b, r->memory, q->format.planes[0].sizeImage) < 0) {
+			freeBuffers(*q);
+			return -ENOMEM;
 		}
 	}
+	return 0;
+}
+
+/* Lengths (and MMAP memory) of every memory plane of \a b, plane 0 \a size0 bytes. */
+int FakeV4L2Device::allocatePlanes(const Queue &q, Buffer &b, uint32_t memory, uint32_t size0)
+{
+	b.length = size0;
+	b.more.clear();
+	b.more.resize(q.format.numPlanes > 1 ? q.format.numPlanes - 1 : 0);
+	for (unsigned p = 0; p < b.more.size(); p++)
+		b.more[p].length = q.format.planes[p + 1].sizeImage;
+	if (memory != V4L2_MEMORY_MMAP)
+		return 0;
+	auto backing = [](UniqueFD &fd, uint32_t length) {
+		fd = UniqueFD(::memfd_create("fake-v4l2", MFD_CLOEXEC));
+		return fd && ::ftruncate(fd.get(), length) == 0;
+	};
+	if (!backing(b.memfd, b.length))
+		return -ENOMEM;
+	for (auto &m : b.more)
+		if (!backing(m.memfd, m.length))
+			return -ENOMEM;
 	return 0;
 }
 
@@ -593,12 +630,8 @@ int FakeV4L2Device::doCreateBufs(v4l2_create_buffers *c)
 			  V4L2_BUF_CAP_SUPPORTS_DMABUF;
 	for (unsigned i = 0; i < c->count; i++) {
 		Buffer b;
-		b.length = size;
-		if (c->memory == V4L2_MEMORY_MMAP) {
-			b.memfd = UniqueFD(::memfd_create("fake-v4l2", MFD_CLOEXEC));
-			if (!b.memfd || ::ftruncate(b.memfd.get(), size) < 0)
-				return -ENOMEM;
-		}
+		if (allocatePlanes(*q, b, c->memory, size) < 0)
+			return -ENOMEM;
 		q->buffers.push_back(std::move(b));
 	}
 	return 0;
@@ -616,7 +649,7 @@ void FakeV4L2Device::fillBuffer(const Queue &q, unsigned index, v4l2_buffer *b) 
 	b->timestamp = buf.timestamp;
 	b->field = V4L2_FIELD_NONE;
 	if (isMultiplanarType(q.type)) {
-		b->length = 1;
+		b->length = static_cast<uint32_t>(1 + buf.more.size());
 		if (planes) {
 			planes[0] = {};
 			planes[0].length = buf.length;
@@ -627,6 +660,16 @@ void FakeV4L2Device::fillBuffer(const Queue &q, unsigned index, v4l2_buffer *b) 
 				planes[0].m.userptr = reinterpret_cast<unsigned long>(buf.userptr);
 			else
 				planes[0].m.fd = buf.dmabufFdNum;
+			for (unsigned p = 1; p <= buf.more.size(); p++) {
+				const auto &m = buf.more[p - 1];
+				planes[p] = {};
+				planes[p].length = m.length;
+				planes[p].bytesused = buf.bytesUsed ? m.length : 0; /* full, like plane 0 */
+				if (q.memory == V4L2_MEMORY_MMAP)
+					planes[p].m.mem_offset = offsetFor(&q == &output_, index, p);
+				else
+					planes[p].m.userptr = reinterpret_cast<unsigned long>(m.userptr);
+			}
 		}
 	} else {
 		b->length = buf.length;
@@ -645,7 +688,8 @@ int FakeV4L2Device::doQueryBuf(v4l2_buffer *b)
 	Queue *q = queueFor(b->type);
 	if (!q || b->index >= q->buffers.size())
 		return -EINVAL;
-	if (isMultiplanarType(q->type) && (!b->m.planes || b->length < 1))
+	if (isMultiplanarType(q->type) &&
+	    (!b->m.planes || b->length < 1 + q->buffers[b->index].more.size()))
 		return -EINVAL;
 	fillBuffer(*q, b->index, b);
 	return 0;
@@ -657,11 +701,22 @@ int FakeV4L2Device::doQBuf(v4l2_buffer *b)
 	if (!q || b->index >= q->buffers.size() || b->memory != q->memory)
 		return -EINVAL;
 	bool mplane = isMultiplanarType(q->type);
-	if (mplane && (!b->m.planes || b->length != 1))
-		return -EINVAL;
 	Buffer &buf = q->buffers[b->index];
+	if (mplane && (!b->m.planes || b->length < 1 + buf.more.size() || b->length > VIDEO_MAX_PLANES))
+		return -EINVAL;
 	if (buf.state != Buffer::State::Idle)
 		return -EINVAL;
+	if (!buf.more.empty() && q->memory == V4L2_MEMORY_DMABUF)
+		return -EINVAL; /* the fake holds one dma-buf per buffer */
+	if (!buf.more.empty() && q->memory == V4L2_MEMORY_USERPTR) {
+		for (unsigned p = 1; p <= buf.more.size(); p++) {
+			const v4l2_plane &pl = b->m.planes[p];
+			if (!pl.m.userptr || pl.length < buf.more[p - 1].length)
+				return -EINVAL;
+		}
+		for (unsigned p = 1; p <= buf.more.size(); p++)
+			buf.more[p - 1].userptr = reinterpret_cast<void *>(b->m.planes[p].m.userptr);
+	}
 
 	uint32_t length = mplane ? b->m.planes[0].length : b->length;
 	uint32_t bytesUsed = mplane ? b->m.planes[0].bytesused : b->bytesused;
@@ -702,6 +757,9 @@ int FakeV4L2Device::doDQBuf(v4l2_buffer *b)
 		return -EINVAL;
 	if (isMultiplanarType(q->type) && (!b->m.planes || b->length < 1))
 		return -EINVAL;
+	if (!q->done.empty() && isMultiplanarType(q->type) &&
+	    b->length < 1 + q->buffers[q->done.front()].more.size())
+		return -EINVAL;
 	if (!q->streaming)
 		return -EINVAL;
 	if (q->done.empty()) {
@@ -722,10 +780,12 @@ int FakeV4L2Device::doDQBuf(v4l2_buffer *b)
 int FakeV4L2Device::doExpBuf(v4l2_exportbuffer *e)
 {
 	Queue *q = queueFor(e->type);
-	if (!q || e->index >= q->buffers.size() || e->plane != 0 || q->memory != V4L2_MEMORY_MMAP)
+	if (!q || e->index >= q->buffers.size() || e->plane > q->buffers[e->index].more.size() ||
+	    q->memory != V4L2_MEMORY_MMAP)
 		return -EINVAL;
 	lastExpbufFlags_ = e->flags;
-	int fd = ::fcntl(q->buffers[e->index].memfd.get(),
+	const Buffer &b = q->buffers[e->index];
+	int fd = ::fcntl(e->plane ? b.more[e->plane - 1].memfd.get() : b.memfd.get(),
 			 (e->flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 	if (fd < 0)
 		return -errno;
@@ -952,6 +1012,19 @@ bool FakeV4L2Device::produceFrame()
 	for (size_t i = 0; i < data.size(); i++)
 		data[i] = frameByte(seq, i);
 	writeBuffer(b, data.data(), data.size());
+	/* Planes 1..: the bytes that follow, as if all planes were one buffer. */
+	size_t at = capture_.format.planes[0].sizeImage;
+	for (auto &m : b.more) {
+		std::vector<uint8_t> more(m.length);
+		for (size_t i = 0; i < more.size(); i++)
+			more[i] = frameByte(seq, at + i);
+		at += m.length;
+		if (m.userptr) {
+			std::memcpy(m.userptr, more.data(), more.size());
+		} else {
+			[[maybe_unused]] ssize_t w = ::pwrite(m.memfd.get(), more.data(), more.size(), 0);
+		}
+	}
 	b.bytesUsed = capture_.format.planes[0].sizeImage;
 	b.sequence = seq;
 	b.flags = V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC;

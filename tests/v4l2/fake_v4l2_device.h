@@ -53,6 +53,17 @@ public:
 	void setEncoderCommandsSupported(bool on) { encoderCommands_ = on; }
 	/** Like a dma-contig driver: no USERPTR (REQBUFS refuses it, caps omit it). */
 	void setUserPtrSupported(bool on) { userPtr_ = on; }
+	/**
+	 * CaptureMplane: also offer NV12M (Y and CbCr in two memory planes,
+	 * MMAP and USERPTR), and NV12 of its own only if \a nativeNV12.
+	 */
+	void setMultiBufferNV12(bool nativeNV12)
+	{
+		nv12m_ = true;
+		nativeNV12_ = nativeNV12;
+	}
+	/** The fourcc the capture queue is set to. */
+	[[nodiscard]] uint32_t captureFourcc() const { return capture_.format.fourcc; }
 
 	/* --- stimuli --- */
 	/** Capture: fill the oldest queued buffer with frame data; false = dropped. */
@@ -90,6 +101,13 @@ private:
 		uint32_t flags = 0;
 		uint32_t sequence = 0;
 		timeval timestamp{};
+		/* Memory planes 1.. of a multi-buffer format (MMAP and USERPTR only). */
+		struct MorePlane {
+			uint32_t length = 0;
+			UniqueFD memfd;
+			void *userptr = nullptr;
+		};
+		std::vector<MorePlane> more;
 	};
 	struct Queue {
 		uint32_t type = 0;
@@ -114,6 +132,7 @@ private:
 	int writeBuffer(Buffer &b, const void *data, size_t size);
 	int readBuffer(const Buffer &b, void *data, size_t size) const;
 	void freeBuffers(Queue &q);
+	int allocatePlanes(const Queue &q, Buffer &b, uint32_t memory, uint32_t size0);
 	void encodeLoop();
 	void signal();
 	void pushEvent(const v4l2_event &ev);
@@ -153,6 +172,8 @@ private:
 	std::deque<std::pair<unsigned, int>> mmapFailures_;
 	bool encoderCommands_ = true;
 	bool userPtr_ = true;
+	bool nv12m_ = false;
+	bool nativeNV12_ = true;
 	bool stopPending_ = false;
 	bool lastSent_ = false;
 	bool forceKey_ = false;

@@ -80,3 +80,19 @@ TEST(PixelFormat, ColorimetryIsResolvedByV4L2Rules)
 	EXPECT_EQ(full.ycbcrEnc, V4L2_YCBCR_ENC_709);
 	EXPECT_EQ(full.quantization, V4L2_QUANTIZATION_FULL_RANGE);
 }
+
+TEST(PixelFormat, MultiBufferFormatsHaveOneBufferTwinsWhosePlanesTheBridgeKnows)
+{
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_NV12M), uint32_t(V4L2_PIX_FMT_NV12));
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_NV21M), uint32_t(V4L2_PIX_FMT_NV21));
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_YUV420M), uint32_t(V4L2_PIX_FMT_YUV420));
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_YUV422M), uint32_t(V4L2_PIX_FMT_YUV422P));
+	/* Every twin's planes can be described to a guest. */
+	for (uint32_t m : { V4L2_PIX_FMT_NV12M, V4L2_PIX_FMT_NV21M, V4L2_PIX_FMT_NV16M, V4L2_PIX_FMT_YUV420M,
+			    V4L2_PIX_FMT_YVU420M, V4L2_PIX_FMT_YUV422M })
+		EXPECT_TRUE(packedFrameLayout(oneBufferTwin(m), 64, 64).has_value()) << fourccToString(m);
+	/* One-buffer formats and tiled or unknown multi-buffer ones have none. */
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_NV12), 0u);
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_YUYV), 0u);
+	EXPECT_EQ(oneBufferTwin(V4L2_PIX_FMT_NV12MT), 0u);
+}

@@ -449,5 +449,121 @@ TEST_P(CaptureTest, ScanFindsNodesByDriverAndCard)
 	::rmdir(dir.c_str());
 }
 
+/*
+ * Multi-buffer formats (NV12M: Y and CbCr in two memory planes, as SoC
+ * cameras and vivid multiplanar=2 offer) are served as their one-buffer
+ * twins: the caller's one buffer, a USERPTR per plane into it.
+ */
+TEST(MultiBufferFormat, NV12MIsListedAsNV12AndCapturesBothPlanesIntoOneCallerBuffer)
+{
+	FakeV4L2Device fake(Kind::CaptureMplane);
+	fake.setMultiBufferNV12(false);
+	V4L2CameraSource src(fake);
+	ASSERT_EQ(src.open("/dev/fake-video0"), 0);
+	auto formats = src.formats();
+	bool nv12 = false;
+	for (const auto &f : formats) {
+		EXPECT_NE(f.fourcc, uint32_t(V4L2_PIX_FMT_NV12M)) << "listed under its twin";
+		if (f.fourcc == V4L2_PIX_FMT_NV12) {
+			nv12 = true;
+			EXPECT_EQ(f.deviceFourcc, uint32_t(V4L2_PIX_FMT_NV12M));
+		}
+	}
+	EXPECT_TRUE(nv12);
+
+	StreamConfig c;
+	c.fourcc = V4L2_PIX_FMT_NV12;
+	c.width = 640;
+	c.height = 480;
+	ASSERT_EQ(src.configure(c), 0);
+	EXPECT_EQ(fake.captureFourcc(), uint32_t(V4L2_PIX_FMT_NV12M));
+	EXPECT_EQ(c.fourcc, uint32_t(V4L2_PIX_FMT_NV12));
+	EXPECT_EQ(c.deviceFourcc, uint32_t(V4L2_PIX_FMT_NV12M));
+	ASSERT_EQ(c.layout.numPlanes, 2u);
+	EXPECT_EQ(c.layout.planes[0], (PlaneLayout{ 0, 640, 640 * 480 }));
+	EXPECT_EQ(c.layout.planes[1], (PlaneLayout{ 640 * 480, 640, 640 * 240 }));
+	EXPECT_EQ(c.layout.size, 640u * 480 * 3 / 2);
+	EXPECT_EQ(src.supportedMemory(), static_cast<MemoryTypes>(MemoryType::UserPtr))
+		<< "a dma-buf per plane can be neither granted nor imported as one buffer";
+
+	ASSERT_EQ(src.allocateBuffers(MemoryType::UserPtr, 2), 2);
+	AnonymousPages small(c.layout.size - 1);
+	EXPECT_EQ(src.queueBuffer(0, { small.data(), -1, small.size() }), -EINVAL)
+		<< "a buffer that cannot hold the CbCr plane is refused";
+	AnonymousPages pages(c.layout.size);
+	ASSERT_EQ(src.queueBuffer(0, { pages.data(), -1, pages.size() }), 0);
+	ASSERT_EQ(src.start(), 0);
+	ASSERT_TRUE(fake.produceFrame());
+	CompletedFrame f;
+	ASSERT_EQ(src.dequeueFrame(f), 0);
+	EXPECT_EQ(f.bytesUsed, c.layout.size) << "the payload ends where the CbCr plane does";
+	size_t bad = c.layout.size;
+	for (size_t i = 0; i < c.layout.size && bad == c.layout.size; i++)
+		if (pages.data()[i] != FakeV4L2Device::frameByte(0, i))
+			bad = i;
+	EXPECT_EQ(bad, c.layout.size) << "byte " << bad << " is not where the camera put it";
+}
+
+TEST(MultiBufferFormat, ACameraWithoutUserPtrHasEachPlaneCopiedToItsPlaceAndCounted)
+{
+	FakeV4L2Device fake(Kind::CaptureMplane);
+	fake.setMultiBufferNV12(false);
+	fake.setUserPtrSupported(false); /* like a dma-contig driver */
+	V4L2CameraSource src(fake);
+	ASSERT_EQ(src.open("/dev/fake-video0"), 0);
+	StreamConfig c;
+	c.fourcc = V4L2_PIX_FMT_NV12;
+	c.width = 320;
+	c.height = 240;
+	ASSERT_EQ(src.configure(c), 0);
+	ASSERT_EQ(c.deviceFourcc, uint32_t(V4L2_PIX_FMT_NV12M));
+	ASSERT_EQ(src.allocateBuffers(MemoryType::UserPtr, 2), 2);
+	AnonymousPages pages(c.layout.size);
+	ASSERT_EQ(src.queueBuffer(1, { pages.data(), -1, pages.size() }), 0);
+	ASSERT_EQ(src.start(), 0);
+	ASSERT_TRUE(fake.produceFrame());
+	CompletedFrame f;
+	ASSERT_EQ(src.dequeueFrame(f), 0);
+	EXPECT_EQ(f.index, 1u);
+	EXPECT_EQ(f.bytesUsed, c.layout.size);
+	size_t bad = c.layout.size;
+	for (size_t i = 0; i < c.layout.size && bad == c.layout.size; i++)
+		if (pages.data()[i] != FakeV4L2Device::frameByte(0, i))
+			bad = i;
+	EXPECT_EQ(bad, c.layout.size) << "byte " << bad << " is not where the camera put it";
+	EXPECT_EQ(src.emulatedCopyBytesPerFrame(), c.layout.size);
+	EXPECT_EQ(src.emulatedCopyBytesTotal(), c.layout.size) << "the copy is counted";
+}
+
+TEST(MultiBufferFormat, TheDevicesOwnNV12IsUsedUnlessTheCallerNamesNV12M)
+{
+	FakeV4L2Device fake(Kind::CaptureMplane);
+	fake.setMultiBufferNV12(true);
+	V4L2CameraSource src(fake);
+	ASSERT_EQ(src.open("/dev/fake-video0"), 0);
+	StreamConfig c;
+	c.fourcc = V4L2_PIX_FMT_NV12;
+	c.width = 320;
+	c.height = 240;
+	ASSERT_EQ(src.configure(c), 0);
+	EXPECT_EQ(fake.captureFourcc(), uint32_t(V4L2_PIX_FMT_NV12));
+	EXPECT_EQ(c.deviceFourcc, 0u);
+	EXPECT_TRUE(hasMemoryType(src.supportedMemory(), MemoryType::MmapExport));
+
+	StreamConfig m = c;
+	m.deviceFourcc = V4L2_PIX_FMT_NV12M;
+	ASSERT_EQ(src.configure(m), 0);
+	EXPECT_EQ(fake.captureFourcc(), uint32_t(V4L2_PIX_FMT_NV12M));
+	EXPECT_EQ(m.fourcc, uint32_t(V4L2_PIX_FMT_NV12));
+	EXPECT_EQ(m.deviceFourcc, uint32_t(V4L2_PIX_FMT_NV12M));
+
+	StreamConfig wrong = c;
+	wrong.deviceFourcc = V4L2_PIX_FMT_YUYV;
+	EXPECT_EQ(src.tryConfigure(wrong), -EINVAL) << "YUYV is no twin of NV12";
+	StreamConfig other = c;
+	other.deviceFourcc = V4L2_PIX_FMT_NV21M;
+	EXPECT_EQ(src.configure(other), -EINVAL) << "a twin the device does not list";
+}
+
 INSTANTIATE_TEST_SUITE_P(Fake, CaptureTest, ::testing::Values(Kind::Capture, Kind::CaptureMplane),
 			 kindName);

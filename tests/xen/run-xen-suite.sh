@@ -7,6 +7,7 @@
 #   5. GStreamer: a Dom0 pipeline serves a DomU; a DomU pipeline encodes through Dom0
 #   6. the camera service against a frontend with Linux xen-camera-front's wire habits
 #   7. endurance: a guest destroyed mid-stream 20 times (XMB_XEN_DEATHS), released in < 2 s
+#   8. a multi-buffer camera (vivid multiplanar=2, NV12M) served to DomUs as NV12
 # Prints one line per part and "N passed, N failed".
 set -uo pipefail
 build=${1:?usage: run-xen-suite.sh BUILD_DIR}
@@ -36,5 +37,7 @@ if [ -f "$build/gst-plugin/libgstxmb.so" ] && [ -x "$build/bridge/vcodec/xmb-cod
 fi
 part "camera service: Linux-like frontends in two DomUs" "$(dirname "$0")/linux-like-xen.sh" "$build"
 part "endurance: guests destroyed mid-stream" "$(dirname "$0")/endurance-xen.sh" "$build"
+# Last: it reloads vivid (multiplanar=2) and gives it back as the others had it.
+part "camera service: NV12M camera served as NV12" "$(dirname "$0")/multiplanar-xen.sh" "$build"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A camera whose format puts each plane in a buffer of its own (V4L2's
+ * NV12M, what SoC cameras and vivid multiplanar=2 offer) served to guests as
+ * NV12, the one-buffer format cameraif and Linux's xen-camera-front know:
+ * the camera writes each memory plane straight to its place in the guest's
+ * one buffer, no copy.  The fake V4L2 device stands in for the driver and
+ * writes the bytes of both planes as if they were one buffer, so a guest
+ * buffer that matches FakeV4L2Device::frameByte() end to end proves each
+ * plane landed at its offset.
+ */
+#include <cstdio>
+
+#include <gmock/gmock.h>
+#include <linux/videodev2.h>
+
+#include "../v4l2/fake_v4l2_device.h"
+#include "service_fixture.h"
+#include "v4l2/v4l2_camera_source.h"
+
+using namespace xmb;
+using namespace xmb::test;
+using frontend::CameraFrontend;
+using xmb::testing::FakeV4L2Device;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string config(const std::string &formats)
+{
+	std::string c = "[camera m]\nsource = test-pattern\n";
+	if (!formats.empty())
+		c += "formats = " + formats + "\n";
+	return c + "[guest one]\ndomain = 1\ncamera = m\nmax-buffers = 4\n"
+		   "[guest two]\ndomain = 2\ncamera = m\nbe-alloc = yes\nmax-buffers = 4\n";
+}
+
+class MultiBufferCamera : public ServiceTest
+{
+protected:
+	/* \a formats: the camera's `formats` key; \a nativeNV12: the device has NV12 of its own too. */
+	void start(const std::string &formats, bool nativeNV12)
+	{
+		fake.setMultiBufferNV12(nativeNV12);
+		sourceFactory = [this](const service::CameraEntry &) -> Result<std::unique_ptr<CameraSource>> {
+			auto src = std::make_unique<V4L2CameraSource>(fake);
+			int r = src->open("/dev/fake-video0");
+			if (r < 0)
+				return Error{ r, "open the fake camera" };
+			return std::unique_ptr<CameraSource>(std::move(src));
+		};
+		startService(config(formats), { 1, 2 });
+	}
+
+	/* The fake is not thread-safe: frames are made on the service thread. */
+	uint32_t deviceFourcc()
+	{
+		uint32_t f = 0;
+		onService([&] { f = fake.captureFourcc(); });
+		return f;
+	}
+
+	/*
+	 * NV12 640x480 in \a fe, \a n frames, each checked over its whole
+	 * length: Y at 0, CbCr right after it, as in one NV12 buffer.
+	 */
+	void streamAndCheck(CameraFrontend &fe, int n)
+	{
+		ASSERT_TRUE(fe.connect(0, 5s));
+		auto c = fe.configSet(V4L2_PIX_FMT_NV12, 640, 480);
+		ASSERT_TRUE(c) << c.error().message;
+		ASSERT_TRUE(fe.allocateBuffers(4));
+		const auto &l = *fe.layout();
+		ASSERT_EQ(l.numPlanes, 2u);
+		EXPECT_EQ(l.planeSize[0], 640u * 480);
+		EXPECT_EQ(l.planeSize[1], 640u * 240);
+		EXPECT_EQ(l.planeStride[1], 640u);
+		EXPECT_EQ(l.size, 640u * 480 * 3 / 2);
+		ASSERT_TRUE(fe.queueAll());
+		ASSERT_TRUE(fe.streamStart());
+		for (int k = 0; k < n; k++) {
+			bool made = false;
+			onService([&] { made = fake.produceFrame(); });
+			ASSERT_TRUE(made) << "frame " << k << ": the camera had no buffer of the guest";
+			auto f = fe.waitFrame(5s);
+			ASSERT_TRUE(f) << f.error().message;
+			ASSERT_EQ(f->usedSize, l.size) << "the payload ends with the CbCr plane";
+			auto data = fe.bufferData(f->index);
+			ASSERT_GE(data.size(), l.size);
+			size_t bad = l.size;
+			for (size_t i = 0; i < l.size && bad == l.size; i++)
+				if (data[i] != FakeV4L2Device::frameByte(static_cast<uint32_t>(k), i))
+					bad = i;
+			EXPECT_EQ(bad, l.size) << "frame " << k << " differs at byte " << bad
+					       << (bad >= l.planeSize[0] ? " (CbCr plane)" : " (Y plane)");
+			ASSERT_TRUE(fe.bufQueue(f->index));
+		}
+	}
+
+	const service::DeviceReport *reportOf(const std::string &who)
+	{
+		last_ = report();
+		for (const auto &d : last_)
+			if (d.label.find(who) != std::string::npos)
+				return &d;
+		return nullptr;
+	}
+
+	FakeV4L2Device fake{ FakeV4L2Device::Kind::CaptureMplane };
+
+private:
+	std::vector<service::DeviceReport> last_;
+};
+
+} /* namespace */
+
+TEST_F(MultiBufferCamera, ConfiguredNV12MIsPublishedAsNV12AndCapturedIntoTheGuestsPagesWithoutCopies)
+{
+	start("NV12M", true);
+	auto devs = CameraFrontend::discover(*guest[1]);
+	ASSERT_TRUE(devs) << devs.error().message;
+	ASSERT_EQ(devs->size(), 1u);
+	std::vector<uint32_t> fourccs;
+	for (const auto &f : (*devs)[0].config.formats)
+		fourccs.push_back(f.fourcc);
+	EXPECT_THAT(fourccs, ::testing::ElementsAre(uint32_t(V4L2_PIX_FMT_NV12)))
+		<< "NV12M is shown as NV12 (the guest's single-planar API has no NV12M), and only it";
+
+	CameraFrontend fe(*guest[1]);
+	streamAndCheck(fe, 6);
+	EXPECT_EQ(deviceFourcc(), uint32_t(V4L2_PIX_FMT_NV12M)) << "the camera runs NV12M as configured";
+	auto r = reportOf("dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->stats.bytesCopied, 0u);
+	EXPECT_THAT(r->tier, ::testing::HasSubstr("zero-copy"));
+	EXPECT_THAT(r->format, ::testing::HasSubstr("NV12 640x480"));
+}
+
+TEST_F(MultiBufferCamera, BeAllocGuestGetsBothPlanesInTheBuffersDom0GrantsIt)
+{
+	start("NV12M", true);
+	CameraFrontend fe(*guest[2]);
+	streamAndCheck(fe, 6);
+	EXPECT_EQ(deviceFourcc(), uint32_t(V4L2_PIX_FMT_NV12M));
+	auto r = reportOf("dom2");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->stats.bytesCopied, 0u);
+}
+
+TEST_F(MultiBufferCamera, TheCamerasOwnNV12IsUsedWhenTheConfigNamesNV12)
+{
+	start("NV12", true);
+	CameraFrontend fe(*guest[1]);
+	ASSERT_TRUE(fe.connect(0, 5s));
+	auto c = fe.configSet(V4L2_PIX_FMT_NV12, 640, 480);
+	ASSERT_TRUE(c) << c.error().message;
+	EXPECT_EQ(deviceFourcc(), uint32_t(V4L2_PIX_FMT_NV12));
+}
+
+TEST_F(MultiBufferCamera, ACameraWithOnlyNV12MServesNV12WithoutConfiguration)
+{
+	start("", false);
+	auto devs = CameraFrontend::discover(*guest[1]);
+	ASSERT_TRUE(devs) << devs.error().message;
+	std::vector<uint32_t> fourccs;
+	for (const auto &f : (*devs)[0].config.formats)
+		fourccs.push_back(f.fourcc);
+	EXPECT_THAT(fourccs, ::testing::UnorderedElementsAre(uint32_t(V4L2_PIX_FMT_YUYV), uint32_t(V4L2_PIX_FMT_NV12)));
+	CameraFrontend fe(*guest[1]);
+	streamAndCheck(fe, 3);
+	EXPECT_EQ(deviceFourcc(), uint32_t(V4L2_PIX_FMT_NV12M));
+}
