@@ -34,6 +34,14 @@ V4L2Memory toV4L2Memory(MemoryType t)
 	return V4L2Memory::Mmap;
 }
 
+/*
+ * Every format the device has, sizes and rates sampled: the service's
+ * allow-list is applied to this list, so a cap on the whole list would hide
+ * the formats past it (vivid lists NV12M 87th of ~90, with 6 sizes each).
+ * Still bounded for a driver that enumerates without end.
+ */
+const SamplingLimits kAllFormats{ 12, 8, 4096 };
+
 } /* namespace */
 
 /**
@@ -115,7 +123,7 @@ std::vector<FormatEntry> V4L2CameraSource::formats()
 		V4L2VideoDevice &d = emulated_ ? native : *device_;
 		if (emulated_ && native.open(path_) < 0)
 			return formatCache_;
-		out = d.flatFormats();
+		out = d.flatFormats(kAllFormats);
 	}
 	/*
 	 * Multi-buffer formats are served as their one-buffer twins (NV12M as
@@ -131,7 +139,7 @@ std::vector<FormatEntry> V4L2CameraSource::formats()
 	if (DeviceIO *lib = libv4l2DeviceIO()) {
 		V4L2VideoDevice emu(*lib);
 		if (emu.open(path_) == 0) {
-			for (FormatEntry &e : emu.flatFormats()) {
+			for (FormatEntry &e : emu.flatFormats(kAllFormats)) {
 				if (!e.emulated)
 					continue;
 				bool native = std::any_of(out.begin(), out.end(), [&](const FormatEntry &n) {

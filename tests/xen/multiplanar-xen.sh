@@ -13,7 +13,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" multiplanar-xen "${1:?usage: multiplanar-xen.sh BUILD_DIR}"
 here=$(dirname "$(readlink -f "$0")")
-size=320x180
+size=640x360 # the lower half is pure colour bars at this size (vivid draws its text at the top)
 
 restore_vivid() { modprobe -r vivid 2>/dev/null; modprobe vivid 2>/dev/null || true; }
 modprobe -r vivid || fail "vivid is in use: cannot reload it with multiplanar=2"

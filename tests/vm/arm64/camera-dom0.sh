@@ -1,10 +1,27 @@
 #!/bin/sh
 # Runs in the arm64 Dom0 (busybox sh) under tests/vm/xen-vm-arm64 (with
-# --modules vivid): the cross-built camera service serves one PV DomU three
+# --modules vivid): the cross-built camera service serves one PV DomU four
 # devices: 0 and 1 test-pattern cameras, 0 with the guest's own buffers, 1
 # be-alloc (Dom0's pages granted), every frame checked by the DomU
-# (camera-domu.sh); 2 vivid (a real V4L2 driver) into the guest's own buffers.
+# (camera-domu.sh); 2 vivid (a real V4L2 driver) into the guest's own buffers;
+# 3 a second vivid instance with multiplanar=2 whose NV12M is served as NV12,
+# each plane captured straight into the guest's own pages (the zero-copy path
+# an x86 PV Dom0 cannot take), its colour bars checked by the DomU.
 set -u
+# vivid again, as two instances: 0 single-planar, 1 multi-planar.
+if ! rmmod vivid || ! insmod /mods/extra/vivid.ko n_devs=2 multiplanar=1,2; then
+	echo "arm64-camera: cannot reload vivid with a multi-planar instance"; exit 1
+fi
+node() { # the /dev node of the V4L2 device named $1
+	for d in /sys/class/video4linux/video*; do
+		[ "$(cat "$d/name")" = "$1" ] && { echo "/dev/${d##*/}"; return 0; }
+	done
+	return 1
+}
+if ! vid0=$(node vivid-000-vid-cap) || ! vid1=$(node vivid-001-vid-cap); then
+	echo "arm64-camera: vivid's capture nodes are missing"; ls /sys/class/video4linux; exit 1
+fi
+echo "arm64-camera: vivid single-planar $vid0, multi-planar $vid1"
 cat > /tmp/cameras.conf <<CONF
 [camera pat0]
 source = test-pattern
@@ -13,8 +30,11 @@ formats = YUYV, NV12
 source = test-pattern
 formats = YUYV, NV12
 [camera vivid]
-source = v4l2-driver:vivid
+source = v4l2:$vid0
 formats = YUYV
+[camera vividmp]
+source = v4l2:$vid1
+formats = NV12M
 [guest own-buffers]
 domain = domu
 device = 0
@@ -30,6 +50,11 @@ max-buffers = 4
 domain = domu
 device = 2
 camera = vivid
+max-buffers = 4
+[guest vivid-nv12m]
+domain = domu
+device = 3
+camera = vividmp
 max-buffers = 4
 CONF
 ls /dev/video* > /dev/null 2>&1 || { echo "arm64-camera: no /dev/video*: vivid did not load"; exit 1; }
@@ -61,5 +86,11 @@ grep -E "streaming|closing" /tmp/service.log
 [ "${st:-x}" = 0 ] || { echo "arm64-camera: the DomU's check failed (status ${st:-none})"; exit 1; }
 grep -q "vcamera/2: closing.*[1-9][0-9]* frames" /tmp/service.log ||
 	{ echo "arm64-camera: no frames from vivid reached the guest"; exit 1; }
+grep -q "NV12M served as NV12: 2 memory planes placed in one buffer" /tmp/service.log ||
+	{ echo "arm64-camera: vivid's NV12M was not used for device 3"; exit 1; }
+if ! grep -q "zero-copy into dom[0-9]* vcamera/3's buffers" /tmp/service.log ||
+	! grep -q "vcamera/3: closing.*[1-9][0-9]* frames, 0 bytes copied" /tmp/service.log; then
+	echo "arm64-camera: NV12M did not reach the guest's own pages without a copy"; exit 1
+fi
 [ "$svc_rc" = 0 ] || { echo "arm64-camera: the service exited with $svc_rc"; exit 1; }
 echo "arm64-camera: PASS"
