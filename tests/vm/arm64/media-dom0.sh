@@ -1,0 +1,77 @@
+#!/bin/sh
+# Runs in the arm64 Dom0 on the arm64 media kernel (tests/vm/xen-vm-arm64 run
+# --media --dom0-args "vivid.allocators=1"): gntdev dma-buf on Arm, then the
+# camera service with vivid on dma-contig (a SoC camera's allocator):
+#  1. xmb-dmabuf-probe: dma-heap and udmabuf buffers granted with imp_to_refs
+#     and read back through the grants; exp_from_refs, which x86 refuses, must
+#     work here (grant refs -> a Dom0 dma-buf);
+#  2. one PV DomU, two devices on vivid, streamed one after the other:
+#     0 be-alloc: the camera's own dma-contig buffers granted to the guest
+#       (imp_to_refs), 0 bytes copied;
+#     1 the guest's own buffers: dma-contig cannot capture into scattered
+#       guest pages, the service finds out at the first QBUF and copies;
+#     the DomU checks vivid's colour bars in both (media-domu.sh).
+set -u
+fail() { echo "arm64-media: FAIL: $*"; [ -f /tmp/service.log ] && tail -n 40 /tmp/service.log; exit 1; }
+echo "arm64-media: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), kernel $(uname -r)"
+case $(uname -r) in *-xmb-media) ;; *) fail "not the media kernel" ;; esac
+for d in /dev/dma_heap/system /dev/udmabuf /dev/xen/gntdev; do [ -e "$d" ] || fail "$d is missing"; done
+
+# ---- 1. gntdev dma-buf on Arm
+out=$(xmb-dmabuf-probe 4 2>&1); rc=$?
+echo "$out" | sed 's/^/arm64-media: probe: /'
+[ $rc = 0 ] || fail "xmb-dmabuf-probe exited $rc"
+[ "$(echo "$out" | grep -c 'exp_from_refs(domid 0): succeeded')" = 2 ] ||
+	fail "exp_from_refs did not turn refs into a dma-buf for both sources (it must on Arm)"
+
+# ---- 2. the camera service, vivid on dma-contig
+vid=""
+for d in /sys/class/video4linux/video*; do
+	[ "$(cat "$d/name")" = vivid-000-vid-cap ] && vid=/dev/${d##*/}
+done
+[ -n "$vid" ] || fail "no vivid capture node"
+grep -q '^1' /sys/module/vivid/parameters/allocators || fail "vivid is not on dma-contig (vivid.allocators=1)"
+cat > /tmp/cameras.conf <<CONF
+[camera vivid]
+source = v4l2:$vid
+formats = YUYV
+[guest be-alloc]
+domain = domu
+device = 0
+camera = vivid
+be-alloc = yes
+max-buffers = 4
+[guest own-buffers]
+domain = domu
+device = 1
+camera = vivid
+max-buffers = 4
+CONF
+xmb-camera-service --config /tmp/cameras.conf --check || fail "--check"
+XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
+svc=$!
+xl create /domu/domu.cfg > /tmp/xl.log 2>&1 || { cat /tmp/xl.log; fail "xl create"; }
+log=/var/log/xen/console/guest-domu.log
+i=0
+while [ $i -lt 400 ]; do
+	grep -q XMB-DOMU-STATUS "$log" 2>/dev/null && break
+	xl domid domu > /dev/null 2>&1 || break
+	sleep 1; i=$((i + 1))
+done
+st=$(sed -n 's/.*XMB-DOMU-STATUS \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+xl destroy domu 2> /dev/null
+i=0
+while [ $i -lt 20 ] && ! grep -q "is gone" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+kill "$svc"; wait "$svc"
+echo "--- service: dma-buf, tiers, closing lines"
+grep -E "dma-buf|streaming|closing|cannot capture|copy mode" /tmp/service.log
+[ "${st:-x}" = 0 ] || fail "the DomU's checks failed (status ${st:-none})"
+grep -q "export-from-refs yes, import-to-refs yes" /tmp/service.log ||
+	fail "the service's probe did not find gntdev dma-buf both ways"
+grep -q "vcamera/0: streaming, device buffers granted (dma-buf)" /tmp/service.log ||
+	fail "be-alloc device 0 was not given the camera's own buffers"
+grep -q "vcamera/0: closing.*[1-9][0-9]* frames, 0 bytes copied" /tmp/service.log ||
+	fail "device 0: frames were copied or none came"
+grep -q "vcamera/1: closing.*[1-9][0-9]* frames, [1-9][0-9]* bytes copied" /tmp/service.log ||
+	fail "device 1 (guest pages, dma-contig camera): no copied frames"
+echo "arm64-media: PASS"

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Runs in the arm64 PV DomU beside media-dom0.sh: devices 0 (be-alloc: the
+# camera's own buffers) and 1 (our own pages: copies), 60 frames of YUYV each;
+# the last saved frame of each must be vivid's "75% Colorbar": luma falling
+# from bar to bar in the lower half (vivid draws its text at the top).
+set -u
+rc=0 w=640 h=360
+for dev in 0 1; do
+	rm -rf /tmp/f; mkdir -p /tmp/f
+	if ! xmb-camera-guest --device $dev --format YUYV --size ${w}x$h --frames 60 --every 10 \
+		--save-raw /tmp/f --quiet; then
+		rc=1; continue
+	fi
+	# shellcheck disable=SC2012 # our own frame-<seq>.YUYV names
+	f=/tmp/f/$(ls /tmp/f | tail -n 1)
+	y=$((h * 3 / 4)) prev=256 luma="" ok=1
+	for k in 0 1 2 3 4 5 6 7; do
+		x=$(((2 * k + 1) * w / 16))
+		l=$(od -An -tu1 -j $(((y * w + x) * 2)) -N 1 "$f" | tr -d ' ')
+		luma="$luma $l"
+		[ "$l" -lt $((prev - 5)) ] || ok=0
+		prev=$l
+	done
+	echo "arm64-media-domu: device $dev: luma$luma"
+	[ $ok = 1 ] || { echo "arm64-media-domu: device $dev: not vivid's colour bars"; rc=1; }
+done
+exit $rc
