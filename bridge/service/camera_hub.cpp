@@ -270,11 +270,20 @@ Status CameraHub::startSource()
 			queuePoolBuffer(i);
 	} else {
 		leaderSlots_ = leader_->bufferCount();
-		ret = source_->allocateBuffers(MemoryType::UserPtr, leaderSlots_ + kSpares);
-		if (ret < static_cast<int>(leaderSlots_ + kSpares))
+		/*
+		 * The guest's buffers as dma-bufs where the kernel exported them
+		 * (Arm): the driver maps them as any imported buffer.  No spares
+		 * then: a spare must be a dma-buf too, and Dom0 anonymous memory
+		 * is not one; while the guest holds every buffer the camera drops.
+		 */
+		leaderDmaBuf_ = importsDmaBufs() && leader_->buffersAreDmaBufs();
+		const unsigned spares = leaderDmaBuf_ ? 0 : kSpares;
+		ret = source_->allocateBuffers(leaderDmaBuf_ ? MemoryType::DmaBufImport : MemoryType::UserPtr,
+					       leaderSlots_ + spares);
+		if (ret < static_cast<int>(leaderSlots_ + spares))
 			return Error{ ret < 0 ? ret : -ENOMEM,
 				      "camera " + name_ + ": allocate: " + std::strerror(ret < 0 ? -ret : ENOMEM) };
-		spares_.assign(kSpares, {});
+		spares_.assign(spares, {});
 		for (auto &sp : spares_) {
 			sp.length = config_.layout.size;
 			sp.keep = anonymousBuffer(sp.length);
@@ -291,6 +300,17 @@ Status CameraHub::startSource()
 			if (q == 0) {
 				leader_->setInCamera(idx, true);
 				leaderInCamera_++;
+			} else if (leaderDmaBuf_ && refusesUserPtr(q)) {
+				/* The driver cannot use this dma-buf (e.g. dma-contig and scattered pages): user pointers. */
+				dmabufRefused_ = std::string("QBUF DMABUF: ") + std::strerror(-q);
+				XMB_LOG(logHub, Warn, "camera %s: the camera cannot import %s's buffers as dma-bufs "
+					"(%s; a dma-contig driver needs contiguous memory, a vmalloc one a dma-buf it "
+					"can vmap): trying its pages as user memory",
+					name_.c_str(), leader_->label().c_str(), dmabufRefused_.c_str());
+				stopSource();
+				leader_ = pickLeader();
+				copyMode_ = leader_ == nullptr;
+				return startSource();
 			} else if (refusesUserPtr(q)) {
 				/* First failure: this camera cannot capture into guest pages.  Copy instead. */
 				userPtrRefused_ = std::string("QBUF USERPTR: ") + std::strerror(-q);
@@ -328,12 +348,14 @@ Status CameraHub::startSource()
 		copyMode_ ? "copy mode"
 		: streamPool_ ? ("device buffers granted (dma-buf) to " + std::to_string(streaming_.size()) +
 				 " guest(s), zero copy").c_str()
+		: leaderDmaBuf_ ? ("zero-copy into " + leader_->label() + "'s buffers, imported as dma-bufs").c_str()
 			      : ("zero-copy into " + leader_->label() + "'s buffers").c_str());
 	return {};
 }
 
 void CameraHub::stopSource()
 {
+	leaderDmaBuf_ = false;
 	loop_.removeFd(source_->pollFd());
 	source_->stop();
 	if (leader_)
@@ -456,9 +478,15 @@ Result<std::shared_ptr<DevicePool>> CameraHub::joinPool(HubClient *client, unsig
  * The streaming frontend the camera can capture into directly, first in
  * start order; nullptr: copy mode.
  */
+bool CameraHub::importsDmaBufs() const
+{
+	return dmabufRefused_.empty() && hasMemoryType(source_->supportedMemory(), MemoryType::DmaBufImport);
+}
+
 HubClient *CameraHub::pickLeader() const
 {
-	if (options_.forceCopy || !hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr))
+	const bool userPtr = hasMemoryType(source_->supportedMemory(), MemoryType::UserPtr);
+	if (options_.forceCopy || (!userPtr && !importsDmaBufs()))
 		return nullptr;
 	for (HubClient *c : streaming_)
 		if (c->devicePool())
@@ -472,11 +500,15 @@ HubClient *CameraHub::pickLeader() const
 	 */
 	if (streaming_.size() > 1)
 		return nullptr;
-	if (!userPtrRefused_.empty())
-		return nullptr; /* the camera takes no caller memory at all */
-	for (HubClient *c : streaming_)
+	for (HubClient *c : streaming_) {
+		/* A dma-buf of the guest's pages: the driver maps it like any import (no vmap of user pages). */
+		if (importsDmaBufs() && c->buffersAreDmaBufs())
+			return c;
+		if (!userPtr || !userPtrRefused_.empty())
+			continue; /* the camera takes no caller memory as user pointers */
 		if (options_.foreignUserPtr || !c->buffersAreForeign())
 			return c;
+	}
 	return nullptr;
 }
 

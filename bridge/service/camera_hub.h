@@ -50,6 +50,12 @@ public:
 	virtual CallerBuffer bufferMemory(unsigned index) = 0;
 	/** The buffers are guest pages mapped here (not Dom0 pages granted out). */
 	[[nodiscard]] virtual bool buffersAreForeign() const = 0;
+	/**
+	 * Every buffer also has a dma-buf of its pages (CallerBuffer::dmabufFd;
+	 * exp_from_refs, Arm): the camera can import them instead of pinning
+	 * user pages.
+	 */
+	[[nodiscard]] virtual bool buffersAreDmaBufs() const { return false; }
 	/** The camera now owns / no longer owns buffer \a index. */
 	virtual void setInCamera(unsigned index, bool inCamera) = 0;
 	/** Buffer \a index holds a frame captured at \a captureNs (CLOCK_MONOTONIC, 0 unknown): tell the guest. */
@@ -126,6 +132,10 @@ public:
 
 	[[nodiscard]] bool copyMode() const { return copyMode_; }
 	[[nodiscard]] HubClient *leader() const { return leader_; }
+	/** The leader's buffers reach the camera as dma-bufs (V4L2 DMABUF), not user pointers. */
+	[[nodiscard]] bool leaderUsesDmaBuf() const { return leader_ && leaderDmaBuf_; }
+	/** Whether guest buffers exported as dma-bufs would be used (the camera imports dma-bufs). */
+	[[nodiscard]] bool importsDmaBufs() const;
 	/** Streaming into granted device buffers: the pool the camera fills, or null. */
 	[[nodiscard]] const DevicePool *streamPool() const { return running_ ? streamPool_.get() : nullptr; }
 
@@ -173,6 +183,9 @@ private:
 	 * guests get copies.
 	 */
 	std::string userPtrRefused_;
+	/* The camera refused a guest buffer's dma-buf at QBUF: user pointers (or copies) from then on. */
+	std::string dmabufRefused_;
+	bool leaderDmaBuf_ = false; /* this stream queues the leader's dma-bufs */
 	[[nodiscard]] bool refusesUserPtr(int err) const;
 
 	/*

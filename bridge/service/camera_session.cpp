@@ -79,8 +79,10 @@ const char *CameraSession::tier() const
 		return "device buffers granted (dma-buf)";
 	if (hub_.copyMode() || (streaming_ && hub_.leader() != this))
 		return "copy";
-	return cfg_.beAlloc ? "zero-copy (be-alloc: Dom0 pages granted)"
-			    : "zero-copy (guest pages mapped, USERPTR)";
+	if (cfg_.beAlloc)
+		return "zero-copy (be-alloc: Dom0 pages granted)";
+	return streaming_ && hub_.leaderUsesDmaBuf() ? "zero-copy (guest pages as dma-bufs, exp_from_refs)"
+						     : "zero-copy (guest pages mapped, USERPTR)";
 }
 
 xencamera_resp CameraSession::handle(const proto::CameraRequest &req)
@@ -486,6 +488,7 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		}
 		b.mapping = std::make_shared<xen::GrantMapping>(std::move(*m));
 		b.data = b.mapping->data();
+		exportAsDmaBuf(b, bc.index, *start, *grefs);
 	} else {
 		std::vector<xen::GrantMapping> dirPages;
 		auto walked = walkDirectory(bc.grefDirectory, extent, false, &dirPages);
@@ -543,6 +546,44 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 	pagesInUse_ += pages;
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
 	return 0;
+}
+
+/**
+ * \brief Also make frontend-allocated buffer \a b a dma-buf of its pages
+ *
+ * Where Dom0's kernel exports foreign refs as a dma-buf (exp_from_refs:
+ * Arm; x86 refuses it) and the camera imports dma-bufs, the camera then
+ * writes the guest's pages through an import, as it would any dma-buf: no
+ * user pages pinned and vmapped.  The page mapping stays for the rest (copies
+ * to other guests, a Dom0 pipeline).  Not for a buffer that starts inside
+ * its first page (a dma-buf has no offset for the camera to write at), nor
+ * when the export fails: the buffer is then used as mapped pages only.
+ */
+void CameraSession::exportAsDmaBuf(Buffer &b, unsigned index, uint32_t start, std::span<const xen::Gref> refs)
+{
+	if (start || !hub_.importsDmaBufs() || !dom0_.grants->probeDmaBuf().exportFromRefs)
+		return;
+	auto d = dom0_.grants->dmabufFromRefs(cfg_.frontend, refs, true);
+	if (!d) {
+		if (guestLogLimit_.allow())
+			XMB_LOG(logSession, Warn, "%s: buffer %u: exp_from_refs failed (%s): its pages are used "
+				"as mapped memory", label_.c_str(), index, d.error().message.c_str());
+		return;
+	}
+	b.dmabuf = std::make_shared<xen::ForeignDmaBuf>(std::move(*d));
+}
+
+bool CameraSession::buffersAreDmaBufs() const
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < numBufs_ && i < bufs_.size(); i++) {
+		if (!bufs_[i].created)
+			continue;
+		if (!bufs_[i].dmabuf)
+			return false;
+		n++;
+	}
+	return n > 0;
 }
 
 int32_t CameraSession::opBufDestroy(uint8_t index)
@@ -654,7 +695,10 @@ CallerBuffer CameraSession::bufferMemory(unsigned index)
 	std::shared_ptr<void> owner = b.mapping ? std::shared_ptr<void>(b.mapping)
 				      : b.share ? std::shared_ptr<void>(b.share)
 						: std::shared_ptr<void>(pool_);
-	return { b.data, -1, b.size, std::move(owner) };
+	if (b.dmabuf) /* the dma-buf lives with its holders too (a queued import) */
+		owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<xen::ForeignDmaBuf>>>(
+			std::move(owner), b.dmabuf);
+	return { b.data, b.dmabuf ? b.dmabuf->fd.get() : -1, b.size, std::move(owner) };
 }
 
 void CameraSession::setInCamera(unsigned index, bool inCamera)

@@ -92,6 +92,7 @@ public:
 	bool takeBuffer(unsigned index) override;
 	CallerBuffer bufferMemory(unsigned index) override;
 	[[nodiscard]] bool buffersAreForeign() const override { return !cfg_.beAlloc; }
+	[[nodiscard]] bool buffersAreDmaBufs() const override;
 	void setInCamera(unsigned index, bool inCamera) override;
 	void frameDone(unsigned index, uint32_t bytes, uint32_t seq, uint64_t copied, uint64_t captureNs) override;
 	bool takeBufferForCopy(unsigned &index) override;
@@ -108,6 +109,8 @@ private:
 		std::shared_ptr<xen::GrantMapping> mapping; /* frontend-allocated pages, mapped here */
 		std::shared_ptr<xen::GrantShare> share;     /* be-alloc: Dom0 pages granted to the guest */
 		std::shared_ptr<xen::DmaBufGrant> grant;    /* be-alloc: a device buffer granted (pool_) */
+		/* Frontend-allocated, where Dom0's kernel exports refs (Arm): the same pages as a dma-buf. */
+		std::shared_ptr<xen::ForeignDmaBuf> dmabuf;
 		uint8_t *data = nullptr; /* the frame: plane 0 (a sub-page offset into the pages) */
 		size_t size = 0;
 		size_t pages = 0;        /* mapped or granted */
@@ -118,6 +121,7 @@ private:
 	int32_t opConfig(const proto::CameraRequest &req, xencamera_resp &resp);
 	int32_t opBufRequest(uint8_t n, xencamera_resp &resp);
 	int32_t opBufCreate(const proto::CameraRequest::BufCreate &bc);
+	void exportAsDmaBuf(Buffer &b, unsigned index, uint32_t start, std::span<const xen::Gref> refs);
 	int32_t grantDeviceBuffer(Buffer &b, unsigned index, uint32_t start,
 				  std::span<uint8_t *const> dirPages);
 	void joinDevicePool(unsigned count);

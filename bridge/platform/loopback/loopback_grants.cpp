@@ -189,6 +189,8 @@ public:
 	DmaBufSupport probeDmaBuf() override
 	{
 		std::lock_guard<std::mutex> l(hv_->lock);
+		if (hv_->gntdevDmabuf && hv_->dmabufExport)
+			return { true, true, "loopback platform emulating an Arm Dom0's gntdev dma-buf" };
 		if (hv_->gntdevDmabuf)
 			return { false, true, "loopback platform emulating gntdev dma-buf import" };
 		return { false, false,
@@ -203,9 +205,37 @@ public:
 		return { true, "loopback platform: mappings are ordinary shared memory" };
 	}
 
-	Result<UniqueFD> dmabufExportFromRefs(DomId, std::span<const Gref>, bool) override
+	/*
+	 * exp_from_refs as an Arm Dom0 does it, within what the loopback can
+	 * share: the refs must be a granter's whole share in page order (a
+	 * guest buffer is one), and the dma-buf is that share's memory.
+	 */
+	Result<UniqueFD> dmabufExportFromRefs(DomId dom, std::span<const Gref> refs, bool writable) override
 	{
-		return Error{ -ENOTTY, "loopback platform: no dma-buf export" };
+		std::lock_guard<std::mutex> l(hv_->lock);
+		if (!hv_->gntdevDmabuf || !hv_->dmabufExport)
+			return Error{ -ENOTTY, "loopback platform: no dma-buf export" };
+		Domain *granter = hv_->aliveDomain(dom);
+		if (!granter || refs.empty())
+			return Error{ -EINVAL, "loopback: export of no refs or of a dead domain" };
+		std::shared_ptr<Backing> mem;
+		for (size_t i = 0; i < refs.size(); i++) {
+			auto it = granter->grants.find(refs[i]);
+			if (it == granter->grants.end() || it->second.endPending || it->second.grantee != self_)
+				return Error{ -EINVAL, "loopback: export: ref " + std::to_string(refs[i]) + " not granted to us" };
+			if (writable && it->second.readonly)
+				return Error{ -EACCES, "loopback: export: read-only grant" };
+			if (!mem)
+				mem = it->second.mem;
+			if (it->second.mem != mem || it->second.page != i)
+				return Error{ -EINVAL, "loopback: export: refs are not one share's pages in order" };
+		}
+		if (mem->pages != refs.size())
+			return Error{ -EINVAL, "loopback: export: not a whole share" };
+		UniqueFD fd(::fcntl(mem->memfd.get(), F_DUPFD_CLOEXEC, 0));
+		if (!fd)
+			return Error{ -errno, "loopback: export: dup" };
+		return fd;
 	}
 	int dmabufWaitReleased(int, unsigned) override { return -ENOTTY; }
 	/*

@@ -118,6 +118,11 @@ public:
 		std::lock_guard<std::mutex> l(lock);
 		gntdevDmabuf = on;
 	}
+	void emulateDmabufExport(bool on) override
+	{
+		std::lock_guard<std::mutex> l(lock);
+		dmabufExport = on;
+	}
 
 	/* Everything below is used by the per-domain backends, under lock. */
 	mutable std::mutex lock;
@@ -128,6 +133,7 @@ public:
 	uint64_t nextHandle = 1;
 	bool pvForeignMaps = false;
 	bool gntdevDmabuf = false;
+	bool dmabufExport = false; /* exp_from_refs, as on Arm (needs gntdevDmabuf) */
 	/* dma-buf imports (imp_to_refs), by handle. */
 	std::map<uint64_t, ShareRecord> imports;
 

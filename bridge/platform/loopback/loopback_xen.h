@@ -69,6 +69,13 @@ public:
 	 * import's pages stay valid until the grantee unmaps them.
 	 */
 	virtual void emulateGntdevDmabuf(bool on) = 0;
+	/**
+	 * Also export foreign refs as a local dma-buf (exp_from_refs), as an
+	 * Arm Dom0's gntdev does (x86 refuses it).  The loopback can only hand
+	 * out a granter's whole share, pages in order: the dma-buf is then that
+	 * share's memory, so what a driver writes into it the granter sees.
+	 */
+	virtual void emulateDmabufExport(bool on) = 0;
 };
 
 } /* namespace xmb::xen */

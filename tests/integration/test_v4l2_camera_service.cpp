@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A camera whose format puts each plane in a buffer of its own (V4L2's
+ * The camera service over a V4L2 camera, the fake V4L2 device standing in
+ * for the driver.
+ *
+ * MultiBufferCamera: a camera whose format puts each plane in a buffer of its own (V4L2's
  * NV12M, what SoC cameras and vivid multiplanar=2 offer) served to guests as
  * NV12, the one-buffer format cameraif and Linux's xen-camera-front know:
  * the camera writes each memory plane straight to its place in the guest's
@@ -35,13 +38,11 @@ std::string config(const std::string &formats)
 		   "[guest two]\ndomain = 2\ncamera = m\nbe-alloc = yes\nmax-buffers = 4\n";
 }
 
-class MultiBufferCamera : public ServiceTest
+class FakeCameraService : public ServiceTest
 {
 protected:
-	/* \a formats: the camera's `formats` key; \a nativeNV12: the device has NV12 of its own too. */
-	void start(const std::string &formats, bool nativeNV12)
+	void startFake(const std::string &formats)
 	{
-		fake.setMultiBufferNV12(nativeNV12);
 		sourceFactory = [this](const service::CameraEntry &) -> Result<std::unique_ptr<CameraSource>> {
 			auto src = std::make_unique<V4L2CameraSource>(fake);
 			int r = src->open("/dev/fake-video0");
@@ -50,6 +51,32 @@ protected:
 			return std::unique_ptr<CameraSource>(std::move(src));
 		};
 		startService(config(formats), { 1, 2 });
+	}
+
+	/*
+	 * \a n frames into \a fe's buffers, each checked over \a size bytes
+	 * (and its payload \a used bytes, if not 0).
+	 */
+	void streamFrames(CameraFrontend &fe, int n, size_t size, uint32_t used = 0)
+	{
+		for (int k = 0; k < n; k++) {
+			bool made = false;
+			onService([&] { made = fake.produceFrame(); });
+			ASSERT_TRUE(made) << "frame " << k << ": the camera had no buffer of the guest";
+			auto f = fe.waitFrame(5s);
+			ASSERT_TRUE(f) << f.error().message;
+			if (used) {
+				ASSERT_EQ(f->usedSize, used) << "the payload ends with the last plane";
+			}
+			auto data = fe.bufferData(f->index);
+			ASSERT_GE(data.size(), size);
+			size_t bad = size;
+			for (size_t i = 0; i < size && bad == size; i++)
+				if (data[i] != FakeV4L2Device::frameByte(static_cast<uint32_t>(k), i))
+					bad = i;
+			EXPECT_EQ(bad, size) << "frame " << k << " differs at byte " << bad;
+			ASSERT_TRUE(fe.bufQueue(f->index));
+		}
 	}
 
 	/* The fake is not thread-safe: frames are made on the service thread. */
@@ -78,23 +105,7 @@ protected:
 		EXPECT_EQ(l.size, 640u * 480 * 3 / 2);
 		ASSERT_TRUE(fe.queueAll());
 		ASSERT_TRUE(fe.streamStart());
-		for (int k = 0; k < n; k++) {
-			bool made = false;
-			onService([&] { made = fake.produceFrame(); });
-			ASSERT_TRUE(made) << "frame " << k << ": the camera had no buffer of the guest";
-			auto f = fe.waitFrame(5s);
-			ASSERT_TRUE(f) << f.error().message;
-			ASSERT_EQ(f->usedSize, l.size) << "the payload ends with the CbCr plane";
-			auto data = fe.bufferData(f->index);
-			ASSERT_GE(data.size(), l.size);
-			size_t bad = l.size;
-			for (size_t i = 0; i < l.size && bad == l.size; i++)
-				if (data[i] != FakeV4L2Device::frameByte(static_cast<uint32_t>(k), i))
-					bad = i;
-			EXPECT_EQ(bad, l.size) << "frame " << k << " differs at byte " << bad
-					       << (bad >= l.planeSize[0] ? " (CbCr plane)" : " (Y plane)");
-			ASSERT_TRUE(fe.bufQueue(f->index));
-		}
+		streamFrames(fe, n, l.size, l.size); /* a mismatch at or past byte 307200: the CbCr plane */
 	}
 
 	const service::DeviceReport *reportOf(const std::string &who)
@@ -107,9 +118,58 @@ protected:
 	}
 
 	FakeV4L2Device fake{ FakeV4L2Device::Kind::CaptureMplane };
+	/* dma-bufs the camera holds (queued or attached), read on the service thread */
+	unsigned dmabufQueued()
+	{
+		unsigned n = 0;
+		onService([&] { n = static_cast<unsigned>(fake.heldDmaBufs()); });
+		return n;
+	}
 
 private:
 	std::vector<service::DeviceReport> last_;
+};
+
+class MultiBufferCamera : public FakeCameraService
+{
+protected:
+	/* \a formats: the camera's `formats` key; \a nativeNV12: the device has NV12 of its own too. */
+	void start(const std::string &formats, bool nativeNV12)
+	{
+		fake.setMultiBufferNV12(nativeNV12);
+		startFake(formats);
+	}
+};
+
+/*
+ * GuestDmaBufs: where Dom0's kernel turns a guest's grant refs into a
+ * dma-buf (exp_from_refs: an Arm Dom0; the loopback emulates it), the
+ * camera imports frontend-allocated buffers as dma-bufs (V4L2 DMABUF):
+ * zero copy for a driver that takes no user pointers (dma-contig) or may
+ * not be given foreign user pages.
+ */
+class GuestDmaBufs : public FakeCameraService
+{
+protected:
+	void start(bool exportRefs)
+	{
+		hvSetup = [exportRefs](xen::LoopbackXen &h) {
+			h.emulateGntdevDmabuf(true);
+			h.emulateDmabufExport(exportRefs);
+		};
+		startFake("YUYV");
+	}
+	/* YUYV 640x480 in \a fe, 4 buffers queued, streaming. */
+	void startStreaming(CameraFrontend &fe)
+	{
+		ASSERT_TRUE(fe.connect(0, 5s));
+		auto c = fe.configSet(V4L2_PIX_FMT_YUYV, 640, 480);
+		ASSERT_TRUE(c) << c.error().message;
+		ASSERT_TRUE(fe.allocateBuffers(4));
+		ASSERT_TRUE(fe.queueAll());
+		ASSERT_TRUE(fe.streamStart());
+	}
+	static constexpr size_t kFrame = 640 * 480 * 2;
 };
 
 } /* namespace */
@@ -169,4 +229,45 @@ TEST_F(MultiBufferCamera, ACameraWithOnlyNV12MServesNV12WithoutConfiguration)
 	CameraFrontend fe(*guest[1]);
 	streamAndCheck(fe, 3);
 	EXPECT_EQ(deviceFourcc(), uint32_t(V4L2_PIX_FMT_NV12M));
+}
+
+TEST_F(GuestDmaBufs, ACameraWithoutUserPtrCapturesIntoTheGuestsPagesImportedAsDmaBufs)
+{
+	fake.setUserPtrSupported(false); /* like a dma-contig driver */
+	start(true);
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe);
+	streamFrames(fe, 5, kFrame);
+	EXPECT_GT(dmabufQueued(), 0u) << "the camera holds the guest's buffers as dma-bufs";
+	auto r = reportOf("dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->stats.bytesCopied, 0u) << "the camera wrote the guest's pages itself";
+	EXPECT_THAT(r->tier, ::testing::HasSubstr("dma-bufs"));
+}
+
+TEST_F(GuestDmaBufs, WithoutExportTheSameCameraCopies)
+{
+	fake.setUserPtrSupported(false);
+	start(false); /* x86: gntdev imports, never exports */
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe);
+	streamFrames(fe, 3, kFrame);
+	auto r = reportOf("dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_GE(r->stats.bytesCopied, 3 * kFrame) << "no dma-buf of the guest's pages: copies";
+	EXPECT_EQ(r->tier, "copy");
+}
+
+TEST_F(GuestDmaBufs, ADmaBufTheCameraRefusesFallsBackToUserPointers)
+{
+	start(true);
+	onService([&] { fake.failIoctl(VIDIOC_QBUF, EINVAL); }); /* the first QBUF of a dma-buf */
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe);
+	streamFrames(fe, 3, kFrame);
+	auto r = reportOf("dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->stats.bytesCopied, 0u) << "user pointers into the guest's pages: still zero copy";
+	EXPECT_THAT(r->tier, ::testing::HasSubstr("USERPTR"));
+	EXPECT_EQ(dmabufQueued(), 0u);
 }
