@@ -8,8 +8,10 @@
 #  2. one PV DomU, two devices on vivid, streamed one after the other:
 #     0 be-alloc: the camera's own dma-contig buffers granted to the guest
 #       (imp_to_refs), 0 bytes copied;
-#     1 the guest's own buffers: dma-contig cannot capture into scattered
-#       guest pages, the service finds out at the first QBUF and copies;
+#     1 the guest's own buffers: the service exports them as dma-bufs
+#       (exp_from_refs) for the camera to import; vivid on dma-contig refuses
+#       scattered guest pages (no IOMMU: not contiguous) at the first QBUF and
+#       offers no USERPTR, so the service falls back to copies, logged;
 #     the DomU checks vivid's colour bars in both (media-domu.sh).
 set -u
 fail() { echo "arm64-media: FAIL: $*"; [ -f /tmp/service.log ] && tail -n 40 /tmp/service.log; exit 1; }
@@ -72,6 +74,8 @@ grep -q "vcamera/0: streaming, device buffers granted (dma-buf)" /tmp/service.lo
 	fail "be-alloc device 0 was not given the camera's own buffers"
 grep -q "vcamera/0: closing.*[1-9][0-9]* frames, 0 bytes copied" /tmp/service.log ||
 	fail "device 0: frames were copied or none came"
+grep -q "the camera cannot import dom[0-9]* vcamera/1's buffers as dma-bufs" /tmp/service.log ||
+	fail "device 1: the guest's buffers were not offered to the camera as dma-bufs (exp_from_refs)"
 grep -q "vcamera/1: closing.*[1-9][0-9]* frames, [1-9][0-9]* bytes copied" /tmp/service.log ||
 	fail "device 1 (guest pages, dma-contig camera): no copied frames"
 echo "arm64-media: PASS"
