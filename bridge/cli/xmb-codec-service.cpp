@@ -23,7 +23,9 @@
 #include "bridge/service/status_socket.h"
 #include "bridge/platform/platform.h"
 #include "bridge/vcodec/codec_service.h"
+#if XMB_VCODEC_GST
 #include "bridge/vcodec/gst_encoder.h"
+#endif
 #include "bridge/vcodec/v4l2_encoder.h"
 
 using namespace xmb;
@@ -43,8 +45,8 @@ void usage(FILE *f)
 		     "                     GStreamer), gst, v4l2 (the first found) or v4l2:/dev/videoN\n"
 		     "      --foreign-userptr auto|yes|no\n"
 		     "                     V4L2 encoder: queue guest pages to the driver as USERPTR\n"
-		     "                     (auto: not on an x86 PV Dom0, where vmalloc drivers oops;\n"
-		     "                     then each frame is copied, counted)\n"
+		     "                     (auto = no: the guest's frames are mapped read-only, which\n"
+		     "                     vb2 refuses to pin; each frame is copied, counted)\n"
 		     "      --caps         print the encoders found and exit\n"
 		     "      --status       ask the running daemon what it serves: a table per guest device\n"
 		     "      --json         the same as JSON (for monitoring)\n"
@@ -186,8 +188,14 @@ int main(int argc, char **argv)
 		}
 		std::fprintf(stderr, "xmb-codec-service: encoder: V4L2 %s\n", v4l2Path.c_str());
 	} else {
+#if XMB_VCODEC_GST
 		codecs = vcodec::probeGstCodecs();
 		std::fprintf(stderr, "xmb-codec-service: encoder: GStreamer software encoders\n");
+#else
+		std::fprintf(stderr, "xmb-codec-service: no V4L2 M2M encoder under /dev, and this build has "
+				     "no GStreamer encoders (built without gstreamer-app-1.0)\n");
+		return 1;
+#endif
 	}
 	if (capsOnly) {
 		proto::VcodecConfig vc;
@@ -214,11 +222,23 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, nullptr);
 	UniqueFD sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 	service::EventLoop loop;
-	bool userptr = foreignUserPtr == "yes" ||
-		       (foreignUserPtr == "auto" && (*platform)->grants->probeForeignMaps().driverVmap);
+	/*
+	 * auto: no.  The guest's INPUT pages are mapped read-only, and vb2 pins
+	 * OUTPUT user pages writable: vicodec's QBUF fails with EFAULT on an
+	 * arm64 Dom0 (Linux 6.1, Xen 4.17), where foreign frames are otherwise
+	 * fine for drivers; on an x86 PV Dom0 a vmalloc driver must not vmap them
+	 * at all.  "yes" for an encoder known to take read-only user memory.
+	 */
+	bool userptr = foreignUserPtr == "yes";
+	if (foreignUserPtr == "auto")
+		(void)(*platform)->grants->probeForeignMaps(); /* logged: what the platform allows */
+#if XMB_VCODEC_GST
 	vcodec::CodecService svc(**platform, loop, codecs,
 				 v4l2Path.empty() ? vcodec::gstEncoderFactory()
 						  : vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr));
+#else
+	vcodec::CodecService svc(**platform, loop, codecs, vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr));
+#endif
 	(void)loop.addFd(sigfd.get(), [&](uint32_t) {
 		signalfd_siginfo si;
 		while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {

@@ -416,8 +416,9 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 	s.userptr = foreignUserPtr && dev.output().supportsMemory(V4L2Memory::UserPtr);
 	if (!foreignUserPtr)
 		XMB_LOG(logV4L2Enc, Info,
-			"%s: guest pages are not given to drivers on this Dom0 (x86 PV: a vmalloc "
-			"driver would vmap foreign pages): MMAP and a copy per frame",
+			"%s: guest pages are not given to the driver (read-only guest frames, which vb2 "
+			"refuses to pin; on an x86 PV Dom0 a vmalloc driver must not vmap foreign pages "
+			"at all): MMAP and a copy per frame",
 			path.c_str());
 	int r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS,
 				    s.userptr ? V4L2Memory::UserPtr : V4L2Memory::Mmap, kCodedBuffers);
@@ -431,7 +432,7 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 		return err(r, std::string("buffer allocation failed: ") + strerror(-r));
 	if (!s.userptr) {
 		XMB_LOG(logV4L2Enc, Warn,
-			"%s: the encoder cannot read guest pages in place (no USERPTR): every raw "
+			"%s: the encoder does not read guest pages in place (not USERPTR): every raw "
 			"frame is copied (%u bytes, counted in raw-bytes-copied)",
 			path.c_str(), s.rawSize);
 		for (unsigned i = 0; i < dev.output().count(); i++)

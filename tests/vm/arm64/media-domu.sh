@@ -24,4 +24,17 @@ for dev in 0 1; do
 	echo "arm64-media-domu: device $dev: luma$luma"
 	[ $ok = 1 ] || { echo "arm64-media-domu: device $dev: not vivid's colour bars"; rc=1; }
 done
+# vcodec: 12 frames of the test pattern through Dom0's vicodec (FWHT), every
+# frame a key frame; the stream must hold 12 frames.
+if out=$(xmb-encode-guest --codec fwht --size 640x480 --frames 12 --gop 1 --output /tmp/out.fwht 2>&1); then
+	echo "arm64-media-domu: encode: $(echo "$out" | tail -n 1)"
+	case $out in
+	*"12 frames in, 12 encoded"*) ;;
+	*) echo "arm64-media-domu: encode: not 12 frames encoded"; rc=1 ;;
+	esac
+	[ -s /tmp/out.fwht ] || { echo "arm64-media-domu: encode: empty stream"; rc=1; }
+else
+	echo "$out" | tail -n 5
+	echo "arm64-media-domu: encode failed"; rc=1
+fi
 exit $rc
