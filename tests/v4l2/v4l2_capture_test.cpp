@@ -43,6 +43,39 @@ protected:
 	std::unique_ptr<FakeV4L2Device> fake_;
 };
 
+StreamConfig nv12Config(uint32_t width, uint32_t height)
+{
+	StreamConfig c;
+	c.fourcc = V4L2_PIX_FMT_NV12;
+	c.width = width;
+	c.height = height;
+	return c;
+}
+
+/* Queue \a pages as buffer \a index, start, let the fake capture one frame, dequeue it into \a f. */
+::testing::AssertionResult captureOne(V4L2CameraSource &src, FakeV4L2Device &fake, unsigned index,
+				      const AnonymousPages &pages, CompletedFrame &f)
+{
+	if (int r = src.queueBuffer(index, { pages.data(), -1, pages.size() }); r != 0)
+		return ::testing::AssertionFailure() << "queueBuffer: " << r;
+	if (int r = src.start(); r != 0)
+		return ::testing::AssertionFailure() << "start: " << r;
+	if (!fake.produceFrame())
+		return ::testing::AssertionFailure() << "the fake had no buffer to fill";
+	if (int r = src.dequeueFrame(f); r != 0)
+		return ::testing::AssertionFailure() << "dequeueFrame: " << r;
+	return ::testing::AssertionSuccess();
+}
+
+/* The first of \a size bytes at \a data that is not the fake camera's frame \a seq, or \a size. */
+size_t firstWrongByte(const uint8_t *data, size_t size, uint32_t seq)
+{
+	for (size_t i = 0; i < size; i++)
+		if (data[i] != FakeV4L2Device::frameByte(seq, i))
+			return i;
+	return size;
+}
+
 std::string kindName(const ::testing::TestParamInfo<Kind> &info)
 {
 	return info.param == Kind::Capture ? "SinglePlane" : "MultiPlane";
@@ -471,10 +504,7 @@ TEST(MultiBufferFormat, NV12MIsListedAsNV12AndCapturesBothPlanesIntoOneCallerBuf
 	}
 	EXPECT_TRUE(nv12);
 
-	StreamConfig c;
-	c.fourcc = V4L2_PIX_FMT_NV12;
-	c.width = 640;
-	c.height = 480;
+	StreamConfig c = nv12Config(640, 480);
 	ASSERT_EQ(src.configure(c), 0);
 	EXPECT_EQ(fake.captureFourcc(), uint32_t(V4L2_PIX_FMT_NV12M));
 	EXPECT_EQ(c.fourcc, uint32_t(V4L2_PIX_FMT_NV12));
@@ -491,16 +521,10 @@ TEST(MultiBufferFormat, NV12MIsListedAsNV12AndCapturesBothPlanesIntoOneCallerBuf
 	EXPECT_EQ(src.queueBuffer(0, { small.data(), -1, small.size() }), -EINVAL)
 		<< "a buffer that cannot hold the CbCr plane is refused";
 	AnonymousPages pages(c.layout.size);
-	ASSERT_EQ(src.queueBuffer(0, { pages.data(), -1, pages.size() }), 0);
-	ASSERT_EQ(src.start(), 0);
-	ASSERT_TRUE(fake.produceFrame());
 	CompletedFrame f;
-	ASSERT_EQ(src.dequeueFrame(f), 0);
+	ASSERT_TRUE(captureOne(src, fake, 0, pages, f));
 	EXPECT_EQ(f.bytesUsed, c.layout.size) << "the payload ends where the CbCr plane does";
-	size_t bad = c.layout.size;
-	for (size_t i = 0; i < c.layout.size && bad == c.layout.size; i++)
-		if (pages.data()[i] != FakeV4L2Device::frameByte(0, i))
-			bad = i;
+	size_t bad = firstWrongByte(pages.data(), c.layout.size, 0);
 	EXPECT_EQ(bad, c.layout.size) << "byte " << bad << " is not where the camera put it";
 }
 
@@ -511,25 +535,16 @@ TEST(MultiBufferFormat, ACameraWithoutUserPtrHasEachPlaneCopiedToItsPlaceAndCoun
 	fake.setUserPtrSupported(false); /* like a dma-contig driver */
 	V4L2CameraSource src(fake);
 	ASSERT_EQ(src.open("/dev/fake-video0"), 0);
-	StreamConfig c;
-	c.fourcc = V4L2_PIX_FMT_NV12;
-	c.width = 320;
-	c.height = 240;
+	StreamConfig c = nv12Config(320, 240);
 	ASSERT_EQ(src.configure(c), 0);
 	ASSERT_EQ(c.deviceFourcc, uint32_t(V4L2_PIX_FMT_NV12M));
 	ASSERT_EQ(src.allocateBuffers(MemoryType::UserPtr, 2), 2);
 	AnonymousPages pages(c.layout.size);
-	ASSERT_EQ(src.queueBuffer(1, { pages.data(), -1, pages.size() }), 0);
-	ASSERT_EQ(src.start(), 0);
-	ASSERT_TRUE(fake.produceFrame());
 	CompletedFrame f;
-	ASSERT_EQ(src.dequeueFrame(f), 0);
+	ASSERT_TRUE(captureOne(src, fake, 1, pages, f));
 	EXPECT_EQ(f.index, 1u);
 	EXPECT_EQ(f.bytesUsed, c.layout.size);
-	size_t bad = c.layout.size;
-	for (size_t i = 0; i < c.layout.size && bad == c.layout.size; i++)
-		if (pages.data()[i] != FakeV4L2Device::frameByte(0, i))
-			bad = i;
+	size_t bad = firstWrongByte(pages.data(), c.layout.size, 0);
 	EXPECT_EQ(bad, c.layout.size) << "byte " << bad << " is not where the camera put it";
 	EXPECT_EQ(src.emulatedCopyBytesPerFrame(), c.layout.size);
 	EXPECT_EQ(src.emulatedCopyBytesTotal(), c.layout.size) << "the copy is counted";
@@ -541,10 +556,7 @@ TEST(MultiBufferFormat, TheDevicesOwnNV12IsUsedUnlessTheCallerNamesNV12M)
 	fake.setMultiBufferNV12(true);
 	V4L2CameraSource src(fake);
 	ASSERT_EQ(src.open("/dev/fake-video0"), 0);
-	StreamConfig c;
-	c.fourcc = V4L2_PIX_FMT_NV12;
-	c.width = 320;
-	c.height = 240;
+	StreamConfig c = nv12Config(320, 240);
 	ASSERT_EQ(src.configure(c), 0);
 	EXPECT_EQ(fake.captureFourcc(), uint32_t(V4L2_PIX_FMT_NV12));
 	EXPECT_EQ(c.deviceFourcc, 0u);

@@ -8,6 +8,8 @@
 # each plane captured straight into the guest's own pages (the zero-copy path
 # an x86 PV Dom0 cannot take), its colour bars checked by the DomU.
 set -u
+# shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
+. /test/lib.sh
 # vivid again, as two instances: 0 single-planar, 1 multi-planar.
 if ! rmmod vivid || ! insmod /mods/extra/vivid.ko n_devs=2 multiplanar=1,2; then
 	echo "arm64-camera: cannot reload vivid with a multi-planar instance"; exit 1
@@ -62,22 +64,7 @@ echo "arm64: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hy
 xmb-camera-service --config /tmp/cameras.conf --check || exit 1
 XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
 svc=$!
-t0=$(cut -d' ' -f1 /proc/uptime)
-xl create /domu/domu.cfg > /tmp/xl.log 2>&1 || { cat /tmp/xl.log; echo "xl create failed"; exit 1; }
-log=/var/log/xen/console/guest-domu.log
-i=0
-while [ $i -lt 300 ]; do
-	grep -q XMB-DOMU-STATUS "$log" 2>/dev/null && break
-	xl domid domu > /dev/null 2>&1 || break
-	sleep 1; i=$((i + 1))
-done
-echo "arm64: DomU created -> done in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
-kill -USR1 "$svc"; sleep 1
-st=$(sed -n 's/.*XMB-DOMU-STATUS \([0-9]*\).*/\1/p' "$log" | tail -n 1)
-xl destroy domu 2> /dev/null
-# The service must notice the guest leave and release its pages.
-i=0
-while [ $i -lt 20 ] && ! grep -q "is gone\|closed" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+run_domu 300 || exit 1
 kill "$svc"; wait "$svc"; svc_rc=$?
 echo "--- service log (tail)"
 grep -v "^$" /tmp/service.log | tail -n 30

@@ -19,6 +19,8 @@
 #     vicodec's buffers (vb2 refuses to pin them: EFAULT, seen here), one copy
 #     per frame, counted.
 set -u
+# shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
+. /test/lib.sh
 fail() { echo "arm64-media: FAIL: $*"; [ -f /tmp/service.log ] && tail -n 40 /tmp/service.log; exit 1; }
 echo "arm64-media: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), kernel $(uname -r)"
 case $(uname -r) in *-xmb-media) ;; *) fail "not the media kernel" ;; esac
@@ -59,18 +61,7 @@ XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
 svc=$!
 XMB_LOG=info xmb-codec-service --encoder v4l2 --guest domain=domu,codecs=fwht 2> /tmp/codec.log &
 csvc=$!
-xl create /domu/domu.cfg > /tmp/xl.log 2>&1 || { cat /tmp/xl.log; fail "xl create"; }
-log=/var/log/xen/console/guest-domu.log
-i=0
-while [ $i -lt 400 ]; do
-	grep -q XMB-DOMU-STATUS "$log" 2>/dev/null && break
-	xl domid domu > /dev/null 2>&1 || break
-	sleep 1; i=$((i + 1))
-done
-st=$(sed -n 's/.*XMB-DOMU-STATUS \([0-9]*\).*/\1/p' "$log" | tail -n 1)
-xl destroy domu 2> /dev/null
-i=0
-while [ $i -lt 20 ] && ! grep -q "is gone" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+run_domu 400 || fail "xl create"
 kill "$svc" "$csvc"; wait "$svc"; wait "$csvc"
 echo "--- service: dma-buf, tiers, closing lines"
 grep -E "dma-buf|streaming|closing|cannot|copy mode" /tmp/service.log
