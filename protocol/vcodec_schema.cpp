@@ -160,6 +160,12 @@ Result<VcodecConfig> parseVcodecConfig(const XsView &dir)
 	if (!brv)
 		return brv.error();
 	c.maxBitrate = static_cast<uint32_t>(*brv);
+	/* Optional (older backends do not write it): only "0" and "1" mean something. */
+	if (auto v = dir.read("be-alloc")) {
+		if (*v != "0" && *v != "1")
+			return bad("be-alloc", *v, "expected \"0\" or \"1\"");
+		c.beAlloc = *v == "1";
+	}
 	return c;
 }
 
@@ -188,6 +194,8 @@ std::map<std::string, std::string> formatVcodecConfig(const VcodecConfig &c)
 	kv["max-size"] = std::to_string(c.maxWidth) + "x" + std::to_string(c.maxHeight);
 	kv["max-buffers"] = std::to_string(c.maxBuffers);
 	kv["max-bitrate"] = std::to_string(c.maxBitrate);
+	if (c.beAlloc)
+		kv["be-alloc"] = "1";
 	return kv;
 }
 

@@ -15,6 +15,8 @@
  *   min-size / max-size          "16x16" / "4096x4096"
  *   max-buffers                  "8"                 per buffer set
  *   max-bitrate                  "100000000"
+ *   be-alloc                     "1"   optional: Dom0 allocates the buffers and
+ *                                      grants them (cameraif's be-alloc rules)
  */
 
 #include <cstdint>
@@ -44,6 +46,7 @@ struct VcodecConfig {
 	uint32_t minWidth = 0, minHeight = 0, maxWidth = 0, maxHeight = 0;
 	uint8_t maxBuffers = 0;
 	uint32_t maxBitrate = 0;
+	bool beAlloc = false; /**< Dom0 allocates INPUT/OUTPUT buffers and fills the guest's directory */
 	bool operator==(const VcodecConfig &) const = default;
 	[[nodiscard]] const CodecCaps *find(uint32_t codec) const;
 };

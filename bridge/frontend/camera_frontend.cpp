@@ -688,39 +688,9 @@ Result<uint8_t> CameraFrontend::bufRequest(uint8_t numBufs)
 
 Status CameraFrontend::mapBeAllocBuffer(Buffer &b)
 {
-	const uint64_t pages = proto::pagesFor(layout_->size);
-	proto::GrefDirectoryWalker walker(b.dir.refs().at(0), layout_->size, pages,
-					  proto::GrefDirectoryWalker::Mode::CollectGrefs);
-	if (walker.error())
-		return *walker.error();
-	std::vector<uint8_t> copy(proto::kDirPageSize);
-	while (auto g = walker.nextPage()) {
-		const auto &refs = b.dir.refs();
-		auto it = std::find(refs.begin(), refs.end(), *g);
-		if (it == refs.end())
-			return err(-EPROTO, "backend rewrote the directory chain (gref " +
-						    std::to_string(*g) + " is not one of ours)");
-		std::memcpy(copy.data(), b.dir.data() + (it - refs.begin()) * xen::kPageSize,
-			    copy.size());
-		/* A backend that does not do be-alloc answers BUF_CREATE and leaves our
-		 * (zeroed) directory as it was: say that, not "data gref 0 is 0". */
-		if (it == refs.begin() &&
-		    std::all_of(copy.begin(), copy.end(), [](uint8_t v) { return v == 0; }))
-			return err(-EPROTO, "backend wrote no buffer refs into the be-alloc gref "
-					    "directory: it does not allocate buffers itself; use "
-					    "frontend-allocated buffers (be-alloc = 0)");
-		if (Status s = walker.feed(copy); !s)
-			return s;
-	}
-	if (!walker.done())
-		return walker.error() ? *walker.error() : err(-EPROTO, "incomplete gref directory");
-	std::vector<proto::Gref> grefs = walker.takeGrefs();
-	auto m = pf_.grants->map(dev_.backendId, grefs, false);
+	auto m = xen::mapBackendBuffer(pf_, dev_.backendId, b.dir, layout_->size, false);
 	if (!m)
-		return err(m.error().code, "mapping " + std::to_string(grefs.size()) +
-						   " backend pages read-only: " + m.error().message);
-	if (m->size() < layout_->size)
-		return err(-EPROTO, "backend buffer mapped smaller than the layout");
+		return err(m.error().code, m.error().message);
 	b.mapped = std::move(*m);
 	return {};
 }

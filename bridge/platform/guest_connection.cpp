@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "bridge/platform/guest_connection.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
@@ -12,6 +13,7 @@ extern "C" {
 }
 
 #include "protocol/base/log.h"
+#include "protocol/gref_directory.h"
 #include "protocol/xenstore_schema.h"
 
 namespace xmb::xen {
@@ -319,6 +321,41 @@ void GuestConnection::clearInterrupt()
 std::vector<int> GuestConnection::fds() const
 {
 	return { pf_.events->fd(), pf_.store->fd() };
+}
+
+Result<GrantMapping> mapBackendBuffer(Platform &pf, DomId backend, const GrantShare &dir, uint64_t bytes,
+				      bool writable)
+{
+	const uint64_t pages = proto::pagesFor(bytes);
+	proto::GrefDirectoryWalker walker(dir.refs().at(0), bytes, pages,
+					  proto::GrefDirectoryWalker::Mode::CollectGrefs);
+	if (walker.error())
+		return *walker.error();
+	std::vector<uint8_t> copy(proto::kDirPageSize);
+	while (auto g = walker.nextPage()) {
+		const auto &refs = dir.refs();
+		auto it = std::find(refs.begin(), refs.end(), *g);
+		if (it == refs.end())
+			return Error{ -EPROTO, "backend rewrote the directory chain (gref " + std::to_string(*g) +
+						       " is not one of ours)" };
+		std::memcpy(copy.data(), dir.data() + (it - refs.begin()) * kPageSize, copy.size());
+		if (it == refs.begin() && std::all_of(copy.begin(), copy.end(), [](uint8_t v) { return v == 0; }))
+			return Error{ -EPROTO, "backend wrote no buffer refs into the be-alloc gref directory: "
+					       "it does not allocate buffers itself; use frontend-allocated "
+					       "buffers (be-alloc = 0)" };
+		if (Status s = walker.feed(copy); !s)
+			return s.error();
+	}
+	if (!walker.done())
+		return walker.error() ? *walker.error() : Error{ -EPROTO, "incomplete gref directory" };
+	std::vector<proto::Gref> grefs = walker.takeGrefs();
+	auto m = pf.grants->map(backend, grefs, writable);
+	if (!m)
+		return Error{ m.error().code, "mapping " + std::to_string(grefs.size()) + " backend pages" +
+						      (writable ? "" : " read-only") + ": " + m.error().message };
+	if (m->size() < bytes)
+		return Error{ -EPROTO, "backend buffer mapped smaller than the layout" };
+	return m;
 }
 
 } /* namespace xmb::xen */

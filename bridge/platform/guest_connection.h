@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/platform/grant_table.h"
 #include "bridge/platform/platform.h"
 #include "protocol/base/unique_fd.h"
 #include "protocol/result.h"
@@ -141,5 +142,17 @@ private:
 
 /** "Initialising", "InitWait", ... for logs. */
 const char *xenbusStateName(int state);
+
+/**
+ * \brief Map a buffer the backend allocated (be-alloc) from the refs it wrote
+ * into \a dir, the directory pages we granted it
+ *
+ * Each directory page is copied out before use; the chain must be the one we
+ * wrote (the backend may only fill in buffer refs); the buffer must hold
+ * \a bytes.  A backend without be-alloc leaves the directory as we zeroed
+ * it: that is said plainly instead of mapping ref 0.
+ */
+Result<GrantMapping> mapBackendBuffer(Platform &pf, DomId backend, const GrantShare &dir, uint64_t bytes,
+				      bool writable);
 
 } /* namespace xmb::xen */

@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include "protocol/base/log.h"
+#include "bridge/service/guest_directory.h"
 #include "protocol/gref_directory.h"
 #include "v4l2/pixel_format.h"
 
@@ -420,23 +421,8 @@ unsigned CameraSession::createdExtent() const
 Result<std::vector<xen::Gref>> CameraSession::walkDirectory(xen::Gref first, uint64_t bytes, bool collect,
 							     std::vector<xen::GrantMapping> *keep)
 {
-	proto::GrefDirectoryWalker walker(first, bytes, cfg_.maxPages - pagesInUse_,
-					  collect ? proto::GrefDirectoryWalker::Mode::CollectGrefs
-						  : proto::GrefDirectoryWalker::Mode::DirectoryOnly);
-	if (walker.error())
-		return *walker.error();
-	while (auto g = walker.nextPage()) {
-		xen::Gref ref = *g;
-		auto page = dom0_.grants->map(cfg_.frontend, std::span(&ref, 1), keep != nullptr);
-		if (!page)
-			return Error{ page.error().code, "directory page: " + page.error().message };
-		Status s = walker.feed(std::span<const uint8_t>(page->data(), xen::kPageSize));
-		if (!s)
-			return s.error();
-		if (keep)
-			keep->push_back(std::move(*page));
-	}
-	return walker.takeGrefs();
+	return walkGuestDirectory(*dom0_.grants, cfg_.frontend, first, bytes, cfg_.maxPages - pagesInUse_,
+				  collect, keep);
 }
 
 /**

@@ -332,17 +332,24 @@ Status CodecFrontend::createBuffer(uint8_t type, uint8_t index)
 		return Error{ -EINVAL, "createBuffer: bad index" };
 	uint32_t size = type == XENVCODEC_BUF_INPUT ? layout_->rawSize : layout_->outSize;
 	size_t pages = proto::pagesFor(size);
-	/* INPUT read-only for Dom0: it never writes our raw frames. */
-	auto data = pf_.grants->share(conn_.backendId(), pages, type == XENVCODEC_BUF_OUTPUT);
-	if (!data)
-		return data.error();
-	auto dir = pf_.grants->share(conn_.backendId(), proto::dirPagesFor(pages), false);
+	/* be-alloc: Dom0 allocates the buffer and writes its refs into our directory. */
+	const bool beAlloc = caps_.beAlloc;
+	xen::GrantShare data;
+	if (!beAlloc) {
+		/* INPUT read-only for Dom0: it never writes our raw frames. */
+		auto d = pf_.grants->share(conn_.backendId(), pages, type == XENVCODEC_BUF_OUTPUT);
+		if (!d)
+			return d.error();
+		data = std::move(*d);
+	}
+	auto dir = pf_.grants->share(conn_.backendId(), proto::dirPagesFor(pages), beAlloc);
 	if (!dir)
 		return dir.error();
 	std::vector<uint8_t *> dirPtrs;
 	for (size_t i = 0; i < dir->pages(); i++)
 		dirPtrs.push_back(dir->data() + i * xen::kPageSize);
-	if (Status s = proto::writeGrefDirectory(dirPtrs, dir->refs(), data->refs()); !s)
+	std::vector<proto::Gref> grefs = beAlloc ? std::vector<proto::Gref>(pages, 0) : data.refs();
+	if (Status s = proto::writeGrefDirectory(dirPtrs, dir->refs(), grefs); !s)
 		return s;
 	auto req = proto::makeCodecRequest(0, XENVCODEC_OP_BUF_CREATE);
 	req.req.buf_create.type = type;
@@ -355,10 +362,23 @@ Status CodecFrontend::createBuffer(uint8_t type, uint8_t index)
 	auto r = request(req, "BUF_CREATE");
 	if (Status s = statusOf(r, "BUF_CREATE"); !s)
 		return s;
-	set[index].data = std::move(*data);
-	set[index].dir = std::move(*dir);
-	set[index].created = true;
-	set[index].queued = false;
+	Buffer &b = set[index];
+	if (beAlloc) {
+		/* INPUT: we render into Dom0's pages; OUTPUT: we only read the bitstream. */
+		auto m = xen::mapBackendBuffer(pf_, conn_.backendId(), *dir, size, type == XENVCODEC_BUF_INPUT);
+		if (!m) {
+			auto d = proto::makeCodecRequest(0, XENVCODEC_OP_BUF_DESTROY);
+			d.req.buf_index.type = type;
+			d.req.buf_index.index = index;
+			(void)request(d, "BUF_DESTROY"); /* created over there, unusable here */
+			return Error{ m.error().code, "BUF_CREATE (be-alloc): " + m.error().message };
+		}
+		b.mapped = std::move(*m);
+	}
+	b.data = std::move(data);
+	b.dir = std::move(*dir);
+	b.created = true;
+	b.queued = false;
 	return {};
 }
 
@@ -453,14 +473,14 @@ std::span<uint8_t> CodecFrontend::inputData(uint8_t index)
 {
 	if (index >= in_.size() || !in_[index].created || !layout_)
 		return {};
-	return { in_[index].data.data(), layout_->rawSize };
+	return { in_[index].memory(), layout_->rawSize };
 }
 
 std::span<const uint8_t> CodecFrontend::outputData(uint8_t index) const
 {
 	if (index >= out_.size() || !out_[index].created || !layout_)
 		return {};
-	return { out_[index].data.data(), layout_->outSize };
+	return { out_[index].memory(), layout_->outSize };
 }
 
 std::vector<xen::Gref> CodecFrontend::bufferRefs(uint8_t type, uint8_t index) const

@@ -101,7 +101,10 @@ public:
 	/* ---- requests; Error.code is the backend's -XEN_E* status ---- */
 	Result<xenvcodec_config> open(const xenvcodec_config &config);
 	Result<CodecLayout> getLayout();
-	/** Allocate, grant (INPUT read-only, OUTPUT writable) and BUF_CREATE. */
+	/**
+	 * Allocate, grant (INPUT read-only, OUTPUT writable) and BUF_CREATE; with
+	 * a be-alloc backend, BUF_CREATE and map the pages Dom0 granted.
+	 */
 	Status createBuffer(uint8_t type, uint8_t index);
 	Status createBuffers(uint8_t numInput, uint8_t numOutput);
 	Status destroyBuffer(uint8_t type, uint8_t index);
@@ -133,8 +136,10 @@ private:
 	struct Buffer {
 		bool created = false;
 		bool queued = false;
-		xen::GrantShare data;
+		xen::GrantShare data;	 /* our pages (frontend-allocated) */
+		xen::GrantMapping mapped; /* be-alloc: Dom0's pages, mapped here */
 		xen::GrantShare dir;
+		[[nodiscard]] uint8_t *memory() const { return mapped ? mapped.data() : data.data(); }
 	};
 	Result<xenvcodec_resp> request(xenvcodec_req req, const char *what);
 	Status waitUntil(const std::function<bool()> &done, Clock::time_point deadline,

@@ -52,6 +52,10 @@ Result<CodecGuest> parseGuestSpec(const std::string &spec)
 			if (!n)
 				return n.error();
 			g.maxPages = *n;
+		} else if (k == "be-alloc") {
+			if (v != "yes" && v != "no")
+				return Error{ -EINVAL, "be-alloc: '" + v + "': expected yes or no" };
+			g.beAlloc = v == "yes";
 		} else if (k == "codecs") {
 			size_t s = 0;
 			while (s <= v.size()) {
@@ -123,6 +127,7 @@ proto::VcodecConfig CodecService::publishedConfig(const CodecGuest &g) const
 	c.maxHeight = g.maxHeight;
 	c.maxBuffers = g.maxBuffers;
 	c.maxBitrate = g.maxBitrate;
+	c.beAlloc = g.beAlloc;
 	return c;
 }
 

@@ -33,13 +33,14 @@ struct CodecGuest {
 	uint32_t maxWidth = 4096, maxHeight = 4096;
 	uint32_t maxBitrate = 100000000;
 	std::vector<uint32_t> codecs;  /**< allow-list (XENVCODEC_CODEC_*), empty: all */
+	bool beAlloc = false;	       /**< Dom0 allocates the buffers and grants them (published be-alloc) */
 };
 
 struct CodecServiceConfig {
 	std::vector<CodecGuest> guests;
 };
 
-/** Parse "name=g1,domid=1,device=0,max-buffers=8,max-pages=16384,codecs=vp8:jpeg" (CLI). */
+/** Parse "name=g1,domid=1,device=0,max-buffers=8,max-pages=16384,codecs=vp8:jpeg,be-alloc=yes" (CLI). */
 Result<CodecGuest> parseGuestSpec(const std::string &spec);
 
 struct CodecDeviceReport {

@@ -12,6 +12,7 @@ extern "C" {
 #include "protocol/base/monotonic.h"
 #include "v4l2/pixel_format.h"
 #include "protocol/base/log.h"
+#include "bridge/service/guest_directory.h"
 #include "protocol/gref_directory.h"
 
 namespace xmb::vcodec {
@@ -216,6 +217,7 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	p.gop = o.gop;
 	p.profile = o.profile;
 	p.level = o.level;
+	p.framesInDom0Memory = cfg_.caps.beAlloc;
 
 	/* A new encoder generation: anything the old one still posts is dropped. */
 	uint64_t newGen = encGen_ + 1;
@@ -275,23 +277,12 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	return 0;
 }
 
-/* Walk a guest directory, each page mapped and copied once, bounded by a size we fixed. */
-Result<std::vector<xen::Gref>> CodecSession::walkDirectory(xen::Gref first, uint64_t bytes)
+/* A guest directory walked within the guest's page cap (see walkGuestDirectory). */
+Result<std::vector<xen::Gref>> CodecSession::walkDirectory(xen::Gref first, uint64_t bytes, bool collect,
+							    std::vector<xen::GrantMapping> *keep)
 {
 	uint64_t left = cfg_.maxPages > pagesInUse_ ? cfg_.maxPages - pagesInUse_ : 0;
-	proto::GrefDirectoryWalker walker(first, bytes, left);
-	if (walker.error())
-		return *walker.error();
-	while (auto g = walker.nextPage()) {
-		xen::Gref ref = *g;
-		auto page = dom0_.grants->map(cfg_.frontend, std::span(&ref, 1), false);
-		if (!page)
-			return Error{ page.error().code, "directory page: " + page.error().message };
-		Status s = walker.feed(std::span<const uint8_t>(page->data(), xen::kPageSize));
-		if (!s)
-			return s.error();
-	}
-	return walker.takeGrefs();
+	return service::walkGuestDirectory(*dom0_.grants, cfg_.frontend, first, bytes, left, collect, keep);
 }
 
 int32_t CodecSession::opBufCreate(const proto::CodecRequest::BufCreate &bc)
@@ -311,34 +302,72 @@ int32_t CodecSession::opBufCreate(const proto::CodecRequest::BufCreate &bc)
 				return -XEN_EINVAL; /* the encoder reads planes where the layout puts them */
 		}
 	}
-	auto grefs = walkDirectory(bc.grefDirectory, size);
-	if (!grefs) {
+	auto mem = cfg_.caps.beAlloc ? grantedPages(bc, size, input) : guestPages(bc, size, input);
+	if (!mem) {
 		XMB_LOG(logCodec, Debug, "%s: BUF_CREATE %s %u: %s", label_.c_str(),
-			input ? "input" : "output", bc.index, grefs.error().message.c_str());
-		return xenStatus(grefs.error().code);
+			input ? "input" : "output", bc.index, mem.error().message.c_str());
+		return xenStatus(mem.error().code);
 	}
-	/* INPUT: read-only, Dom0 never writes a raw frame.  OUTPUT: Dom0 writes bitstream. */
-	auto m = dom0_.grants->map(cfg_.frontend, *grefs, !input);
-	if (!m) {
-		XMB_LOG(logCodec, Debug, "%s: BUF_CREATE %u: %s", label_.c_str(), bc.index,
-			m.error().message.c_str());
-		return xenStatus(m.error().code);
-	}
-	pagesInUse_ += grefs->size();
+	pagesInUse_ += mem->pages;
 	if (input) {
 		InBuf &b = in_[bc.index];
 		b.created = true;
 		b.inEncoder = false;
 		b.gen = ++inputGen_;
-		b.map = std::make_shared<xen::GrantMapping>(std::move(*m));
+		b.mem = std::move(*mem);
 	} else {
 		OutBuf &b = out_[bc.index];
 		b.created = true;
 		b.queued = false;
-		b.map = std::move(*m);
+		b.mem = std::move(*mem);
 	}
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
 	return 0;
+}
+
+/* Frontend-allocated: the guest's pages, mapped once. */
+Result<CodecSession::Memory> CodecSession::guestPages(const proto::CodecRequest::BufCreate &bc, uint32_t size,
+						      bool input)
+{
+	auto grefs = walkDirectory(bc.grefDirectory, size);
+	if (!grefs)
+		return grefs.error();
+	/* INPUT: read-only, Dom0 never writes a raw frame.  OUTPUT: Dom0 writes bitstream. */
+	auto m = dom0_.grants->map(cfg_.frontend, *grefs, !input);
+	if (!m)
+		return m.error();
+	auto map = std::make_shared<xen::GrantMapping>(std::move(*m));
+	return Memory{ map, map->data(), map->size(), grefs->size() };
+}
+
+/*
+ * be-alloc (cameraif's rules): Dom0 pages granted to the guest, their refs
+ * written into the directory the guest granted us.  INPUT writable for the
+ * guest (it renders there), OUTPUT read-only (Dom0 writes the bitstream).
+ * The pages are Dom0's own: an encoder may be given them as user memory on
+ * any Dom0, x86 PV included (no foreign frame reaches the driver).
+ */
+Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecRequest::BufCreate &bc, uint32_t size,
+							bool input)
+{
+	std::vector<xen::GrantMapping> dirPages;
+	auto walked = walkDirectory(bc.grefDirectory, size, false, &dirPages);
+	if (!walked)
+		return walked.error();
+	const size_t pages = proto::pagesFor(size);
+	if (pagesInUse_ + dirPages.size() + pages > cfg_.maxPages)
+		return Error{ -ENOSPC, "be-alloc: the guest's page cap" };
+	auto share = dom0_.grants->share(cfg_.frontend, pages, input);
+	if (!share)
+		return share.error();
+	std::vector<uint8_t *> ptrs;
+	for (auto &m : dirPages)
+		ptrs.push_back(m.data());
+	std::vector<xen::Gref> dirRefs(proto::dirPagesFor(pages), 0);
+	if (Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false); !w)
+		return w.error();
+	auto keep = std::make_shared<xen::GrantShare>(std::move(*share));
+	return Memory{ keep, keep->data(), pages * xen::kPageSize, pages };
 }
 
 int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
@@ -351,14 +380,14 @@ int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
 			return -XEN_EINVAL;
 		if (b.inEncoder)
 			return -XEN_EBUSY;
-		pagesInUse_ -= b.map->pages();
+		pagesInUse_ -= b.mem.pages;
 		b = InBuf{};
 	} else {
 		OutBuf &b = out_[index];
 		if (!b.created)
 			return -XEN_EINVAL;
 		std::erase(outQueue_, index);
-		pagesInUse_ -= b.map.pages();
+		pagesInUse_ -= b.mem.pages;
 		b = OutBuf{};
 	}
 	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
@@ -384,12 +413,12 @@ int32_t CodecSession::opQueueRaw(const proto::CodecRequest::QueueRaw &q)
 	 * mapped until the encoder lets go of the frame, even if the session
 	 * or the guest goes first.
 	 */
-	auto release = [mb = mailbox_, &loop = loop_, self = this, pages = b.map, encGen = encGen_,
+	auto release = [mb = mailbox_, &loop = loop_, self = this, pages = b.mem.keep, encGen = encGen_,
 			index = q.index, gen = b.gen]() mutable {
 		pages.reset(); /* the last reference unmaps, if the session let go already */
 		postTo(mb, loop, self, InputDoneMsg{ encGen, index, gen });
 	};
-	Status s = encoder_->encode(b.map->data(), seq, q.timestamp, key, std::move(release));
+	Status s = encoder_->encode(b.mem.data, seq, q.timestamp, key, std::move(release));
 	if (!s) {
 		XMB_LOG(logCodec, Debug, "%s: QUEUE_RAW: %s", label_.c_str(), s.error().message.c_str());
 		return xenStatus(s.error().code);
@@ -554,14 +583,14 @@ void CodecSession::deliverBitstreams()
 		const uint64_t ts = frame.timestamp;
 		if (it != tsOf_.end())
 			tsOf_.erase(tsOf_.begin(), std::next(it));
-		if (bs.size > out_[idx].map.size() || bs.size > outSize_) {
+		if (bs.size > out_[idx].mem.size || bs.size > outSize_) {
 			stats_.bitstreamDrops++;
 			ring_.queue(proto::makeCodecErrorEvent(evtId_++, -XEN_E2BIG));
 			continue;
 		}
 		outQueue_.pop_front();
 		out_[idx].queued = false;
-		std::memcpy(out_[idx].map.data(), bs.data, bs.size);
+		std::memcpy(out_[idx].mem.data, bs.data, bs.size);
 		stats_.compressedBytesCopied += bs.size;
 		stats_.bitstreams++;
 		stats_.keyFrames += bs.key;

@@ -105,17 +105,30 @@ public:
 	[[nodiscard]] const std::string &label() const { return label_; }
 
 private:
+	/*
+	 * A buffer's memory: the guest's pages mapped here, or (be-alloc) Dom0
+	 * pages granted to the guest.  \a keep owns it: shared with an encoder
+	 * still reading a frame, so it outlives the buffer if it must.
+	 */
+	struct Memory {
+		std::shared_ptr<void> keep;
+		uint8_t *data = nullptr;
+		size_t size = 0;
+		size_t pages = 0;
+	};
 	struct InBuf {
 		bool created = false;
 		bool inEncoder = false;
 		uint64_t gen = 0;
-		std::shared_ptr<xen::GrantMapping> map;
+		Memory mem;
 	};
 	struct OutBuf {
 		bool created = false;
 		bool queued = false;
-		xen::GrantMapping map;
+		Memory mem;
 	};
+	Result<Memory> guestPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
+	Result<Memory> grantedPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
 	struct InputDoneMsg { uint64_t encGen; unsigned index; uint64_t gen; };
 	struct BitstreamMsg { uint64_t encGen; Bitstream bs; };
 	struct DrainedMsg { uint64_t encGen; };
@@ -142,7 +155,8 @@ private:
 	int32_t opQueueOut(uint8_t index);
 	int32_t opDrain();
 	int32_t opStop();
-	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, uint64_t bytes);
+	Result<std::vector<xen::Gref>> walkDirectory(xen::Gref first, uint64_t bytes, bool collect = true,
+						     std::vector<xen::GrantMapping> *keep = nullptr);
 	xenvcodec_resp serve(const proto::CodecRequest &req);
 	void post(Msg m);
 	static void postTo(const std::shared_ptr<Mailbox> &mb, service::EventLoop &loop,

@@ -35,6 +35,12 @@ struct EncodeParams {
 	uint32_t gop = 0;
 	uint8_t profile = 0; /* index into the published profiles */
 	uint8_t level = 0;
+	/**
+	 * Raw frames are in Dom0's own pages (be-alloc: granted to the guest),
+	 * not in foreign mappings: a driver may read them as user memory on
+	 * any Dom0.
+	 */
+	bool framesInDom0Memory = false;
 };
 
 /** Where the raw frame's planes are in an INPUT buffer (backend-chosen). */

@@ -413,8 +413,9 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 		return err(-ENOTSUP, "has no bitrate-mode control: CBR is not available");
 
 	/* USERPTR: the encoder reads the guest's pages where they are mapped. */
-	s.userptr = foreignUserPtr && dev.output().supportsMemory(V4L2Memory::UserPtr);
-	if (!foreignUserPtr)
+	/* Dom0's own pages (be-alloc) are user memory like any other: no foreign frame, nothing read-only. */
+	s.userptr = (foreignUserPtr || p.framesInDom0Memory) && dev.output().supportsMemory(V4L2Memory::UserPtr);
+	if (!foreignUserPtr && !p.framesInDom0Memory)
 		XMB_LOG(logV4L2Enc, Info,
 			"%s: guest pages are not given to the driver (read-only guest frames, which vb2 "
 			"refuses to pin; on an x86 PV Dom0 a vmalloc driver must not vmap foreign pages "

@@ -351,7 +351,12 @@ INSTANTIATE_TEST_SUITE_P(Fake, V4L2EncoderTest, ::testing::Values(Kind::Encoder,
 class V4L2ServiceTest : public ::testing::Test
 {
 protected:
-	void start(bool userptr)
+	/*
+	 * \a userptr: the driver takes USERPTR; \a foreignUserPtr: the service
+	 * may give it the guest's mapped pages; \a beAlloc: the guest's device
+	 * is be-alloc (Dom0 allocates and grants the buffers).
+	 */
+	void start(bool userptr, bool foreignUserPtr = true, bool beAlloc = false)
 	{
 		fake.setUserPtrSupported(userptr);
 		hv = xen::LoopbackXen::create();
@@ -362,11 +367,13 @@ protected:
 		guest = std::move(*g);
 		auto caps = probeV4L2Codecs(kPath, fake);
 		ASSERT_EQ(caps.size(), 2u); /* H264, HEVC */
-		svc = std::make_unique<CodecService>(*dom0, loop, caps, v4l2EncoderFactory(loop, kPath, true, fake));
+		svc = std::make_unique<CodecService>(*dom0, loop, caps,
+						     v4l2EncoderFactory(loop, kPath, foreignUserPtr, fake));
 		CodecServiceConfig cfg;
 		CodecGuest cg;
 		cg.name = "guest1";
 		cg.domid = 1;
+		cg.beAlloc = beAlloc;
 		cfg.guests.push_back(cg);
 		Status s = svc->start(cfg);
 		ASSERT_TRUE(s) << s.error().message;
@@ -457,6 +464,41 @@ TEST_F(V4L2ServiceTest, GuestEncodesThroughTheM2MEncoderWithNoRawCopy)
 	EXPECT_EQ(rep[0].stats.framesIn, 12u);
 	EXPECT_NE(rep[0].encoder.find("USERPTR zero-copy"), std::string::npos) << rep[0].encoder;
 	EXPECT_EQ(fake.framesEncoded(), 12u);
+}
+
+/*
+ * be-alloc (issue 13): Dom0 allocates the INPUT buffers and grants them; the
+ * guest renders into them.  They are Dom0's own pages, so even where the
+ * guest's mapped pages may not go to a driver (x86 PV, read-only frames)
+ * the encoder reads them in place: no raw copy.  Without be-alloc, the same
+ * service copies every frame.
+ */
+TEST_F(V4L2ServiceTest, BeAllocFramesAreDom0PagesTheDriverReadsInPlaceWhereGuestPagesWouldBeCopied)
+{
+	start(true, false, true);
+	std::string stream;
+	auto r = encode(stream, 12);
+	ASSERT_TRUE(r) << r.error().message;
+	ASSERT_EQ(r->frames.size(), 12u);
+	EXPECT_EQ(r->errors, 0u);
+	for (uint32_t n = 0; n < 12; n++)
+		EXPECT_NE(stream.find("seq=" + std::to_string(n) + " "), std::string::npos) << stream;
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
+	EXPECT_EQ(rep[0].stats.framesIn, 12u);
+	EXPECT_NE(rep[0].encoder.find("USERPTR zero-copy"), std::string::npos) << rep[0].encoder;
+	EXPECT_EQ(fake.framesEncoded(), 12u);
+}
+
+TEST_F(V4L2ServiceTest, WithoutBeAllocTheSameServiceCopiesEveryFrame)
+{
+	start(true, false, false);
+	std::string stream;
+	auto r = encode(stream, 4);
+	ASSERT_TRUE(r) << r.error().message;
+	EXPECT_EQ(r->frames.size(), 4u);
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 4ull * 320 * 240 * 3 / 2);
 }
 
 TEST_F(V4L2ServiceTest, DriverWithoutUserPtrIsCountedInTheServiceStats)

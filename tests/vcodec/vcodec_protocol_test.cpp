@@ -197,6 +197,13 @@ TEST(VcodecSchema, RoundTrip)
 	auto p = parseVcodecConfig(mapView(kv));
 	ASSERT_TRUE(p) << p.error().message;
 	EXPECT_EQ(*p, c);
+	EXPECT_EQ(kv.count("be-alloc"), 0u) << "not written when off: older frontends never see it";
+	c.beAlloc = true;
+	auto kb = formatVcodecConfig(c);
+	EXPECT_EQ(kb.at("be-alloc"), "1");
+	auto pb = parseVcodecConfig(mapView(kb));
+	ASSERT_TRUE(pb) << pb.error().message;
+	EXPECT_TRUE(pb->beAlloc);
 
 	VcodecTransport t{ "1", 10, 11, 12, 13 };
 	auto tk = formatVcodecTransport(t);
@@ -232,6 +239,7 @@ TEST(VcodecSchema, HostileValuesNameTheKey)
 	expectBad("max-buffers", "0", "max-buffers");
 	expectBad("max-size", "8x8", "min-size");
 	expectBad("min-size", "-1x16", "min-size");
+	expectBad("be-alloc", "yes", "be-alloc");
 	auto m = kv;
 	m.erase("codec/vp8/levels");
 	EXPECT_FALSE(parseVcodecConfig(mapView(m)));

@@ -9,12 +9,12 @@
 # bytes Dom0 copied per frame (the service's closing line), and the guest's
 # encode rate. Under TCG only the ratios mean anything.
 #
-# The path measured is the one an x86 PV Dom0 has: the guest's raw frames are
-# mapped pages, which a vb2-vmalloc driver may not be given (it would vmap
-# foreign frames: an oops), so each is copied once into vicodec's MMAP buffer;
-# each bitstream is copied once into the guest's OUTPUT pages. Granting the
-# encoder's own buffers to the guest (no copy either way) is not implemented
-# yet (issue 13), so there is no second column.
+# Two ways per size, in the same run: the guest's own buffers (frontend-
+# allocated: its raw frames are mapped pages, which a vb2-vmalloc driver may
+# not be given on an x86 PV Dom0, so each is copied once into vicodec's MMAP
+# buffer) and be-alloc (Dom0 allocates the buffers and grants them: the guest
+# renders into Dom0's own pages, which vicodec reads in place as USERPTR).
+# Each bitstream is copied once into the guest's OUTPUT pages either way.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" codec-v4l2-bench "${1:?usage: codec-v4l2-bench.sh BUILD_DIR [FRAMES]}"
 frames=${2:-40}
@@ -22,18 +22,24 @@ hz=$(getconf CLK_TCK)
 cpu_ticks() { local f; read -ra f < "/proc/$1/stat"; echo $((f[13] + f[14])); }
 
 XMB_LOG=info "$build/bridge/vcodec/xmb-codec-service" --encoder v4l2 \
-	--guest domain=xmbbench,codecs=fwht 2> "$work/service.log" &
+	--guest domain=xmbbench,codecs=fwht --guest domain=xmbbenchba,codecs=fwht,be-alloc=yes \
+	2> "$work/service.log" &
 svc=$!
-trap 'xmb-domu destroy xmbbench >/dev/null 2>&1 || true; kill $svc 2>/dev/null || true' EXIT
-wait_log "serving\|listening\|ready\|vcodec" 30 || true
+trap 'xmb-domu destroy xmbbench >/dev/null 2>&1 || true; xmb-domu destroy xmbbenchba >/dev/null 2>&1 || true
+	kill $svc 2>/dev/null || true' EXIT
+# Dom0's gntalloc grants the be-alloc buffers: its default limit (1024 pages
+# for all users) holds one 1080p frame.
+echo 16384 > /sys/module/xen_gntalloc/parameters/limit 2>/dev/null || true
 
-printf '%-10s %8s %12s %14s %16s %12s\n' size frames "Dom0 ms/frame" "raw copied/fr" "compressed/fr" "guest fps"
+printf '%-10s %-12s %8s %12s %14s %16s %12s\n' size buffers frames "Dom0 ms/frame" "raw copied/fr" \
+	"compressed/fr" "guest fps"
 for size in 640x480 1920x1088; do
+for dom in xmbbench xmbbenchba; do
 	before=$(cpu_ticks "$svc")
 	n0=$(grep -c "vcodec/0: closing" "$work/service.log" || true)
 	# gntalloc's default limit (1024 pages for all its users) holds one 1080p frame:
 	# the guest raises it for its INPUT and OUTPUT buffers.
-	out=$(xmb-domu run xmbbench --quiet --timeout 900 --file "$build/bridge/vcodec/xmb-encode-guest" -- sh -c \
+	out=$(xmb-domu run "$dom" --quiet --timeout 900 --file "$build/bridge/vcodec/xmb-encode-guest" -- sh -c \
 		'echo 16384 > /sys/module/xen_gntalloc/parameters/limit; exec "$@"' - \
 		"$build/bridge/vcodec/xmb-encode-guest" \
 		--codec fwht --size "$size" --frames "$frames" --gop 1 --output /dev/null 2>&1) ||
@@ -50,8 +56,11 @@ for size in 640x480 1920x1088; do
 	comp=$(sed -n 's/.* \([0-9]*\) compressed bytes copied.*/\1/p' <<<"$line")
 	fps=$(grep -o '[0-9.]* fps' <<<"$out" | tail -n 1)
 	((in > 0)) || fail "$size: no frame reached the encoder"
-	printf '%-10s %8s %12s %14s %16s %12s\n' "$size" "$in" \
+	kind=guest-pages
+	[ "$dom" = xmbbenchba ] && kind=be-alloc
+	printf '%-10s %-12s %8s %12s %14s %16s %12s\n' "$size" "$kind" "$in" \
 		"$(awk -v t=$((after - before)) -v hz="$hz" -v n="$in" 'BEGIN { printf "%.1f", t * 1000 / hz / n }')" \
 		$((raw / in)) $((comp / in)) "${fps% fps}"
+done
 done
 echo "codec-v4l2-bench: done"
