@@ -434,6 +434,29 @@ protected:
 		return r;
 	}
 
+	/* \a n frames encoded, the device reading each in place from the buffer the guest rendered. */
+	void expectReadInPlace(const Result<EncodeResult> &r, const std::string &stream, uint32_t n)
+	{
+		ASSERT_TRUE(r) << r.error().message;
+		ASSERT_EQ(r->frames.size(), n);
+		EXPECT_EQ(r->errors, 0u);
+		for (uint32_t i = 0; i < n; i++)
+			EXPECT_NE(stream.find("seq=" + std::to_string(i) + " "), std::string::npos) << stream;
+		ASSERT_EQ(rep.size(), 1u);
+		EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
+		EXPECT_EQ(rep[0].stats.framesIn, n);
+		EXPECT_NE(rep[0].encoder.find("USERPTR zero-copy"), std::string::npos) << rep[0].encoder;
+		EXPECT_EQ(fake.framesEncoded(), n);
+	}
+	/* \a n frames encoded, each raw frame copied once (320x240 NV12). */
+	void expectOneCopyEach(const Result<EncodeResult> &r, uint32_t n)
+	{
+		ASSERT_TRUE(r) << r.error().message;
+		EXPECT_EQ(r->frames.size(), n);
+		ASSERT_EQ(rep.size(), 1u);
+		EXPECT_EQ(rep[0].stats.rawBytesCopied, uint64_t(n) * 320 * 240 * 3 / 2);
+	}
+
 	xmb::testing::FakeV4L2Device fake{ Kind::EncoderMplane, kPath };
 	service::EventLoop loop;
 	std::shared_ptr<xen::LoopbackXen> hv;
@@ -449,21 +472,13 @@ TEST_F(V4L2ServiceTest, GuestEncodesThroughTheM2MEncoderWithNoRawCopy)
 	start(true);
 	std::string stream;
 	auto r = encode(stream, 12);
-	ASSERT_TRUE(r) << r.error().message;
+	expectReadInPlace(r, stream, 12); /* from the guest's own pages */
+	ASSERT_TRUE(r);
 	EXPECT_TRUE(r->drained);
-	ASSERT_EQ(r->frames.size(), 12u);
-	EXPECT_EQ(r->errors, 0u);
-	/* The device read each frame from the guest's own pages, in order. */
-	for (uint32_t n = 0; n < 12; n++) {
+	for (uint32_t n = 0; n < r->frames.size(); n++) {
 		EXPECT_EQ(r->frames[n].seq, n);
 		EXPECT_EQ(r->frames[n].key, n == 0 || n == 5) << n;
-		EXPECT_NE(stream.find("seq=" + std::to_string(n) + " "), std::string::npos) << stream;
 	}
-	ASSERT_EQ(rep.size(), 1u);
-	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
-	EXPECT_EQ(rep[0].stats.framesIn, 12u);
-	EXPECT_NE(rep[0].encoder.find("USERPTR zero-copy"), std::string::npos) << rep[0].encoder;
-	EXPECT_EQ(fake.framesEncoded(), 12u);
 }
 
 /*
@@ -477,39 +492,21 @@ TEST_F(V4L2ServiceTest, BeAllocFramesAreDom0PagesTheDriverReadsInPlaceWhereGuest
 {
 	start(true, false, true);
 	std::string stream;
-	auto r = encode(stream, 12);
-	ASSERT_TRUE(r) << r.error().message;
-	ASSERT_EQ(r->frames.size(), 12u);
-	EXPECT_EQ(r->errors, 0u);
-	for (uint32_t n = 0; n < 12; n++)
-		EXPECT_NE(stream.find("seq=" + std::to_string(n) + " "), std::string::npos) << stream;
-	ASSERT_EQ(rep.size(), 1u);
-	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
-	EXPECT_EQ(rep[0].stats.framesIn, 12u);
-	EXPECT_NE(rep[0].encoder.find("USERPTR zero-copy"), std::string::npos) << rep[0].encoder;
-	EXPECT_EQ(fake.framesEncoded(), 12u);
+	expectReadInPlace(encode(stream, 12), stream, 12); /* from Dom0's pages the guest rendered into */
 }
 
 TEST_F(V4L2ServiceTest, WithoutBeAllocTheSameServiceCopiesEveryFrame)
 {
 	start(true, false, false);
 	std::string stream;
-	auto r = encode(stream, 4);
-	ASSERT_TRUE(r) << r.error().message;
-	EXPECT_EQ(r->frames.size(), 4u);
-	ASSERT_EQ(rep.size(), 1u);
-	EXPECT_EQ(rep[0].stats.rawBytesCopied, 4ull * 320 * 240 * 3 / 2);
+	expectOneCopyEach(encode(stream, 4), 4);
 }
 
 TEST_F(V4L2ServiceTest, DriverWithoutUserPtrIsCountedInTheServiceStats)
 {
 	start(false);
 	std::string stream;
-	auto r = encode(stream, 4);
-	ASSERT_TRUE(r) << r.error().message;
-	EXPECT_EQ(r->frames.size(), 4u);
-	ASSERT_EQ(rep.size(), 1u);
-	EXPECT_EQ(rep[0].stats.rawBytesCopied, 4ull * 320 * 240 * 3 / 2);
+	expectOneCopyEach(encode(stream, 4), 4);
 }
 
 } /* namespace */
