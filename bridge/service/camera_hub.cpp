@@ -73,8 +73,8 @@ bool CameraHub::isAllowed(uint32_t fourcc) const
  */
 uint32_t CameraHub::preferredDeviceFourcc(uint32_t fourcc) const
 {
-	if (isAllowed(fourcc) && !options_.allowedFormats.empty())
-		return 0;
+	if (isAllowed(fourcc))
+		return 0; /* also when nothing is listed: the loop below would find nothing */
 	for (uint32_t f : options_.allowedFormats)
 		if (oneBufferTwin(f) == fourcc)
 			return f;
@@ -93,8 +93,7 @@ std::vector<FormatEntry> CameraHub::formats()
 {
 	std::vector<FormatEntry> all = source_->formats();
 	std::erase_if(all, [&](const FormatEntry &f) {
-		return !isAllowed(f.fourcc) && !(f.deviceFourcc && !options_.allowedFormats.empty() &&
-						 isAllowed(f.deviceFourcc));
+		return !isAllowed(f.fourcc) && !(f.deviceFourcc && isAllowed(f.deviceFourcc));
 	});
 	std::vector<FormatEntry> out;
 	for (const FormatEntry &f : all) {

@@ -367,7 +367,7 @@ void CameraSession::joinDevicePool(unsigned count)
  * request.
  */
 int32_t CameraSession::grantDeviceBuffer(Buffer &b, unsigned index, uint32_t start,
-					 std::span<uint8_t *const> dirPages)
+					 std::span<xen::GrantMapping> dirPages)
 {
 	const DevicePool::Buffer &db = pool_->buffer(index);
 	const size_t need = proto::pagesFor(layout_.size);
@@ -390,8 +390,7 @@ int32_t CameraSession::grantDeviceBuffer(Buffer &b, unsigned index, uint32_t sta
 		}
 		return xenStatus(g.error().code);
 	}
-	std::vector<xen::Gref> dirRefs(proto::dirPagesFor(need), 0);
-	Status w = proto::writeGrefDirectory(dirPages, dirRefs, std::span(g->refs()).first(need), false);
+	Status w = writeGuestDirectory(dirPages, std::span(g->refs()).first(need));
 	if (!w)
 		return xenStatus(w.error().code);
 	b.grant = std::make_shared<xen::DmaBufGrant>(std::move(*g));
@@ -480,11 +479,8 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 		auto walked = walkDirectory(bc.grefDirectory, extent, false, &dirPages);
 		if (!walked)
 			return xenStatus(walked.error().code);
-		std::vector<uint8_t *> ptrs;
-		for (auto &m : dirPages)
-			ptrs.push_back(m.data());
 		if (pool_) {
-			int32_t r = bc.index < pool_->size() ? grantDeviceBuffer(b, bc.index, *start, ptrs)
+			int32_t r = bc.index < pool_->size() ? grantDeviceBuffer(b, bc.index, *start, dirPages)
 							      : -XEN_EINVAL;
 			if (r < 0)
 				return r;
@@ -513,8 +509,7 @@ int32_t CameraSession::opBufCreate(const proto::CameraRequest::BufCreate &bc)
 					label_.c_str(), bc.index, pages);
 			return xenStatus(share.error().code);
 		}
-		std::vector<xen::Gref> dirRefs(proto::dirPagesFor(pages), 0);
-		Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false);
+		Status w = writeGuestDirectory(dirPages, share->refs());
 		if (!w)
 			return xenStatus(w.error().code);
 		b.share = std::make_shared<xen::GrantShare>(std::move(*share));

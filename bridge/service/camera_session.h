@@ -123,7 +123,7 @@ private:
 	int32_t opBufCreate(const proto::CameraRequest::BufCreate &bc);
 	void exportAsDmaBuf(Buffer &b, unsigned index, uint32_t start, std::span<const xen::Gref> refs);
 	int32_t grantDeviceBuffer(Buffer &b, unsigned index, uint32_t start,
-				  std::span<uint8_t *const> dirPages);
+				  std::span<xen::GrantMapping> dirPages);
 	void joinDevicePool(unsigned count);
 	int32_t opBufDestroy(uint8_t index);
 	int32_t opBufQueue(uint8_t index);

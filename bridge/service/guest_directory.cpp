@@ -28,4 +28,13 @@ Result<std::vector<xen::Gref>> walkGuestDirectory(xen::GrantTable &grants, xen::
 	return walker.takeGrefs();
 }
 
+Status writeGuestDirectory(std::span<xen::GrantMapping> dirPages, std::span<const xen::Gref> refs)
+{
+	std::vector<uint8_t *> ptrs;
+	for (auto &m : dirPages)
+		ptrs.push_back(m.data());
+	std::vector<xen::Gref> chain(dirPages.size(), 0); /* not written: the guest's own */
+	return proto::writeGrefDirectory(ptrs, chain, refs, false);
+}
+
 } /* namespace xmb::service */

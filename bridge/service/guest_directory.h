@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "bridge/platform/grant_table.h"
@@ -24,5 +25,12 @@ namespace xmb::service {
 Result<std::vector<xen::Gref>> walkGuestDirectory(xen::GrantTable &grants, xen::DomId guest, xen::Gref first,
 						  uint64_t bytes, size_t pageBudget, bool collect,
 						  std::vector<xen::GrantMapping> *keep);
+
+/**
+ * \brief be-alloc: write the refs of the pages Dom0 granted into the guest's
+ * directory pages (kept writable by walkGuestDirectory); the chain is the
+ * guest's and stays as it wrote it
+ */
+Status writeGuestDirectory(std::span<xen::GrantMapping> dirPages, std::span<const xen::Gref> refs);
 
 } /* namespace xmb::service */

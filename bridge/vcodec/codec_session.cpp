@@ -360,11 +360,7 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 	auto share = dom0_.grants->share(cfg_.frontend, pages, input);
 	if (!share)
 		return share.error();
-	std::vector<uint8_t *> ptrs;
-	for (auto &m : dirPages)
-		ptrs.push_back(m.data());
-	std::vector<xen::Gref> dirRefs(proto::dirPagesFor(pages), 0);
-	if (Status w = proto::writeGrefDirectory(ptrs, dirRefs, share->refs(), false); !w)
+	if (Status w = service::writeGuestDirectory(dirPages, share->refs()); !w)
 		return w.error();
 	auto keep = std::make_shared<xen::GrantShare>(std::move(*share));
 	return Memory{ keep, keep->data(), pages * xen::kPageSize, pages };
