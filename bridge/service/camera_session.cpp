@@ -80,6 +80,9 @@ const char *CameraSession::tier() const
 		return "device buffers granted (dma-buf)";
 	if (hub_.copyMode() || (streaming_ && hub_.leader() != this))
 		return "copy";
+	/* The source itself copies into our buffers (libv4l2 conversion, planes of a camera without USERPTR). */
+	if (streaming_ && hub_.source().emulatedCopyBytesPerFrame())
+		return "copy";
 	if (cfg_.beAlloc)
 		return "zero-copy (be-alloc: Dom0 pages granted)";
 	return streaming_ && hub_.leaderUsesDmaBuf() ? "zero-copy (guest pages as dma-bufs, exp_from_refs)"

@@ -207,6 +207,18 @@ TEST_F(MultiBufferCamera, BeAllocGuestGetsBothPlanesInTheBuffersDom0GrantsIt)
 	EXPECT_EQ(r->stats.bytesCopied, 0u);
 }
 
+TEST_F(MultiBufferCamera, ACameraWithoutUserPtrCopiesEachPlaneAndSaysSo)
+{
+	fake.setUserPtrSupported(false); /* like a dma-contig driver */
+	start("NV12M", true);
+	CameraFrontend fe(*guest[1]);
+	streamAndCheck(fe, 3);
+	auto r = reportOf("dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->stats.bytesCopied, 3ull * 640 * 480 * 3 / 2) << "each frame's planes copied once, counted";
+	EXPECT_EQ(r->tier, "copy") << "not called zero-copy while the source copies";
+}
+
 TEST_F(MultiBufferCamera, TheCamerasOwnNV12IsUsedWhenTheConfigNamesNV12)
 {
 	start("NV12", true);
