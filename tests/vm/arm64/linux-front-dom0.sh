@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs in the arm64 Dom0 (busybox sh) for tests/vm/linux-frontend-arm64: the
+# camera service serves two test-pattern cameras to a DomU that runs
+# Linux's own xen-camera-front driver (built out of tree, not part of this
+# repository): device 0 frontend-allocated (the driver grants its vb2 pages),
+# device 1 be-alloc (Dom0's pages granted, the driver maps them).
+set -u
+# shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
+. /test/lib.sh
+cat > /tmp/cameras.conf <<CONF
+[camera pat0]
+source = test-pattern
+formats = YUYV
+[camera pat1]
+source = test-pattern
+formats = YUYV
+[guest own-buffers]
+domain = domu
+device = 0
+camera = pat0
+max-buffers = 4
+[guest be-alloc]
+domain = domu
+device = 1
+camera = pat1
+be-alloc = yes
+max-buffers = 4
+CONF
+echo "arm64: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), kernel $(uname -r)"
+xmb-camera-service --config /tmp/cameras.conf --check || exit 1
+XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
+svc=$!
+run_domu "${XMB_DOMU_SECONDS:-900}" || exit 1
+kill "$svc"; wait "$svc"; svc_rc=$?
+echo "--- service: how each device streamed"
+grep -E "streaming|closing|protocol|violation|error" /tmp/service.log | head -n 60
+[ "$svc_rc" = 0 ] || { echo "linux-front: the service exited with $svc_rc"; exit 1; }
+[ "${st:-x}" = 0 ] || { echo "linux-front: the DomU's checks failed (status ${st:-none})"; exit 1; }
+echo "linux-front: PASS"
