@@ -180,6 +180,9 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 {
 	if (draining_ || std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.inEncoder; }))
 		return -XEN_EBUSY;
+	/* INPUT buffers that are the current encoder's own memory: a new encoder cannot read them. */
+	if (std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; }))
+		return -XEN_EBUSY;
 	const proto::CodecCaps *caps = cfg_.caps.find(o.codec);
 	if (!caps)
 		return -XEN_EINVAL;
@@ -218,6 +221,7 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	p.profile = o.profile;
 	p.level = o.level;
 	p.framesInDom0Memory = cfg_.caps.beAlloc;
+	p.lendRawBuffers = cfg_.caps.beAlloc && dom0_.grants->probeDmaBuf().importToRefs ? maxBuffers() : 0;
 
 	/* A new encoder generation: anything the old one still posts is dropped. */
 	uint64_t newGen = encGen_ + 1;
@@ -354,6 +358,12 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 	auto walked = walkDirectory(bc.grefDirectory, size, false, &dirPages);
 	if (!walked)
 		return walked.error();
+	if (input && bc.index < encoder_->lentRawBuffers().size()) {
+		auto lent = grantLentBuffer(bc.index, size, dirPages);
+		if (lent || !lent.error().message.empty())
+			return lent;
+		/* Not granted, nothing lent yet: the encoder copies into its buffers from now on. */
+	}
 	const size_t pages = proto::pagesFor(size);
 	if (pagesInUse_ + dirPages.size() + pages > cfg_.maxPages)
 		return Error{ -ENOSPC, "be-alloc: the guest's page cap" };
@@ -364,6 +374,41 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 		return w.error();
 	auto keep = std::make_shared<xen::GrantShare>(std::move(*share));
 	return Memory{ keep, keep->data(), pages * xen::kPageSize, pages };
+}
+
+/**
+ * \brief be-alloc INPUT buffer \a index is the encoder's own buffer, granted
+ *
+ * Where the Dom0 kernel grants dma-bufs (imp_to_refs) the encoder lends
+ * its OUTPUT-queue buffers: the guest renders into the encoder's memory
+ * and the frame is queued where it is (no pinning, no copy, any driver).
+ * Refs of the first pages the layout needs go into the guest's directory.
+ * If the first grant fails, lending stops (logged) and an empty error
+ * message says "fall back to Dom0 pages"; a later failure fails the request.
+ */
+Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, uint32_t size,
+							   std::span<xen::GrantMapping> dirPages)
+{
+	const LentBuffer &lb = encoder_->lentRawBuffers()[index];
+	const size_t need = proto::pagesFor(size);
+	const size_t pages = lb.size / xen::kPageSize;
+	const size_t kept = dom0_.grants->quarantinedPages(cfg_.frontend);
+	if (pagesInUse_ + dirPages.size() + pages + kept > cfg_.maxPages)
+		return Error{ -ENOSPC, "be-alloc: the guest's page cap (with " + std::to_string(kept) +
+					       " pages of earlier grants kept until it is gone)" };
+	auto g = dom0_.grants->refsFromDmabuf(cfg_.frontend, lb.dmabuf.get(), pages);
+	if (!g) {
+		if (std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; }))
+			return g.error();
+		XMB_LOG(logCodec, Warn, "%s: granting the encoder's buffer %u failed (%s): Dom0 pages granted "
+			"instead", label_.c_str(), index, g.error().message.c_str());
+		encoder_->stopLending();
+		return Error{ g.error().code, "" };
+	}
+	if (Status w = service::writeGuestDirectory(dirPages, std::span(g->refs()).first(need)); !w)
+		return w.error();
+	Memory m{ std::make_shared<xen::DmaBufGrant>(std::move(*g)), nullptr, lb.size, pages, int(index) };
+	return m;
 }
 
 int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
@@ -414,7 +459,8 @@ int32_t CodecSession::opQueueRaw(const proto::CodecRequest::QueueRaw &q)
 		pages.reset(); /* the last reference unmaps, if the session let go already */
 		postTo(mb, loop, self, InputDoneMsg{ encGen, index, gen });
 	};
-	Status s = encoder_->encode(b.mem.data, seq, q.timestamp, key, std::move(release));
+	Status s = b.mem.lent >= 0 ? encoder_->encodeLent(unsigned(b.mem.lent), seq, q.timestamp, key, std::move(release))
+				   : encoder_->encode(b.mem.data, seq, q.timestamp, key, std::move(release));
 	if (!s) {
 		XMB_LOG(logCodec, Debug, "%s: QUEUE_RAW: %s", label_.c_str(), s.error().message.c_str());
 		return xenStatus(s.error().code);

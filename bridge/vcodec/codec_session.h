@@ -115,6 +115,7 @@ private:
 		uint8_t *data = nullptr;
 		size_t size = 0;
 		size_t pages = 0;
+		int lent = -1; /**< the encoder's own buffer (granted dma-buf); data is then null */
 	};
 	struct InBuf {
 		bool created = false;
@@ -129,6 +130,7 @@ private:
 	};
 	Result<Memory> guestPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
 	Result<Memory> grantedPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
+	Result<Memory> grantLentBuffer(unsigned index, uint32_t size, std::span<xen::GrantMapping> dirPages);
 	struct InputDoneMsg { uint64_t encGen; unsigned index; uint64_t gen; };
 	struct BitstreamMsg { uint64_t encGen; Bitstream bs; };
 	struct DrainedMsg { uint64_t encGen; };

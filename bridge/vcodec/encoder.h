@@ -12,12 +12,14 @@
  * encoder threads: they go to the Sink, which must be thread-safe.
  */
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "protocol/base/unique_fd.h"
 #include "protocol/result.h"
 #include "protocol/vcodec.h"
 
@@ -41,6 +43,18 @@ struct EncodeParams {
 	 * any Dom0.
 	 */
 	bool framesInDom0Memory = false;
+	/**
+	 * Lend this many raw buffers of the encoder's own memory (be-alloc
+	 * where Dom0 can grant a dma-buf): the guest renders straight into
+	 * them, see Encoder::lentRawBuffers().  0: the caller supplies memory.
+	 */
+	unsigned lendRawBuffers = 0;
+};
+
+/** One of the encoder's own raw buffers, lent to be granted to a guest. */
+struct LentBuffer {
+	UniqueFD dmabuf;  /**< a dma-buf of the buffer (EXPBUF), owned by the encoder */
+	size_t size = 0;  /**< bytes of that dma-buf: whole pages, at least layout().size */
 };
 
 /** Where the raw frame's planes are in an INPUT buffer (backend-chosen). */
@@ -85,6 +99,34 @@ public:
 	 */
 	virtual Status encode(const uint8_t *data, uint64_t seq, uint64_t timestamp, bool forceKey,
 			      std::function<void()> release) = 0;
+	/**
+	 * The raw buffers the encoder lends (EncodeParams::lendRawBuffers):
+	 * buffer i is the guest's INPUT buffer i.  Empty when it lends none
+	 * (then frames come through encode()).  The dma-bufs live as long as
+	 * the encoder; a grant of one holds its own reference.
+	 */
+	[[nodiscard]] virtual const std::vector<LentBuffer> &lentRawBuffers() const
+	{
+		static const std::vector<LentBuffer> none;
+		return none;
+	}
+	/**
+	 * Encode the frame the guest rendered into lent buffer \a index, read in
+	 * place; \a release as for encode() (the guest may write it again).
+	 */
+	virtual Status encodeLent(unsigned index, uint64_t seq, uint64_t timestamp, bool forceKey,
+				  std::function<void()> release)
+	{
+		(void)index, (void)seq, (void)timestamp, (void)forceKey;
+		if (release)
+			release();
+		return Error{ -ENOTSUP, "this encoder lends no buffers" };
+	}
+	/**
+	 * Stop lending: the buffers could not be granted, frames come through
+	 * encode() from now on (copied into the encoder's memory if it must).
+	 */
+	virtual void stopLending() {}
 	virtual Status setBitrate(uint32_t bitsPerSecond) = 0;
 	/** Finish every frame queued; sink.drained() afterwards, then restart() to go on. */
 	virtual Status drain() = 0;

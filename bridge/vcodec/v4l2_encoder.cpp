@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "protocol/base/monotonic.h"
 #include "protocol/base/log.h"
@@ -108,6 +109,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 
 	struct Frame {
 		const uint8_t *data = nullptr;
+		int lent = -1; /* lent buffer the guest rendered into (data unused) */
 		uint64_t seq = 0;
 		bool key = false;
 		std::function<void()> release;
@@ -123,6 +125,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 	EncodeParams params;
 	std::string path;
 	bool userptr = true;
+	std::vector<LentBuffer> lent; /* OUTPUT buffer i granted as the guest's INPUT i */
 	uint32_t rawSize = 0;
 	bool registered = false;
 
@@ -136,6 +139,92 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 	bool failed = false;
 	uint64_t gen = 0; /* bumped by stop(): older Bitstream holds do not requeue */
 	uint64_t rawCopied = 0;
+
+	/*
+	 * be-alloc where Dom0 can grant dma-bufs: \a count MMAP OUTPUT buffers,
+	 * each exported (EXPBUF) to be granted as the guest's INPUT buffer of
+	 * the same index.  The guest renders into the encoder's own memory:
+	 * no pinning per frame, no copy, any driver (vmalloc or dma-contig).
+	 * False (logged) when the driver will not: the caller's memory then.
+	 */
+	bool lendOwnBuffers(unsigned count)
+	{
+		auto refuse = [&](const std::string &why) {
+			XMB_LOG(logV4L2Enc, Info, "%s: its own buffers cannot be lent to the guest (%s): "
+				"Dom0 pages granted instead", path.c_str(), why.c_str());
+			lent.clear();
+			return false;
+		};
+		if (!dev.output().supportsMemory(V4L2Memory::Mmap))
+			return refuse("no MMAP on its OUTPUT queue");
+		int r = dev.allocateBuffers(count, V4L2Memory::Mmap, kCodedBuffers);
+		if (r < 0)
+			return refuse(std::string("REQBUFS: ") + strerror(-r));
+		if (dev.output().count() < count)
+			return refuse("it gives " + std::to_string(dev.output().count()) + " buffers, the guest may create " +
+				      std::to_string(count));
+		for (unsigned i = 0; i < count; i++) {
+			LentBuffer b;
+			if ((r = dev.output().exportBuffer(i, 0, b.dmabuf)) < 0)
+				return refuse(std::string("EXPBUF: ") + strerror(-r));
+			off_t size = ::lseek(b.dmabuf.get(), 0, SEEK_END);
+			if (size < 0 || size < off_t(rawSize) || size % 4096)
+				return refuse("its dma-buf has " + std::to_string(size) + " bytes for a " +
+					      std::to_string(rawSize) + "-byte frame");
+			b.size = static_cast<size_t>(size);
+			/* Mapped too: stopLending() copies into them. */
+			if ((r = dev.output().mapBuffer(i)) < 0)
+				return refuse(std::string("mmap: ") + strerror(-r));
+			lent.push_back(std::move(b));
+		}
+		userptr = false;
+		return true;
+	}
+
+	int allocError = 0;
+	std::string allocWhat;
+
+	/* Frames in the caller's memory: USERPTR where allowed, else MMAP and a copy. */
+	bool allocateForCallerMemory(bool foreignUserPtr)
+	{
+		/* Dom0's own pages (be-alloc) are user memory like any other: no foreign frame, nothing read-only. */
+		userptr = (foreignUserPtr || params.framesInDom0Memory) &&
+			  dev.output().supportsMemory(V4L2Memory::UserPtr);
+		if (!foreignUserPtr && !params.framesInDom0Memory)
+			XMB_LOG(logV4L2Enc, Info,
+				"%s: guest pages are not given to the driver (read-only guest frames, which vb2 "
+				"refuses to pin; on an x86 PV Dom0 a vmalloc driver must not vmap foreign pages "
+				"at all): MMAP and a copy per frame",
+				path.c_str());
+		int r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS, userptr ? V4L2Memory::UserPtr : V4L2Memory::Mmap,
+					    kCodedBuffers);
+		if (r < 0 && userptr) {
+			XMB_LOG(logV4L2Enc, Info, "%s: USERPTR refused (%s): MMAP and a copy per frame",
+				path.c_str(), strerror(-r));
+			userptr = false;
+			r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS, V4L2Memory::Mmap, kCodedBuffers);
+		}
+		if (r < 0) {
+			allocError = r;
+			allocWhat = std::string("buffer allocation failed: ") + strerror(-r);
+			return false;
+		}
+		if (!userptr) {
+			XMB_LOG(logV4L2Enc, Warn,
+				"%s: the encoder does not read guest pages in place (not USERPTR): every raw "
+				"frame is copied (%u bytes, counted in raw-bytes-copied)",
+				path.c_str(), rawSize);
+			for (unsigned i = 0; i < dev.output().count(); i++) {
+				if ((r = dev.output().mapBuffer(i)) < 0) {
+					allocError = r;
+					allocWhat = std::string("OUTPUT buffers cannot be mapped: ") + strerror(-r);
+					return false;
+				}
+			}
+		}
+		slots.resize(dev.output().count());
+		return true;
+	}
 
 	~Impl()
 	{
@@ -160,16 +249,34 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		sink.error(path + ": " + what);
 	}
 
-	/* Give the waiting frames free OUTPUT slots; then start a requested drain. */
+	/*
+	 * Give the waiting frames OUTPUT slots, in order; then start a requested
+	 * drain.  A lent buffer's frame goes to its own slot (free: the guest
+	 * cannot queue a buffer the encoder still holds); while lending, no
+	 * other frame may take a slot, the guest may be rendering into it.
+	 */
 	void pump()
 	{
 		auto st = dev.state();
 		while (!failed && !waiting.empty() && st == V4L2M2MEncoder::State::Streaming && !stopIssued) {
 			unsigned idx = 0;
-			while (idx < slots.size() && slots[idx].busy)
-				idx++;
-			if (idx == slots.size())
+			if (waiting.front().lent >= 0) {
+				idx = static_cast<unsigned>(waiting.front().lent);
+				if (idx >= slots.size() || slots[idx].busy)
+					break;
+			} else if (!lent.empty()) {
+				Frame f = std::move(waiting.front());
+				waiting.pop_front();
+				if (f.release)
+					f.release();
+				fail("a frame outside the lent buffers while lending");
 				break;
+			} else {
+				while (idx < slots.size() && slots[idx].busy)
+					idx++;
+				if (idx == slots.size())
+					break;
+			}
 			Frame f = std::move(waiting.front());
 			waiting.pop_front();
 			submit(idx, std::move(f));
@@ -191,7 +298,10 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		V4L2QueueArgs args;
 		args.timestampNs = tsOfSeq(f.seq);
 		args.planes[0].bytesUsed = rawSize;
-		if (userptr) {
+		const bool inPlace = f.lent >= 0 || userptr;
+		if (f.lent >= 0) {
+			/* The guest rendered into this very buffer: nothing to move. */
+		} else if (userptr) {
 			/* The driver reads the guest's pages in place (USERPTR pins them). */
 			args.planes[0].userptr = const_cast<uint8_t *>(f.data);
 			args.planes[0].length = rawSize;
@@ -208,7 +318,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 			return;
 		}
 		slots[idx].busy = true;
-		if (userptr) {
+		if (inPlace) {
 			slots[idx].release = std::move(f.release);
 		} else if (f.release) {
 			f.release(); /* copied: the guest may have its frame back now */
@@ -412,37 +522,15 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 	if (p.rcMode == XENVCODEC_RC_CBR && !applied.bitrateMode)
 		return err(-ENOTSUP, "has no bitrate-mode control: CBR is not available");
 
-	/* USERPTR: the encoder reads the guest's pages where they are mapped. */
-	/* Dom0's own pages (be-alloc) are user memory like any other: no foreign frame, nothing read-only. */
-	s.userptr = (foreignUserPtr || p.framesInDom0Memory) && dev.output().supportsMemory(V4L2Memory::UserPtr);
-	if (!foreignUserPtr && !p.framesInDom0Memory)
-		XMB_LOG(logV4L2Enc, Info,
-			"%s: guest pages are not given to the driver (read-only guest frames, which vb2 "
-			"refuses to pin; on an x86 PV Dom0 a vmalloc driver must not vmap foreign pages "
-			"at all): MMAP and a copy per frame",
-			path.c_str());
-	int r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS,
-				    s.userptr ? V4L2Memory::UserPtr : V4L2Memory::Mmap, kCodedBuffers);
-	if (r < 0 && s.userptr) {
-		XMB_LOG(logV4L2Enc, Info, "%s: USERPTR refused (%s): MMAP and a copy per frame",
-			path.c_str(), strerror(-r));
-		s.userptr = false;
-		r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS, V4L2Memory::Mmap, kCodedBuffers);
+	if (p.lendRawBuffers && s.lendOwnBuffers(p.lendRawBuffers)) {
+		s.slots.resize(dev.output().count());
+	} else if (!s.allocateForCallerMemory(foreignUserPtr)) {
+		return err(s.allocError, s.allocWhat);
 	}
+	int r = dev.start();
 	if (r < 0)
-		return err(r, std::string("buffer allocation failed: ") + strerror(-r));
-	if (!s.userptr) {
-		XMB_LOG(logV4L2Enc, Warn,
-			"%s: the encoder does not read guest pages in place (not USERPTR): every raw "
-			"frame is copied (%u bytes, counted in raw-bytes-copied)",
-			path.c_str(), s.rawSize);
-		for (unsigned i = 0; i < dev.output().count(); i++)
-			if ((r = dev.output().mapBuffer(i)) < 0)
-				return err(r, std::string("OUTPUT buffers cannot be mapped: ") + strerror(-r));
-	}
-	s.slots.resize(dev.output().count());
-	if ((r = dev.start()) < 0)
 		return err(r, std::string("STREAMON failed: ") + strerror(-r));
+
 
 	std::weak_ptr<Impl> weak = impl;
 	Status added = loop.addFd(
@@ -468,7 +556,10 @@ std::string V4L2Encoder::description() const
 	return "V4L2 " + s.path + " (" + fourccToString(s.params.rawFourcc) + " " +
 	       std::to_string(s.params.width) + "x" + std::to_string(s.params.height) + " -> " +
 	       fourccToString(v4l2CodedFourcc(s.params.codec)) + ", raw frames " +
-	       (s.userptr ? "USERPTR zero-copy" : "copied into MMAP") + ")";
+	       (!s.lent.empty() ? "in its own buffers, granted to the guest (zero-copy)"
+		: s.userptr	 ? "USERPTR zero-copy"
+				 : "copied into MMAP") +
+	       ")";
 }
 
 Status V4L2Encoder::encode(const uint8_t *data, uint64_t seq, uint64_t /*timestamp*/, bool forceKey,
@@ -480,9 +571,44 @@ Status V4L2Encoder::encode(const uint8_t *data, uint64_t seq, uint64_t /*timesta
 			release();
 		return Error{ -EIO, s.path + ": the encoder failed" };
 	}
-	s.waiting.push_back({ data, seq, forceKey, std::move(release) });
+	s.waiting.push_back({ data, -1, seq, forceKey, std::move(release) });
 	s.pump();
 	return {};
+}
+
+Status V4L2Encoder::encodeLent(unsigned index, uint64_t seq, uint64_t /*timestamp*/, bool forceKey,
+			       std::function<void()> release)
+{
+	Impl &s = *impl_;
+	if (s.failed || index >= s.lent.size()) {
+		if (release)
+			release();
+		return Error{ s.failed ? -EIO : -EINVAL,
+			      s.path + (s.failed ? ": the encoder failed" : ": not a lent buffer") };
+	}
+	s.waiting.push_back({ nullptr, static_cast<int>(index), seq, forceKey, std::move(release) });
+	s.pump();
+	return {};
+}
+
+const std::vector<LentBuffer> &V4L2Encoder::lentRawBuffers() const
+{
+	return impl_->lent;
+}
+
+/** \brief Frames through encode() from now on, copied into the OUTPUT buffers (mapped). */
+void V4L2Encoder::stopLending()
+{
+	Impl &s = *impl_;
+	if (s.lent.empty())
+		return;
+	for (const Impl::Frame &f : s.waiting)
+		if (f.lent >= 0)
+			return; /* too late: the session only calls this before any lent frame */
+	s.lent.clear();
+	XMB_LOG(logV4L2Enc, Warn,
+		"%s: its buffers were not granted: every raw frame is copied (%u bytes, counted in "
+		"raw-bytes-copied)", s.path.c_str(), s.rawSize);
 }
 
 Status V4L2Encoder::setBitrate(uint32_t bitsPerSecond)
@@ -558,7 +684,7 @@ size_t V4L2Encoder::framesInFlight() const
 
 bool V4L2Encoder::zeroCopy() const
 {
-	return impl_->userptr;
+	return impl_->userptr || !impl_->lent.empty();
 }
 
 EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bool foreignUserPtr,

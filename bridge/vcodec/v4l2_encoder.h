@@ -4,8 +4,10 @@
 /*
  * A V4L2 stateful M2M encoder behind the vcodec Encoder interface.
  *
- * Raw frames: the guest's mapped INPUT pages are queued on the encoder's
- * OUTPUT queue as USERPTR (no copy).  A driver that cannot take USERPTR
+ * Raw frames: be-alloc guests on a Dom0 that can grant dma-bufs render
+ * into the encoder's own OUTPUT buffers (MMAP, exported and granted by the
+ * session: lentRawBuffers()).  Otherwise the guest's mapped INPUT pages (or
+ * Dom0's be-alloc pages) are queued on the OUTPUT queue as USERPTR (no copy).  A driver that cannot take USERPTR
  * gets MMAP OUTPUT buffers and each frame is copied into one: logged once,
  * counted in rawBytesCopied().  So does a Dom0 whose drivers must not be
  * handed foreign-mapped pages (\a foreignUserPtr false: an x86 PV Dom0,
@@ -64,6 +66,10 @@ public:
 	[[nodiscard]] const RawLayout &layout() const override { return layout_; }
 	Status encode(const uint8_t *data, uint64_t seq, uint64_t timestamp, bool forceKey,
 		      std::function<void()> release) override;
+	[[nodiscard]] const std::vector<LentBuffer> &lentRawBuffers() const override;
+	Status encodeLent(unsigned index, uint64_t seq, uint64_t timestamp, bool forceKey,
+			  std::function<void()> release) override;
+	void stopLending() override;
 	Status setBitrate(uint32_t bitsPerSecond) override;
 	Status drain() override;
 	void stop() override;
@@ -72,7 +78,7 @@ public:
 
 	/** Frames queued to the device or waiting for an OUTPUT slot. */
 	[[nodiscard]] size_t framesInFlight() const;
-	/** True when frames go in as USERPTR (no copy). */
+	/** True when frames go in as USERPTR or in lent buffers (no copy). */
 	[[nodiscard]] bool zeroCopy() const;
 
 	struct Impl;

@@ -602,9 +602,10 @@ int FakeV4L2Device::allocatePlanes(const Queue &q, Buffer &b, uint32_t memory, u
 		b.more[p].length = q.format.planes[p + 1].sizeImage;
 	if (memory != V4L2_MEMORY_MMAP)
 		return 0;
+	/* Whole pages, as vb2 allocates (PAGE_ALIGN); QUERYBUF still says length. */
 	auto backing = [](UniqueFD &fd, uint32_t length) {
 		fd = UniqueFD(::memfd_create("fake-v4l2", MFD_CLOEXEC));
-		return fd && ::ftruncate(fd.get(), length) == 0;
+		return fd && ::ftruncate(fd.get(), (off_t(length) + 4095) / 4096 * 4096) == 0;
 	};
 	if (!backing(b.memfd, b.length))
 		return -ENOMEM;
@@ -779,6 +780,8 @@ int FakeV4L2Device::doDQBuf(v4l2_buffer *b)
 
 int FakeV4L2Device::doExpBuf(v4l2_exportbuffer *e)
 {
+	if (!expBuf_)
+		return -ENOTTY;
 	Queue *q = queueFor(e->type);
 	if (!q || e->index >= q->buffers.size() || e->plane > q->buffers[e->index].more.size() ||
 	    q->memory != V4L2_MEMORY_MMAP)
@@ -960,6 +963,15 @@ void FakeV4L2Device::encodeLoop()
 			char payload[64];
 			int n = std::snprintf(payload, sizeof(payload), "FAKE%s seq=%u first=%02x",
 					      key ? "I" : "P", capture_.sequence, first);
+			if (payloadChecksum_) {
+				/* FNV-1a of the bytes the frame was queued with: who wrote them, exactly. */
+				std::vector<uint8_t> raw(in.bytesUsed);
+				readBuffer(in, raw.data(), raw.size());
+				uint32_t h = 2166136261u;
+				for (uint8_t c : raw)
+					h = (h ^ c) * 16777619u;
+				n += std::snprintf(payload + n, sizeof(payload) - size_t(n), " fnv=%08x", h);
+			}
 			writeBuffer(out, payload, static_cast<size_t>(n));
 			out.bytesUsed = static_cast<uint32_t>(n);
 			out.flags = (key ? V4L2_BUF_FLAG_KEYFRAME : V4L2_BUF_FLAG_PFRAME) |

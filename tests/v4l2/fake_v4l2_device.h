@@ -53,6 +53,10 @@ public:
 	void setEncoderCommandsSupported(bool on) { encoderCommands_ = on; }
 	/** Like a dma-contig driver: no USERPTR (REQBUFS refuses it, caps omit it). */
 	void setUserPtrSupported(bool on) { userPtr_ = on; }
+	/** Encoder: append " fnv=<FNV-1a of the raw frame>" to each bitstream payload. */
+	void setPayloadChecksum(bool on) { payloadChecksum_ = on; }
+	/** VIDIOC_EXPBUF fails (a driver without vb2's export). */
+	void setExpBufSupported(bool on) { expBuf_ = on; }
 	/**
 	 * CaptureMplane: also offer NV12M (Y and CbCr in two memory planes,
 	 * MMAP and USERPTR), and NV12 of its own only if \a nativeNV12.
@@ -172,6 +176,8 @@ private:
 	std::deque<std::pair<unsigned, int>> mmapFailures_;
 	bool encoderCommands_ = true;
 	bool userPtr_ = true;
+	bool payloadChecksum_ = false;
+	bool expBuf_ = true;
 	bool nv12m_ = false;
 	bool nativeNV12_ = true;
 	bool stopPending_ = false;

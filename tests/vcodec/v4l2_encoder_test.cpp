@@ -26,6 +26,7 @@
 #include "bridge/vcodec/encode_app.h"
 #include "bridge/vcodec/v4l2_encoder.h"
 #include "tests/v4l2/fake_v4l2_device.h"
+#include "v4l2/test_pattern.h"
 
 using namespace xmb;
 using namespace xmb::vcodec;
@@ -356,10 +357,11 @@ protected:
 	 * may give it the guest's mapped pages; \a beAlloc: the guest's device
 	 * is be-alloc (Dom0 allocates and grants the buffers).
 	 */
-	void start(bool userptr, bool foreignUserPtr = true, bool beAlloc = false)
+	void start(bool userptr, bool foreignUserPtr = true, bool beAlloc = false, bool gntdevDmabuf = false)
 	{
 		fake.setUserPtrSupported(userptr);
 		hv = xen::LoopbackXen::create();
+		hv->emulateGntdevDmabuf(gntdevDmabuf);
 		ASSERT_TRUE(hv->createDomain(1, "guest1"));
 		auto p = hv->open(0), g = hv->open(1);
 		ASSERT_TRUE(p && g);
@@ -493,6 +495,48 @@ TEST_F(V4L2ServiceTest, BeAllocFramesAreDom0PagesTheDriverReadsInPlaceWhereGuest
 	start(true, false, true);
 	std::string stream;
 	expectReadInPlace(encode(stream, 12), stream, 12); /* from Dom0's pages the guest rendered into */
+}
+
+/*
+ * be-alloc where Dom0 can grant dma-bufs (issue 13): the guest's INPUT
+ * buffers are the encoder's own OUTPUT buffers (MMAP, EXPBUF, imp_to_refs),
+ * so the guest renders into the encoder's memory.  The fake encoder hashes
+ * the bytes each frame was queued with: every hash must be the test
+ * pattern's frame the guest rendered, so the encoder read what the guest
+ * wrote, in place (nothing copied, nothing pinned).
+ */
+TEST_F(V4L2ServiceTest, BeAllocGuestRendersIntoTheEncodersOwnBuffersWhereDom0GrantsDmaBufs)
+{
+	fake.setPayloadChecksum(true);
+	start(true, false, true, true);
+	std::string stream;
+	auto r = encode(stream, 12);
+	ASSERT_TRUE(r) << r.error().message;
+	ASSERT_EQ(r->frames.size(), 12u);
+	ASSERT_EQ(rep.size(), 1u);
+	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
+	EXPECT_NE(rep[0].encoder.find("in its own buffers, granted to the guest"), std::string::npos)
+		<< rep[0].encoder;
+	for (uint32_t n = 0; n < 12; n++) {
+		auto f = test_pattern::frame(V4L2_PIX_FMT_NV12, 320, 240, n);
+		uint32_t h = 2166136261u;
+		for (uint8_t c : f)
+			h = (h ^ c) * 16777619u;
+		char want[32];
+		std::snprintf(want, sizeof(want), " fnv=%08x", h);
+		EXPECT_NE(stream.find("seq=" + std::to_string(n) + " first="), std::string::npos) << stream;
+		EXPECT_NE(stream.find(want), std::string::npos) << "frame " << n << " is not what the guest rendered\n"
+								<< stream;
+	}
+}
+
+/* An encoder that cannot export its buffers: Dom0's pages, read in place as before. */
+TEST_F(V4L2ServiceTest, BeAllocWithAnEncoderThatCannotExportFallsBackToDom0Pages)
+{
+	fake.setExpBufSupported(false);
+	start(true, false, true, true);
+	std::string stream;
+	expectReadInPlace(encode(stream, 6), stream, 6);
 }
 
 TEST_F(V4L2ServiceTest, WithoutBeAllocTheSameServiceCopiesEveryFrame)
