@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <getopt.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -49,6 +50,10 @@ void usage(FILE *f)
 		     "                     V4L2 encoder: queue guest pages to the driver as USERPTR\n"
 		     "                     (auto = no: the guest's frames are mapped read-only, which\n"
 		     "                     vb2 refuses to pin; each frame is copied, counted)\n"
+		     "      --share-encoder-buffers auto|no\n"
+		     "                     V4L2 encoder, be-alloc guests: grant the encoder's own raw\n"
+		     "                     buffers (auto: where the kernel grants dma-bufs), else\n"
+		     "                     Dom0 pages the encoder reads as USERPTR\n"
 		     "      --caps         print the encoders found and exit\n"
 		     "      --status       ask the running daemon what it serves: a table per guest device\n"
 		     "      --json         the same as JSON (for monitoring)\n"
@@ -117,6 +122,7 @@ int main(int argc, char **argv)
 	std::string statusPath = XMB_CODEC_STATUS;
 	std::string encoder = "auto";
 	std::string foreignUserPtr = "auto";
+	bool shareEncoderBuffers = true;
 	static const option opts[] = {
 		{ "guest", required_argument, nullptr, 'g' },
 		{ "caps", no_argument, nullptr, 'C' },
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
 		{ "status-socket", required_argument, nullptr, 'P' },
 		{ "encoder", required_argument, nullptr, 'e' },
 		{ "foreign-userptr", required_argument, nullptr, 'F' },
+		{ "share-encoder-buffers", required_argument, nullptr, 'B' },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, 'V' },
@@ -154,6 +161,14 @@ int main(int argc, char **argv)
 					     optarg);
 				return 2;
 			}
+			break;
+		case 'B':
+			if (std::strcmp(optarg, "auto") != 0 && std::strcmp(optarg, "no") != 0) {
+				std::fprintf(stderr, "xmb-codec-service: --share-encoder-buffers %s: use auto or no\n",
+					     optarg);
+				return 2;
+			}
+			shareEncoderBuffers = std::strcmp(optarg, "auto") == 0;
 			break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;
@@ -237,9 +252,11 @@ int main(int argc, char **argv)
 #if XMB_VCODEC_GST
 	vcodec::CodecService svc(**platform, loop, codecs,
 				 v4l2Path.empty() ? vcodec::gstEncoderFactory()
-						  : vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr));
+						  : vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr,
+										DeviceIO::system(), shareEncoderBuffers));
 #else
-	vcodec::CodecService svc(**platform, loop, codecs, vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr));
+	vcodec::CodecService svc(**platform, loop, codecs,
+				 vcodec::v4l2EncoderFactory(loop, v4l2Path, userptr, DeviceIO::system(), shareEncoderBuffers));
 #endif
 	(void)loop.addFd(sigfd.get(), [&](uint32_t) {
 		signalfd_siginfo si;

@@ -688,12 +688,15 @@ bool V4L2Encoder::zeroCopy() const
 }
 
 EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bool foreignUserPtr,
-				  DeviceIO &io)
+				  DeviceIO &io, bool shareOwnBuffers)
 {
-	return [&loop, path = std::move(path), foreignUserPtr, &io](
+	return [&loop, path = std::move(path), foreignUserPtr, &io, shareOwnBuffers](
 		       const EncodeParams &p, const proto::CodecCaps &,
 		       EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
-		auto e = V4L2Encoder::create(p, loop, path, std::move(sink), foreignUserPtr, io);
+		EncodeParams q = p;
+		if (!shareOwnBuffers)
+			q.lendRawBuffers = 0;
+		auto e = V4L2Encoder::create(q, loop, path, std::move(sink), foreignUserPtr, io);
 		if (!e)
 			return e.error();
 		return std::unique_ptr<Encoder>(std::move(*e));

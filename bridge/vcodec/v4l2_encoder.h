@@ -91,9 +91,11 @@ private:
 
 /**
  * Sessions get a V4L2Encoder on \a path, driven by \a loop; guest pages go
- * to the driver as USERPTR only if \a foreignUserPtr.
+ * to the driver as USERPTR only if \a foreignUserPtr; the encoder lends its
+ * own buffers to be-alloc guests (where Dom0 grants dma-bufs) unless
+ * \a shareOwnBuffers is false.
  */
 EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bool foreignUserPtr = true,
-				  DeviceIO &io = DeviceIO::system());
+				  DeviceIO &io = DeviceIO::system(), bool shareOwnBuffers = true);
 
 } /* namespace xmb::vcodec */

@@ -34,10 +34,11 @@ caps=$("$build/bridge/vcodec/xmb-codec-service" --encoder v4l2 --caps 2>&1) ||
 echo "$caps" | head -5
 echo "$caps" | grep -qi fwht || fail "the V4L2 encoder offers no FWHT (vicodec): $caps"
 
-# xmbenc1 is be-alloc: Dom0 allocates its buffers, so vicodec reads its frames
-# in Dom0's own pages (0 raw bytes copied on this PV Dom0); xmbenc2 uses its own
+# xmbenc1 is be-alloc: its INPUT buffers are vicodec's own OUTPUT buffers,
+# exported and granted (this kernel has gntdev dma-buf), so it renders into the
+# encoder's memory (0 raw bytes copied on this PV Dom0); xmbenc2 uses its own
 # pages, which a vmalloc driver may not be given here: copies. Dom0's gntalloc
-# grants the be-alloc buffers (its default limit, 1024 pages, is too few).
+# grants the be-alloc OUTPUT buffers (its default limit, 1024 pages, is too few).
 echo 16384 > /sys/module/xen_gntalloc/parameters/limit 2>/dev/null || true
 XMB_LOG=info "$build/bridge/vcodec/xmb-codec-service" --encoder v4l2 \
 	--guest domain=xmbenc1,codecs=fwht,be-alloc=yes --guest domain=xmbenc2,codecs=fwht 2> "$work/service.log" &
@@ -116,8 +117,9 @@ echo "$line" | grep -q " $frames frames in, $frames bitstreams" || fail "not $fr
 copied=$(echo "$line" | sed -n 's/.* \([0-9]*\) raw bytes copied.*/\1/p')
 echo "codec-v4l2-xen: raw bytes Dom0 copied per frame: $((copied / frames)) (frame $((w * h * 3 / 2)) bytes)"
 ((copied == 0)) || fail "be-alloc xmbenc1: raw frames were copied (vicodec should read Dom0's own pages in place)"
-grep -q "dom$id1 vcodec/0: opened .*raw frames USERPTR zero-copy" "$work/service.log" ||
-	fail "be-alloc xmbenc1: vicodec does not read the frames in place"
+# The media kernel grants dma-bufs (imp_to_refs): xmbenc1's INPUT buffers are vicodec's own.
+grep -q "dom$id1 vcodec/0: opened .*raw frames in its own buffers, granted to the guest" "$work/service.log" ||
+	fail "be-alloc xmbenc1: the guest does not render into vicodec's own buffers"
 in2copied=$(echo "$line2" | sed -n 's/.* \([0-9]*\) raw bytes copied.*/\1/p')
 # Frames still waiting for the encoder when it died were never copied: whole frames, at least one.
 ((in2copied > 0 && in2copied % (w * h * 3 / 2) == 0 && in2copied <= in2 * w * h * 3 / 2)) ||
