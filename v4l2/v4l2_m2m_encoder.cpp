@@ -268,6 +268,7 @@ int V4L2M2MEncoder::allocateBuffers(unsigned rawCount, V4L2Memory rawMemory, uns
 		return ret;
 	}
 	codedCount_ = static_cast<unsigned>(ret);
+	codedHeld_.clear(); /* new buffers: lent again only if asked */
 	for (unsigned i = 0; i < capture_->count(); i++) {
 		ret = capture_->mapBuffer(i);
 		if (ret < 0) {
@@ -282,7 +283,7 @@ int V4L2M2MEncoder::allocateBuffers(unsigned rawCount, V4L2Memory rawMemory, uns
 int V4L2M2MEncoder::queueAllCoded()
 {
 	for (unsigned i = 0; i < capture_->count(); i++) {
-		if (capture_->isQueued(i))
+		if (capture_->isQueued(i) || (i < codedHeld_.size() && codedHeld_[i]))
 			continue;
 		int ret = capture_->queueBuffer(i);
 		if (ret < 0)
@@ -388,6 +389,28 @@ int V4L2M2MEncoder::requeueCoded(unsigned index)
 	return capture_->queueBuffer(index);
 }
 
+void V4L2M2MEncoder::lendCoded(bool on)
+{
+	codedHeld_.assign(on ? capture_->count() : 0, true);
+}
+
+void V4L2M2MEncoder::holdCoded(unsigned index)
+{
+	if (index < codedHeld_.size())
+		codedHeld_[index] = true;
+}
+
+int V4L2M2MEncoder::releaseCoded(unsigned index)
+{
+	if (index >= codedHeld_.size() || !codedHeld_[index])
+		return -EINVAL;
+	codedHeld_[index] = false;
+	/* Stopped or drained: start()/resume() queue it. */
+	if (state_ != State::Streaming && state_ != State::Draining)
+		return 0;
+	return capture_->isQueued(index) ? 0 : capture_->queueBuffer(index);
+}
+
 /**
  * \brief Start a drain (V4L2_ENC_CMD_STOP): queued frames are encoded and
  * the last bitstream buffer comes back flagged LAST
@@ -436,6 +459,11 @@ int V4L2M2MEncoder::resume()
  */
 int V4L2M2MEncoder::reallocateCoded()
 {
+	if (!codedHeld_.empty()) {
+		XMB_LOG(logEncoder, Error, "%s: the coded format changed while its CAPTURE buffers are lent",
+			logName());
+		return -EBUSY;
+	}
 	capture_->streamOff();
 	v4l2_format f{};
 	f.type = captureType_;

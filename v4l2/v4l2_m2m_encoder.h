@@ -81,6 +81,17 @@ public:
 	int dequeueRaw(unsigned &index);
 	int dequeueCoded(EncodedFrame &frame);
 	int requeueCoded(unsigned index);
+	/**
+	 * CAPTURE buffers lent to someone else (their dma-bufs granted): each
+	 * starts held, start()/resume() queue only those not held, a buffer
+	 * dequeued with a bitstream is held again until releaseCoded(), and a
+	 * coded-format change (which would reallocate them) fails.
+	 */
+	void lendCoded(bool on);
+	/** The borrower is done with CAPTURE buffer \a index: back to the driver. */
+	int releaseCoded(unsigned index);
+	/** Keep dequeued CAPTURE buffer \a index out of the driver until releaseCoded(). */
+	void holdCoded(unsigned index);
 
 	int drain();
 	int resume();
@@ -107,6 +118,7 @@ private:
 	V4L2Format rawFormat_;
 	V4L2Format codedFormat_;
 	unsigned codedCount_ = 0;
+	std::vector<bool> codedHeld_; /* lent CAPTURE buffers the borrower has (empty: not lent) */
 };
 
 /** Is \a dev (open) a stateful encoder: M2M, raw OUTPUT, compressed CAPTURE? */

@@ -22,6 +22,7 @@ XMB_LOG_DEFINE_CATEGORY(logCodec, "vcodec");
 namespace {
 
 constexpr size_t kMaxBacklog = 4 * XENVCODEC_MAX_BUFFERS + 64;
+/* Above XENVCODEC_MAX_BUFFERS: lent bitstreams (at most one per buffer) are never dropped. */
 constexpr size_t kMaxPendingBitstream = 64;
 
 int32_t xenStatus(int err)
@@ -180,8 +181,9 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 {
 	if (draining_ || std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.inEncoder; }))
 		return -XEN_EBUSY;
-	/* INPUT buffers that are the current encoder's own memory: a new encoder cannot read them. */
-	if (std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; }))
+	/* Buffers that are the current encoder's own memory: a new encoder cannot use them. */
+	if (std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; }) ||
+	    std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created && b.mem.lent >= 0; }))
 		return -XEN_EBUSY;
 	const proto::CodecCaps *caps = cfg_.caps.find(o.codec);
 	if (!caps)
@@ -221,7 +223,7 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	p.profile = o.profile;
 	p.level = o.level;
 	p.framesInDom0Memory = cfg_.caps.beAlloc;
-	p.lendRawBuffers = cfg_.caps.beAlloc && dom0_.grants->probeDmaBuf().importToRefs ? maxBuffers() : 0;
+	p.lendBuffers = cfg_.caps.beAlloc && dom0_.grants->probeDmaBuf().importToRefs ? maxBuffers() : 0;
 
 	/* A new encoder generation: anything the old one still posts is dropped. */
 	uint64_t newGen = encGen_ + 1;
@@ -236,6 +238,9 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	const RawLayout &nl = (*enc)->layout();
 	uint64_t want = std::max<uint64_t>(64 * 1024, uint64_t(nl.size) * 3 / 4);
 	uint32_t newOut = static_cast<uint32_t>(proto::pagesFor(want) * xen::kPageSize);
+	/* Lent bitstream buffers: the guest's OUTPUT buffers are the encoder's, of their size. */
+	if (const auto &lc = (*enc)->lentCodedBuffers(); !lc.empty())
+		newOut = static_cast<uint32_t>(lc[0].size);
 	bool haveBuffers = std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created; }) ||
 			   std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created; });
 	if (haveBuffers && (!(nl == layout_) || newOut != outSize_)) {
@@ -358,11 +363,11 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 	auto walked = walkDirectory(bc.grefDirectory, size, false, &dirPages);
 	if (!walked)
 		return walked.error();
-	if (input && bc.index < encoder_->lentRawBuffers().size()) {
-		auto lent = grantLentBuffer(bc.index, size, dirPages);
+	if (bc.index < (input ? encoder_->lentRawBuffers() : encoder_->lentCodedBuffers()).size()) {
+		auto lent = grantLentBuffer(bc.index, input, size, dirPages);
 		if (lent || !lent.error().message.empty())
 			return lent;
-		/* Not granted, nothing lent yet: the encoder copies into its buffers from now on. */
+		/* Not granted, nothing lent yet: the encoder copies from now on. */
 	}
 	const size_t pages = proto::pagesFor(size);
 	if (pagesInUse_ + dirPages.size() + pages > cfg_.maxPages)
@@ -386,10 +391,10 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
  * If the first grant fails, lending stops (logged) and an empty error
  * message says "fall back to Dom0 pages"; a later failure fails the request.
  */
-Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, uint32_t size,
+Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, bool input, uint32_t size,
 							   std::span<xen::GrantMapping> dirPages)
 {
-	const LentBuffer &lb = encoder_->lentRawBuffers()[index];
+	const LentBuffer &lb = (input ? encoder_->lentRawBuffers() : encoder_->lentCodedBuffers())[index];
 	const size_t need = proto::pagesFor(size);
 	const size_t pages = lb.size / xen::kPageSize;
 	const size_t kept = dom0_.grants->quarantinedPages(cfg_.frontend);
@@ -398,11 +403,17 @@ Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, uint3
 					       " pages of earlier grants kept until it is gone)" };
 	auto g = dom0_.grants->refsFromDmabuf(cfg_.frontend, lb.dmabuf.get(), pages);
 	if (!g) {
-		if (std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; }))
+		const bool lentBefore =
+			input ? std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; })
+			      : std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created && b.mem.lent >= 0; });
+		if (lentBefore)
 			return g.error();
-		XMB_LOG(logCodec, Warn, "%s: granting the encoder's buffer %u failed (%s): Dom0 pages granted "
-			"instead", label_.c_str(), index, g.error().message.c_str());
-		encoder_->stopLending();
+		XMB_LOG(logCodec, Warn, "%s: granting the encoder's %s buffer %u failed (%s): Dom0 pages granted "
+			"instead", label_.c_str(), input ? "raw" : "bitstream", index, g.error().message.c_str());
+		if (input)
+			encoder_->stopLending();
+		else
+			encoder_->stopLendingCoded();
 		return Error{ g.error().code, "" };
 	}
 	if (Status w = service::writeGuestDirectory(dirPages, std::span(g->refs()).first(need)); !w)
@@ -427,6 +438,8 @@ int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
 		OutBuf &b = out_[index];
 		if (!b.created)
 			return -XEN_EINVAL;
+		if (b.mem.lent >= 0 && b.queued)
+			return -XEN_EBUSY; /* the encoder's own buffer, queued to it: it may be writing */
 		std::erase(outQueue_, index);
 		pagesInUse_ -= b.mem.pages;
 		b = OutBuf{};
@@ -473,6 +486,14 @@ int32_t CodecSession::opQueueOut(uint8_t index)
 {
 	if (index >= maxBuffers() || !out_[index].created || out_[index].queued)
 		return -XEN_EINVAL;
+	if (out_[index].mem.lent >= 0) {
+		/* The encoder's own buffer: back to it, it writes the next bitstream there. */
+		Status s = encoder_->returnLentCoded(index);
+		if (!s)
+			return xenStatus(s.error().code);
+		out_[index].queued = true;
+		return 0;
+	}
 	out_[index].queued = true;
 	outQueue_.push_back(index);
 	deliverBitstreams();
@@ -588,6 +609,13 @@ void CodecSession::drainMailbox()
 			stats_.inputsDone++;
 			ring_.queue(proto::makeInputDoneEvent(evtId_++, static_cast<uint8_t>(d->index), 0));
 		} else if (auto *bs = std::get_if<BitstreamMsg>(&m)) {
+			if (bs->bs.lent >= 0 && bs->encGen != encGen_) {
+				/* Stale (STOP): the buffer is still the guest's queued one, give it back. */
+				const auto i = static_cast<unsigned>(bs->bs.lent);
+				if (encoder_ && i < out_.size() && out_[i].created && out_[i].queued && out_[i].mem.lent >= 0)
+					(void)encoder_->returnLentCoded(i);
+				continue;
+			}
 			if (bs->encGen != encGen_)
 				continue;
 			stats_.encodeNs += bs->bs.encodeNs;
@@ -613,13 +641,24 @@ void CodecSession::drainMailbox()
 	ring_.flush();
 }
 
-/* One bounded copy of each encoded frame into the next queued OUTPUT buffer. */
+/*
+ * One bounded copy of each encoded frame into the next queued OUTPUT buffer;
+ * a bitstream in a lent buffer is announced where it is (the guest's OUTPUT
+ * buffer of that index, which it queued), nothing copied.
+ */
 void CodecSession::deliverBitstreams()
 {
-	while (!pending_.empty() && !outQueue_.empty()) {
+	while (!pending_.empty() && (pending_.front().lent >= 0 || !outQueue_.empty())) {
 		Bitstream bs = std::move(pending_.front());
 		pending_.pop_front();
-		unsigned idx = outQueue_.front();
+		const bool lent = bs.lent >= 0;
+		unsigned idx = lent ? static_cast<unsigned>(bs.lent) : outQueue_.front();
+		if (lent && (idx >= out_.size() || !out_[idx].created || !out_[idx].queued || out_[idx].mem.lent < 0)) {
+			/* Cannot be: the encoder fills only buffers the guest queued, which it cannot destroy. */
+			stats_.bitstreamDrops++;
+			XMB_LOG(logCodec, Error, "%s: a bitstream in buffer %u the guest did not queue", label_.c_str(), idx);
+			continue;
+		}
 		auto it = tsOf_.find(bs.seq);
 		const InFlight frame = it != tsOf_.end() ? it->second : InFlight{};
 		const uint64_t ts = frame.timestamp;
@@ -630,10 +669,12 @@ void CodecSession::deliverBitstreams()
 			ring_.queue(proto::makeCodecErrorEvent(evtId_++, -XEN_E2BIG));
 			continue;
 		}
-		outQueue_.pop_front();
 		out_[idx].queued = false;
-		std::memcpy(out_[idx].mem.data, bs.data, bs.size);
-		stats_.compressedBytesCopied += bs.size;
+		if (!lent) {
+			outQueue_.pop_front();
+			std::memcpy(out_[idx].mem.data, bs.data, bs.size);
+			stats_.compressedBytesCopied += bs.size;
+		}
 		stats_.bitstreams++;
 		stats_.keyFrames += bs.key;
 		delivered_.record(monotonicNs(), frame.queuedNs);

@@ -130,7 +130,7 @@ private:
 	};
 	Result<Memory> guestPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
 	Result<Memory> grantedPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
-	Result<Memory> grantLentBuffer(unsigned index, uint32_t size, std::span<xen::GrantMapping> dirPages);
+	Result<Memory> grantLentBuffer(unsigned index, bool input, uint32_t size, std::span<xen::GrantMapping> dirPages);
 	struct InputDoneMsg { uint64_t encGen; unsigned index; uint64_t gen; };
 	struct BitstreamMsg { uint64_t encGen; Bitstream bs; };
 	struct DrainedMsg { uint64_t encGen; };

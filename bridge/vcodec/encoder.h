@@ -44,11 +44,13 @@ struct EncodeParams {
 	 */
 	bool framesInDom0Memory = false;
 	/**
-	 * Lend this many raw buffers of the encoder's own memory (be-alloc
-	 * where Dom0 can grant a dma-buf): the guest renders straight into
-	 * them, see Encoder::lentRawBuffers().  0: the caller supplies memory.
+	 * Lend this many raw and as many bitstream buffers of the encoder's own
+	 * memory (be-alloc where Dom0 can grant a dma-buf): the guest renders
+	 * into them and reads its bitstream from them, see
+	 * Encoder::lentRawBuffers(), lentCodedBuffers().  0: the caller
+	 * supplies raw memory and takes each bitstream out of a Bitstream.
 	 */
-	unsigned lendRawBuffers = 0;
+	unsigned lendBuffers = 0;
 };
 
 /** One of the encoder's own raw buffers, lent to be granted to a guest. */
@@ -74,6 +76,11 @@ struct Bitstream {
 	uint64_t seq = 0;
 	uint64_t encodeNs = 0; /* time spent inside the encoder element */
 	std::shared_ptr<void> hold;
+	/**
+	 * The lent bitstream buffer it is in (lentCodedBuffers()), -1 if none:
+	 * the encoder keeps it until returnLentCoded(lent), \a hold does not.
+	 */
+	int lent = -1;
 };
 
 /** What an encoder reports; called from any thread. */
@@ -100,7 +107,7 @@ public:
 	virtual Status encode(const uint8_t *data, uint64_t seq, uint64_t timestamp, bool forceKey,
 			      std::function<void()> release) = 0;
 	/**
-	 * The raw buffers the encoder lends (EncodeParams::lendRawBuffers):
+	 * The raw buffers the encoder lends (EncodeParams::lendBuffers):
 	 * buffer i is the guest's INPUT buffer i.  Empty when it lends none
 	 * (then frames come through encode()).  The dma-bufs live as long as
 	 * the encoder; a grant of one holds its own reference.
@@ -123,10 +130,33 @@ public:
 		return Error{ -ENOTSUP, "this encoder lends no buffers" };
 	}
 	/**
-	 * Stop lending: the buffers could not be granted, frames come through
-	 * encode() from now on (copied into the encoder's memory if it must).
+	 * Stop lending raw buffers: they could not be granted, frames come
+	 * through encode() from now on (copied into the encoder's memory).
 	 */
 	virtual void stopLending() {}
+
+	/**
+	 * The bitstream buffers the encoder lends: buffer i is the guest's
+	 * OUTPUT buffer i.  The encoder fills one only after
+	 * returnLentCoded(i) (the guest queued it), and keeps it after a
+	 * Bitstream with lent == i until the next returnLentCoded(i).
+	 */
+	[[nodiscard]] virtual const std::vector<LentBuffer> &lentCodedBuffers() const
+	{
+		static const std::vector<LentBuffer> none;
+		return none;
+	}
+	/** The guest queued lent bitstream buffer \a index: the encoder may fill it. */
+	virtual Status returnLentCoded(unsigned index)
+	{
+		(void)index;
+		return Error{ -ENOTSUP, "this encoder lends no buffers" };
+	}
+	/**
+	 * Stop lending bitstream buffers (they could not be granted): every
+	 * buffer back to the encoder, Bitstreams carry their bytes in \a data.
+	 */
+	virtual void stopLendingCoded() {}
 	virtual Status setBitrate(uint32_t bitsPerSecond) = 0;
 	/** Finish every frame queued; sink.drained() afterwards, then restart() to go on. */
 	virtual Status drain() = 0;

@@ -125,7 +125,8 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 	EncodeParams params;
 	std::string path;
 	bool userptr = true;
-	std::vector<LentBuffer> lent; /* OUTPUT buffer i granted as the guest's INPUT i */
+	std::vector<LentBuffer> lent;	   /* OUTPUT buffer i granted as the guest's INPUT i */
+	std::vector<LentBuffer> lentCoded; /* CAPTURE buffer i granted as the guest's OUTPUT i */
 	uint32_t rawSize = 0;
 	bool registered = false;
 
@@ -153,30 +154,41 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 			XMB_LOG(logV4L2Enc, Info, "%s: its own buffers cannot be lent to the guest (%s): "
 				"Dom0 pages granted instead", path.c_str(), why.c_str());
 			lent.clear();
+			lentCoded.clear();
 			return false;
 		};
 		if (!dev.output().supportsMemory(V4L2Memory::Mmap))
 			return refuse("no MMAP on its OUTPUT queue");
-		int r = dev.allocateBuffers(count, V4L2Memory::Mmap, kCodedBuffers);
+		int r = dev.allocateBuffers(count, V4L2Memory::Mmap, count);
 		if (r < 0)
 			return refuse(std::string("REQBUFS: ") + strerror(-r));
-		if (dev.output().count() < count)
-			return refuse("it gives " + std::to_string(dev.output().count()) + " buffers, the guest may create " +
-				      std::to_string(count));
-		for (unsigned i = 0; i < count; i++) {
-			LentBuffer b;
-			if ((r = dev.output().exportBuffer(i, 0, b.dmabuf)) < 0)
-				return refuse(std::string("EXPBUF: ") + strerror(-r));
-			off_t size = ::lseek(b.dmabuf.get(), 0, SEEK_END);
-			if (size < 0 || size < off_t(rawSize) || size % 4096)
-				return refuse("its dma-buf has " + std::to_string(size) + " bytes for a " +
-					      std::to_string(rawSize) + "-byte frame");
-			b.size = static_cast<size_t>(size);
-			/* Mapped too: stopLending() copies into them. */
-			if ((r = dev.output().mapBuffer(i)) < 0)
-				return refuse(std::string("mmap: ") + strerror(-r));
-			lent.push_back(std::move(b));
-		}
+		if (dev.output().count() < count || dev.capture().count() < count)
+			return refuse("it gives " + std::to_string(dev.output().count()) + " raw and " +
+				      std::to_string(dev.capture().count()) + " bitstream buffers, the guest may create " +
+				      std::to_string(count) + " of each");
+		auto exportAll = [&](V4L2BufferQueue &q, uint32_t atLeast, std::vector<LentBuffer> &out) -> std::string {
+			for (unsigned i = 0; i < count; i++) {
+				LentBuffer b;
+				if ((r = q.exportBuffer(i, 0, b.dmabuf)) < 0)
+					return std::string("EXPBUF: ") + strerror(-r);
+				off_t size = ::lseek(b.dmabuf.get(), 0, SEEK_END);
+				if (size < 0 || size < off_t(atLeast) || size % 4096)
+					return "a dma-buf of " + std::to_string(size) + " bytes for " +
+					       std::to_string(atLeast) + " bytes";
+				b.size = static_cast<size_t>(size);
+				/* Mapped too (the bitstream's are already): stopLending() copies into them. */
+				if ((r = q.mapBuffer(i)) < 0)
+					return std::string("mmap: ") + strerror(-r);
+				out.push_back(std::move(b));
+			}
+			return "";
+		};
+		if (std::string why = exportAll(dev.output(), rawSize, lent); !why.empty())
+			return refuse("raw buffers: " + why);
+		if (std::string why = exportAll(dev.capture(), dev.codedFormat().planes[0].sizeImage, lentCoded);
+		    !why.empty())
+			return refuse("bitstream buffers: " + why);
+		dev.lendCoded(true); /* each waits for returnLentCoded() */
 		userptr = false;
 		return true;
 	}
@@ -364,6 +376,13 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 			b.encodeNs = monotonicNs() - it->second;
 			queuedAt.erase(queuedAt.begin(), std::next(it));
 		}
+		if (!lentCoded.empty()) {
+			/* Lent: the guest reads it where it is; it stays out of the driver until returned. */
+			b.lent = static_cast<int>(f.index);
+			dev.holdCoded(f.index);
+			sink.bitstream(std::move(b));
+			return;
+		}
 		/* The CAPTURE buffer is the bitstream's memory until the session copied it. */
 		std::weak_ptr<Impl> weak = weak_from_this();
 		unsigned index = f.index;
@@ -522,7 +541,7 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 	if (p.rcMode == XENVCODEC_RC_CBR && !applied.bitrateMode)
 		return err(-ENOTSUP, "has no bitrate-mode control: CBR is not available");
 
-	if (p.lendRawBuffers && s.lendOwnBuffers(p.lendRawBuffers)) {
+	if (p.lendBuffers && s.lendOwnBuffers(p.lendBuffers)) {
 		s.slots.resize(dev.output().count());
 	} else if (!s.allocateForCallerMemory(foreignUserPtr)) {
 		return err(s.allocError, s.allocWhat);
@@ -559,7 +578,7 @@ std::string V4L2Encoder::description() const
 	       (!s.lent.empty() ? "in its own buffers, granted to the guest (zero-copy)"
 		: s.userptr	 ? "USERPTR zero-copy"
 				 : "copied into MMAP") +
-	       ")";
+	       (!s.lentCoded.empty() ? ", bitstream in its own buffers, granted" : "") + ")";
 }
 
 Status V4L2Encoder::encode(const uint8_t *data, uint64_t seq, uint64_t /*timestamp*/, bool forceKey,
@@ -594,6 +613,40 @@ Status V4L2Encoder::encodeLent(unsigned index, uint64_t seq, uint64_t /*timestam
 const std::vector<LentBuffer> &V4L2Encoder::lentRawBuffers() const
 {
 	return impl_->lent;
+}
+
+const std::vector<LentBuffer> &V4L2Encoder::lentCodedBuffers() const
+{
+	return impl_->lentCoded;
+}
+
+Status V4L2Encoder::returnLentCoded(unsigned index)
+{
+	Impl &s = *impl_;
+	if (index >= s.lentCoded.size())
+		return Error{ -EINVAL, s.path + ": not a lent bitstream buffer" };
+	int r = s.dev.releaseCoded(index);
+	if (r == -EINVAL)
+		return Error{ -EINVAL, s.path + ": bitstream buffer " + std::to_string(index) + " is not lent out" };
+	if (r < 0) {
+		s.fail(std::string("QBUF of a returned bitstream buffer failed: ") + strerror(-r));
+		return Error{ r, s.path + ": QBUF failed" };
+	}
+	return {};
+}
+
+/** \brief Every bitstream buffer back to the driver; Bitstreams carry data (mapped). */
+void V4L2Encoder::stopLendingCoded()
+{
+	Impl &s = *impl_;
+	if (s.lentCoded.empty())
+		return;
+	for (unsigned i = 0; i < s.lentCoded.size(); i++)
+		(void)s.dev.releaseCoded(i);
+	s.dev.lendCoded(false);
+	s.lentCoded.clear();
+	XMB_LOG(logV4L2Enc, Warn, "%s: its bitstream buffers were not granted: each bitstream is copied",
+		s.path.c_str());
 }
 
 /** \brief Frames through encode() from now on, copied into the OUTPUT buffers (mapped). */
@@ -695,7 +748,7 @@ EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bo
 		       EncoderSink sink) -> Result<std::unique_ptr<Encoder>> {
 		EncodeParams q = p;
 		if (!shareOwnBuffers)
-			q.lendRawBuffers = 0;
+			q.lendBuffers = 0;
 		auto e = V4L2Encoder::create(q, loop, path, std::move(sink), foreignUserPtr, io);
 		if (!e)
 			return e.error();

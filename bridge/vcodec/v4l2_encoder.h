@@ -70,6 +70,9 @@ public:
 	Status encodeLent(unsigned index, uint64_t seq, uint64_t timestamp, bool forceKey,
 			  std::function<void()> release) override;
 	void stopLending() override;
+	[[nodiscard]] const std::vector<LentBuffer> &lentCodedBuffers() const override;
+	Status returnLentCoded(unsigned index) override;
+	void stopLendingCoded() override;
 	Status setBitrate(uint32_t bitsPerSecond) override;
 	Status drain() override;
 	void stop() override;

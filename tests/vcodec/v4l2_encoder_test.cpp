@@ -190,6 +190,61 @@ TEST_P(V4L2EncoderTest, HeldBitstreamBuffersThrottleTheEncoder)
 	EXPECT_EQ(e->framesInFlight(), 0u);
 }
 
+/*
+ * Lent buffers: the frame is written through the lent raw dma-buf (as a
+ * guest's mapping of the grant would) and queued by index; the encoder
+ * writes each bitstream only into a bitstream buffer handed back with
+ * returnLentCoded(), and keeps it after delivering it there.
+ */
+TEST_P(V4L2EncoderTest, LentBuffersAreFilledOnlyWhenReturnedAndReadInPlace)
+{
+	EncodeParams p = params();
+	p.lendBuffers = 3;
+	auto e = create(p);
+	ASSERT_TRUE(e);
+	ASSERT_EQ(e->lentRawBuffers().size(), 3u);
+	ASSERT_EQ(e->lentCodedBuffers().size(), 3u);
+	EXPECT_TRUE(e->zeroCopy());
+	for (unsigned i = 0; i < 3; i++) {
+		const LentBuffer &b = e->lentRawBuffers()[i];
+		EXPECT_GE(b.size, e->layout().size);
+		EXPECT_EQ(b.size % 4096, 0u);
+		std::vector<uint8_t> fill(e->layout().size, uint8_t(0x40 + i));
+		ASSERT_EQ(::pwrite(b.dmabuf.get(), fill.data(), fill.size(), 0), ssize_t(fill.size()));
+	}
+	for (unsigned i = 0; i < 3; i++)
+		ASSERT_TRUE(e->encodeLent(i, i, i * 1000, false, [this] { released++; }));
+	/* No bitstream buffer returned yet: the encoder waits. */
+	for (int i = 0; i < 5; i++)
+		loop.dispatch(5);
+	EXPECT_TRUE(out.empty());
+	ASSERT_TRUE(e->returnLentCoded(2));
+	ASSERT_TRUE(pump([&] { return out.size() == 1; }));
+	EXPECT_EQ(out[0].lent, 2);
+	EXPECT_EQ(out[0].seq, 0u);
+	char got[64] = {};
+	ASSERT_GT(::pread(e->lentCodedBuffers()[2].dmabuf.get(), got, out[0].size, 0), 0);
+	EXPECT_EQ(std::string(got, out[0].size), "FAKEI seq=0 first=40") << "read in place from the lent buffer";
+	/* Delivered: kept until returned again; the next goes to another returned one. */
+	ASSERT_TRUE(e->returnLentCoded(0));
+	ASSERT_TRUE(pump([&] { return out.size() == 2; }));
+	EXPECT_EQ(out[1].lent, 0);
+	EXPECT_EQ(out[1].seq, 1u);
+	ASSERT_TRUE(e->returnLentCoded(0)); /* read: the guest queues it again */
+	ASSERT_TRUE(pump([&] { return out.size() == 3 && released == 3; }));
+	EXPECT_EQ(out[2].lent, 0);
+	EXPECT_EQ(out[2].seq, 2u);
+	EXPECT_EQ(e->rawBytesCopied(), 0u);
+	ASSERT_TRUE(e->returnLentCoded(1));
+	auto twice = e->returnLentCoded(1); /* already with the driver */
+	ASSERT_FALSE(twice);
+	EXPECT_EQ(twice.error().code, -EINVAL);
+	auto none = e->returnLentCoded(3);
+	ASSERT_FALSE(none);
+	EXPECT_EQ(none.error().code, -EINVAL);
+	EXPECT_TRUE(errors.empty());
+}
+
 TEST_P(V4L2EncoderTest, ForcedFrameIsAKeyFrame)
 {
 	auto e = create(params());
@@ -500,10 +555,12 @@ TEST_F(V4L2ServiceTest, BeAllocFramesAreDom0PagesTheDriverReadsInPlaceWhereGuest
 /*
  * be-alloc where Dom0 can grant dma-bufs (issue 13): the guest's INPUT
  * buffers are the encoder's own OUTPUT buffers (MMAP, EXPBUF, imp_to_refs),
- * so the guest renders into the encoder's memory.  The fake encoder hashes
- * the bytes each frame was queued with: every hash must be the test
- * pattern's frame the guest rendered, so the encoder read what the guest
- * wrote, in place (nothing copied, nothing pinned).
+ * so the guest renders into the encoder's memory, and its OUTPUT buffers
+ * are the encoder's CAPTURE buffers, where it reads each bitstream.  The
+ * fake encoder hashes the bytes each frame was queued with: every hash the
+ * guest reads must be the test pattern's frame it rendered, so the encoder
+ * read what the guest wrote and the guest read what the encoder wrote, in
+ * place (nothing copied either way, nothing pinned).
  */
 TEST_F(V4L2ServiceTest, BeAllocGuestRendersIntoTheEncodersOwnBuffersWhereDom0GrantsDmaBufs)
 {
@@ -517,6 +574,10 @@ TEST_F(V4L2ServiceTest, BeAllocGuestRendersIntoTheEncodersOwnBuffersWhereDom0Gra
 	EXPECT_EQ(rep[0].stats.rawBytesCopied, 0u);
 	EXPECT_NE(rep[0].encoder.find("in its own buffers, granted to the guest"), std::string::npos)
 		<< rep[0].encoder;
+	/* The bitstream too: read by the guest in the encoder's CAPTURE buffers. */
+	EXPECT_NE(rep[0].encoder.find("bitstream in its own buffers, granted"), std::string::npos) << rep[0].encoder;
+	EXPECT_EQ(rep[0].stats.compressedBytesCopied, 0u);
+	EXPECT_EQ(rep[0].stats.bitstreams, 12u);
 	for (uint32_t n = 0; n < 12; n++) {
 		auto f = test_pattern::frame(V4L2_PIX_FMT_NV12, 320, 240, n);
 		uint32_t h = 2166136261u;
