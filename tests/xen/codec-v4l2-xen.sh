@@ -9,7 +9,8 @@
 # well-formed FWHT frame of the right size, vicodec's own decoder
 # (GStreamer's v4l2fwhtdec) must decode every frame, and the decoded frames
 # must match the encoded pattern (PSNR, xmb-pattern-psnr).  Raw bytes Dom0
-# copies: xmbenc1 is be-alloc (Dom0's own pages, read in place: 0); xmbenc2's
+# copies: xmbenc1 is be-alloc (vicodec's own buffers granted: 0 raw and 0
+# compressed bytes copied); xmbenc2's
 # own pages may not go to a vmalloc driver on an x86 PV Dom0, so each of its
 # raw frames is copied once, counted (docs/vcodec.md).
 set -euo pipefail
@@ -117,9 +118,11 @@ echo "$line" | grep -q " $frames frames in, $frames bitstreams" || fail "not $fr
 copied=$(echo "$line" | sed -n 's/.* \([0-9]*\) raw bytes copied.*/\1/p')
 echo "codec-v4l2-xen: raw bytes Dom0 copied per frame: $((copied / frames)) (frame $((w * h * 3 / 2)) bytes)"
 ((copied == 0)) || fail "be-alloc xmbenc1: raw frames were copied (vicodec should read Dom0's own pages in place)"
-# The media kernel grants dma-bufs (imp_to_refs): xmbenc1's INPUT buffers are vicodec's own.
-grep -q "dom$id1 vcodec/0: opened .*raw frames in its own buffers, granted to the guest" "$work/service.log" ||
-	fail "be-alloc xmbenc1: the guest does not render into vicodec's own buffers"
+# The media kernel grants dma-bufs (imp_to_refs): xmbenc1's INPUT and OUTPUT buffers are vicodec's own.
+grep -q "dom$id1 vcodec/0: opened .*raw frames in its own buffers, granted to the guest.*bitstream in its own buffers, granted" \
+	"$work/service.log" || fail "be-alloc xmbenc1: the guest does not use vicodec's own buffers"
+ccopied=$(echo "$line" | sed -n 's/.* \([0-9]*\) compressed bytes copied.*/\1/p')
+((ccopied == 0)) || fail "be-alloc xmbenc1: $ccopied compressed bytes copied (the guest should read vicodec's buffers)"
 in2copied=$(echo "$line2" | sed -n 's/.* \([0-9]*\) raw bytes copied.*/\1/p')
 # Frames still waiting for the encoder when it died were never copied: whole frames, at least one.
 ((in2copied > 0 && in2copied % (w * h * 3 / 2) == 0 && in2copied <= in2 * w * h * 3 / 2)) ||

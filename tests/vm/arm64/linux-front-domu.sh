@@ -12,15 +12,23 @@ i=0
 while [ $i -lt 60 ] && ! { [ -e /dev/video0 ] && [ -e /dev/video1 ]; }; do sleep 1; i=$((i + 1)); done
 ls /dev/video* || { echo "linux-front-domu: the driver made no video node"; dmesg | tail -n 30; exit 1; }
 rc=0
-# The xenbus device behind a node: vcamera-<n>, our device n.
-for node in /sys/class/video4linux/video*; do
+# The xenbus device behind a node: vcamera-<n>, our device n; device 0
+# (frontend-allocated) first, be-alloc (1) last.
+for n in 0 1; do
+	node=""
+	for v in /sys/class/video4linux/video*; do
+		[ "$(basename "$(readlink -f "$v/device")")" = "vcamera-$n" ] && node=$v
+	done
+	[ -n "$node" ] || { echo "vcamera-$n: no video node"; rc=1; continue; }
 	dev=/dev/${node##*/}
-	xb=$(basename "$(readlink -f "$node/device")")
+	xb=vcamera-$n
 	echo "=== $dev ($xb: $(cat "$node/name"))"
 	v4l2-ctl -d "$dev" --all 2>&1 | grep -E "Driver name|Width/Height|Pixel Format|Colorspace|Transfer|YCbCr|Quantization"
+	echo "--- $xb: v4l2-compliance"
 	v4l2-compliance -d "$dev" > /tmp/compliance.txt 2>&1
 	grep -E "fail:|Total for" /tmp/compliance.txt
 	for mem in mmap user; do
+		echo "--- $xb: v4l2-ctl --stream-$mem"
 		rm -f /tmp/s.raw
 		if ! v4l2-ctl -d "$dev" --set-fmt-video=width=320,height=240,pixelformat=YUYV \
 			--stream-$mem --stream-count "$FRAMES" --stream-to /tmp/s.raw > /tmp/ctl.txt 2>&1; then
