@@ -30,7 +30,7 @@ echo "arm64: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hy
 xmb-camera-service --config /tmp/cameras.conf --check || exit 1
 XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
 svc=$!
-run_domu 420 || exit 1
+run_domu 300 || exit 1
 kill "$svc"; wait "$svc"; svc_rc=$?
 echo "--- service: how each device streamed"
 grep -E "streaming|closing|protocol|violation|error" /tmp/service.log | head -n 60
