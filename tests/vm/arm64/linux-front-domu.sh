@@ -34,11 +34,36 @@ stream() {
 		echo "$xb $1: FAIL: $r"; rc=1
 	fi
 }
+# be-alloc: the driver leaves holes in its memory when it unmaps Dom0's grants
+# (REQBUFS 0, close), and the DomU dies at the next use of such a page. So the
+# frames are checked while v4l2-ctl still streams, before anything is freed.
+stream_live() {
+	echo "--- $xb: v4l2-ctl --stream-mmap, checked while streaming"
+	rm -f /tmp/s.raw
+	v4l2-ctl -d "$dev" --set-fmt-video=width=320,height=240,pixelformat=YUYV \
+		--stream-mmap --stream-count 100000 --stream-to /tmp/s.raw > /tmp/ctl.txt 2>&1 &
+	ctl=$!
+	want=$((FRAMES * 320 * 240 * 2)) i=0
+	while [ $i -lt 120 ] && [ "$(stat -c %s /tmp/s.raw 2>/dev/null || echo 0)" -lt $want ]; do
+		kill -0 $ctl 2>/dev/null || break
+		sleep 1; i=$((i + 1))
+	done
+	head -c $want /tmp/s.raw > /tmp/first.raw
+	if r=$(xmb-pattern-check /tmp/first.raw YUYV 320x240 "$FRAMES"); then
+		echo "$xb mmap: $r"
+	else
+		echo "$xb mmap: FAIL: $r $(tail -n 3 /tmp/ctl.txt | tr '\n' ' ')"; rc=1
+	fi
+	echo "$xb: stopping v4l2-ctl (the driver now unmaps Dom0's grants)"
+	echo "XMB-EARLY-STATUS $rc"
+	kill $ctl; wait $ctl
+}
 # The xenbus device behind a node: vcamera-<n>, our device n. Device 0
 # (frontend-allocated): compliance, MMAP, USERPTR. Device 1 (be-alloc): the
 # driver maps Dom0's grants over pages of its own and leaves holes in its
 # memory when it unmaps them (docs/camera-service.md): one MMAP stream on
-# fresh buffers first, compliance (which frees and reallocates) last.
+# fresh buffers first, checked live, then compliance (which frees and
+# reallocates), which the DomU is not expected to survive.
 for n in 0 1; do
 	node=""
 	for v in /sys/class/video4linux/video*; do
@@ -52,7 +77,7 @@ for n in 0 1; do
 	if [ $n = 0 ]; then
 		compliance; stream mmap; stream user
 	else
-		stream mmap; compliance
+		stream_live; compliance
 	fi
 done
 dmesg | grep -iE "xen_camera|vcamera|ballooned|bug|oops" | tail -n 20
