@@ -77,9 +77,24 @@ public:
 		return {};
 	}
 
-	/* nullopt if equal, else a description of the first difference. */
-	std::optional<std::string> check(uint64_t n, std::span<const uint8_t> data, uint32_t used)
+	/*
+	 * nullopt if the frame with seq_num \a seq is the pattern's frame
+	 * seq - base, where base is fixed by the first frame's own counter: a
+	 * test-pattern camera counts from 0 at each start, while the service's
+	 * seq_num for that camera goes on across starts (an earlier guest's
+	 * stream).  Else a description of the first difference.
+	 */
+	std::optional<std::string> check(uint64_t seq, std::span<const uint8_t> data, uint32_t used)
 	{
+		if (!base_) {
+			base_ = 0;
+			if (layout_ == packed_)
+				if (auto c = test_pattern::readCounter(layout_.fourcc, layout_.width, layout_.height,
+								       data.data(), std::min<size_t>(used, data.size()));
+				    c && *c <= seq)
+					base_ = seq - *c;
+		}
+		const uint64_t n = seq - *base_;
 		test_pattern::render(layout_, n, expected_.data(), expected_.size());
 		for (unsigned p = 0; p < packed_.numPlanes; p++) {
 			const uint32_t rowBytes = packed_.planes[p].stride;
@@ -116,6 +131,7 @@ private:
 	FrameLayout layout_;
 	FrameLayout packed_;
 	std::vector<uint8_t> expected_;
+	std::optional<uint64_t> base_; /* seq_num - pattern frame number, from the first frame */
 };
 
 } /* namespace */
@@ -138,7 +154,8 @@ std::string captureUsage(const char *argv0)
 	  << "  --set-control NAME=V   set a control (brightness, contrast, saturation,\n"
 	  << "                         hue, or a type number); may be repeated\n"
 	  << "  --check-pattern        verify every frame against the test pattern\n"
-	  << "                         (frame number = seq_num), print mismatches\n"
+	  << "                         (frame number = seq_num, offset by the first\n"
+	  << "                         frame's counter), print mismatches\n"
 	  << "  --timeout MS           request/frame timeout (default 5000)\n"
 	  << "  --quiet                no per-second lines, only the summary\n"
 	  << "  --help                 this text\n\n"

@@ -24,53 +24,56 @@ if ! vid0=$(node vivid-000-vid-cap) || ! vid1=$(node vivid-001-vid-cap); then
 	echo "arm64-camera: vivid's capture nodes are missing"; ls /sys/class/video4linux; exit 1
 fi
 echo "arm64-camera: vivid single-planar $vid0, multi-planar $vid1"
-cat > /tmp/cameras.conf <<CONF
-[camera pat0]
-source = test-pattern
-formats = YUYV, NV12
-[camera pat1]
-source = test-pattern
-formats = YUYV, NV12
+{
+	pattern_devices "YUYV, NV12"
+	cat <<CONF
 [camera vivid]
 source = v4l2:$vid0
 formats = YUYV
 [camera vividmp]
 source = v4l2:$vid1
 formats = NV12M
-[guest own-buffers]
-domain = domu
-device = 0
-camera = pat0
-max-buffers = 4
-[guest be-alloc]
-domain = domu
-device = 1
-camera = pat1
-be-alloc = yes
-max-buffers = 4
-[guest vivid]
-domain = domu
-device = 2
-camera = vivid
-max-buffers = 4
-[guest vivid-nv12m]
-domain = domu
-device = 3
-camera = vividmp
-max-buffers = 4
 CONF
+	guest_device vivid 2 vivid
+	guest_device vivid-nv12m 3 vividmp
+} > /tmp/cameras.conf
 ls /dev/video* > /dev/null 2>&1 || { echo "arm64-camera: no /dev/video*: vivid did not load"; exit 1; }
-echo "arm64: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), kernel $(uname -r)"
-xmb-camera-service --config /tmp/cameras.conf --check || exit 1
-XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
-svc=$!
+svc=""
+start_service /tmp/cameras.conf || exit 1
 run_domu 300 || exit 1
+first=${st:-}
+
+# A DomU destroyed mid-stream (xl destroy, no frontend shutdown) while Dom0
+# captures into its own pages (device 3, USERPTR) and it maps Dom0's
+# (device 1, be-alloc): the service must release everything of it and serve
+# the next DomU on the same devices.
+start_domu xmb.phase=endless || exit 1
+i=0
+while [ $i -lt 120 ] && [ "$(grep -c "vcamera/[13]: streaming" /tmp/service.log)" -lt 4 ]; do sleep 0.5; i=$((i + 1)); done
+sleep 2
+dead=$(xl domid domu)
+xl destroy domu
+i=0
+while [ $i -lt 40 ] && [ "$(grep -c "dom$dead vcamera/[13]: closing" /tmp/service.log)" -lt 2 ]; do sleep 0.5; i=$((i + 1)); done
+echo "--- the DomU destroyed mid-stream (dom$dead)"
+grep -E "dom$dead (vcamera/[13]: closing|is gone)" /tmp/service.log
+status=$(xmb-camera-service --status 2>&1)
+echo "$status" | grep -E "dom$dead|pages" | head -n 8
+run_domu 300 xmb.phase=after || exit 1
+after=${st:-}
 kill "$svc"; wait "$svc"; svc_rc=$?
 echo "--- service log (tail)"
 grep -v "^$" /tmp/service.log | tail -n 30
 echo "--- service: how each device streamed"
 grep -E "streaming|closing" /tmp/service.log
-[ "${st:-x}" = 0 ] || { echo "arm64-camera: the DomU's check failed (status ${st:-none})"; exit 1; }
+[ "${first:-x}" = 0 ] || { echo "arm64-camera: the DomU's check failed (status ${first:-none})"; exit 1; }
+[ "$(grep -c "dom$dead vcamera/[13]: closing.*[1-9][0-9]* frames" /tmp/service.log)" = 2 ] ||
+	{ echo "arm64-camera: the DomU destroyed mid-stream did not stream on both devices, or was not released"; exit 1; }
+if echo "$status" | grep "dom$dead" | grep -qv "mapped-pages 0 granted-pages 0"; then
+	echo "arm64-camera: pages of the destroyed dom$dead are still mapped or granted"; exit 1
+fi
+[ "${after:-x}" = 0 ] ||
+	{ echo "arm64-camera: the DomU after the destroyed one was not served (status ${after:-none})"; exit 1; }
 grep -q "vcamera/2: closing.*[1-9][0-9]* frames" /tmp/service.log ||
 	{ echo "arm64-camera: no frames from vivid reached the guest"; exit 1; }
 grep -q "NV12M served as NV12: 2 memory planes placed in one buffer" /tmp/service.log ||

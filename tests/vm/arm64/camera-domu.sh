@@ -2,6 +2,20 @@
 # Runs in the arm64 PV DomU: the test-pattern devices with every frame
 # checked, then vivid (device 2: its frames cannot be checked pixel by pixel).
 set -u
+# Later DomUs of the same run (camera-dom0.sh): the phase is on the kernel command line.
+case $(cat /proc/cmdline) in
+*xmb.phase=endless*)
+	# Streams until Dom0 destroys this DomU: be-alloc (Dom0's pages granted)
+	# and vivid's NV12M into this DomU's own pages (pinned in Dom0 as USERPTR).
+	xmb-camera-guest --device 1 --format YUYV --size 320x240 --quiet &
+	exec xmb-camera-guest --device 3 --format NV12 --size 640x360 --quiet ;;
+*xmb.phase=after*)
+	# The same devices again, after a DomU died using them: they must serve.
+	rc=0
+	xmb-camera-guest --device 1 --format YUYV --size 320x240 --frames 30 --check-pattern --quiet || rc=1
+	xmb-camera-guest --device 3 --format NV12 --size 640x360 --frames 30 --quiet || rc=1
+	exit $rc ;;
+esac
 rc=0
 for dev in 0 1; do
 	xmb-camera-guest --device "$dev" --format YUYV --size 320x240 --frames 60 --check-pattern --quiet || rc=1

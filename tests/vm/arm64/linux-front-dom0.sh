@@ -7,29 +7,9 @@
 set -u
 # shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
 . /test/lib.sh
-cat > /tmp/cameras.conf <<CONF
-[camera pat0]
-source = test-pattern
-formats = YUYV
-[camera pat1]
-source = test-pattern
-formats = YUYV
-[guest own-buffers]
-domain = domu
-device = 0
-camera = pat0
-max-buffers = 4
-[guest be-alloc]
-domain = domu
-device = 1
-camera = pat1
-be-alloc = yes
-max-buffers = 4
-CONF
-echo "arm64: $(uname -m), Xen $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor), kernel $(uname -r)"
-xmb-camera-service --config /tmp/cameras.conf --check || exit 1
-XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
-svc=$!
+pattern_devices YUYV > /tmp/cameras.conf
+svc=""
+start_service /tmp/cameras.conf || exit 1
 run_domu 240 || exit 1
 kill "$svc"; wait "$svc"; svc_rc=$?
 echo "--- service: how each device streamed"
