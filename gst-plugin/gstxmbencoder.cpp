@@ -65,6 +65,7 @@ enum {
 	PROP_TIMEOUT,
 	PROP_PLATFORM,
 	PROP_LOOPBACK_DOMID,
+	PROP_LOOPBACK_BE_ALLOC,
 	PROP_STATS,
 };
 
@@ -95,6 +96,7 @@ struct EncoderState {
 	guint timeoutMs = kDefaultTimeoutMs;
 	int platform = XMB_PLATFORM_XEN;
 	guint loopbackDomid = 0;
+	bool loopbackBeAlloc = false;
 
 	/* streaming thread */
 #if XMB_HAVE_VCODEC_BACKEND
@@ -114,6 +116,7 @@ struct EncoderState {
 	/* stats (object lock) */
 	guint64 framesIn = 0, zeroCopyFrames = 0, rawBytesCopied = 0, bitstreamBytes = 0;
 	guint64 keyFrames = 0, errors = 0;
+	gboolean dom0Allocated = FALSE; /* be-alloc: the pool's buffers are Dom0's granted pages */
 };
 
 } /* namespace */
@@ -292,6 +295,7 @@ static gboolean gst_xmb_encoder_start(GstVideoEncoder *enc)
 	GST_OBJECT_LOCK(self);
 	int kind = st.platform;
 	guint domid = st.loopbackDomid, device = st.device, timeoutMs = st.timeoutMs;
+	const bool loopbackBeAlloc = st.loopbackBeAlloc;
 	st.framesIn = st.zeroCopyFrames = st.rawBytesCopied = st.bitstreamBytes = 0;
 	st.keyFrames = st.errors = 0;
 	GST_OBJECT_UNLOCK(self);
@@ -321,6 +325,7 @@ static gboolean gst_xmb_encoder_start(GstVideoEncoder *enc)
 		g.name = "xmbencoder";
 		g.domid = static_cast<xen::DomId>(domid);
 		g.device = device;
+		g.beAlloc = loopbackBeAlloc;
 		if (Status s = d->svc->start({ { g } }); !s) {
 			GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the loopback codec service"),
 					  ("%s", s.error().message.c_str()));
@@ -353,6 +358,7 @@ static gboolean gst_xmb_encoder_start(GstVideoEncoder *enc)
 		return FALSE;
 	}
 	GST_OBJECT_LOCK(self); /* getcaps reads it from other threads */
+	st.dom0Allocated = conn->fe->caps().beAlloc;
 	st.conn = std::move(conn);
 	GST_OBJECT_UNLOCK(self);
 	st.downstream = GST_FLOW_OK;
@@ -659,6 +665,7 @@ static void gst_xmb_encoder_set_property(GObject *object, guint id, const GValue
 	case PROP_TIMEOUT: st.timeoutMs = g_value_get_uint(value); break;
 	case PROP_PLATFORM: st.platform = g_value_get_enum(value); break;
 	case PROP_LOOPBACK_DOMID: st.loopbackDomid = g_value_get_uint(value); break;
+	case PROP_LOOPBACK_BE_ALLOC: st.loopbackBeAlloc = g_value_get_boolean(value); break;
 	default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
 	}
 	GST_OBJECT_UNLOCK(self);
@@ -678,6 +685,7 @@ static void gst_xmb_encoder_get_property(GObject *object, guint id, GValue *valu
 	case PROP_TIMEOUT: g_value_set_uint(value, st.timeoutMs); break;
 	case PROP_PLATFORM: g_value_set_enum(value, st.platform); break;
 	case PROP_LOOPBACK_DOMID: g_value_set_uint(value, st.loopbackDomid); break;
+	case PROP_LOOPBACK_BE_ALLOC: g_value_set_boolean(value, st.loopbackBeAlloc); break;
 	case PROP_STATS:
 		g_value_take_boxed(value, gst_structure_new("xmbencoder-stats",
 			"frames-in", G_TYPE_UINT64, st.framesIn,
@@ -685,7 +693,8 @@ static void gst_xmb_encoder_get_property(GObject *object, guint id, GValue *valu
 			"raw-bytes-copied", G_TYPE_UINT64, st.rawBytesCopied,
 			"bitstream-bytes", G_TYPE_UINT64, st.bitstreamBytes,
 			"key-frames", G_TYPE_UINT64, st.keyFrames,
-			"errors", G_TYPE_UINT64, st.errors, nullptr));
+			"errors", G_TYPE_UINT64, st.errors,
+			"dom0-allocated", G_TYPE_BOOLEAN, st.dom0Allocated, nullptr));
 		break;
 	default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
 	}
@@ -743,10 +752,16 @@ static void gst_xmb_encoder_class_init(GstXmbEncoderClass *klass)
 		g_param_spec_uint("timeout", "Timeout", "Milliseconds to wait for Dom0 (connect, each event)",
 				  100, 600000, kDefaultTimeoutMs, rw));
 	installPlatformProperties(oc, PROP_PLATFORM, PROP_LOOPBACK_DOMID, false);
+	g_object_class_install_property(oc, PROP_LOOPBACK_BE_ALLOC,
+		g_param_spec_boolean("loopback-be-alloc", "Loopback be-alloc",
+				     "platform=loopback: the in-process Dom0 allocates the buffers and grants "
+				     "them (be-alloc); the pool's buffers are then Dom0's pages",
+				     FALSE, rw));
 	g_object_class_install_property(oc, PROP_STATS,
 		g_param_spec_boxed("stats", "Statistics",
 				   "frames-in, zero-copy-frames, raw-bytes-copied (0 when upstream renders "
-				   "into the granted pages), bitstream-bytes, key-frames, errors",
+				   "into the granted pages), bitstream-bytes, key-frames, errors, dom0-allocated "
+				   "(be-alloc: the pool's buffers are pages Dom0 allocated and granted)",
 				   GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
 	auto *ec = GST_ELEMENT_CLASS(klass);

@@ -615,6 +615,33 @@ TEST_F(Encoder, VideotestsrcRendersIntoGrantedPagesAndTheStreamDecodes)
 	unrefAll(stream);
 }
 
+/*
+ * be-alloc: the element's pool is the INPUT buffers Dom0 allocated and
+ * granted (mapped here), so videotestsrc renders straight into Dom0's pages:
+ * every frame zero-copy, nothing copied, the stream still decodes.
+ */
+TEST_F(Encoder, WithABeAllocDom0ThePoolIsDom0sGrantedBuffers)
+{
+	GstElement *p = pipeline("videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=320,height=240,"
+				 "framerate=30/1 ! xmbencoder name=enc platform=loopback loopback-domid=43 "
+				 "loopback-be-alloc=true ! video/x-vp8 ! appsink name=out sync=false");
+	auto stream = runToEos(p);
+	ASSERT_EQ(stream.size(), 20u) << waitError(p, 0);
+	EXPECT_EQ(decodeVp8(stream, 320, 240), 20u);
+	GstElement *enc = byName(p, "enc");
+	GstStructure *st = nullptr;
+	g_object_get(enc, "stats", &st, nullptr);
+	ASSERT_NE(st, nullptr);
+	gboolean dom0Allocated = FALSE;
+	EXPECT_TRUE(gst_structure_get_boolean(st, "dom0-allocated", &dom0Allocated));
+	EXPECT_TRUE(dom0Allocated) << "Dom0 published be-alloc and the buffers are its";
+	gst_structure_free(st);
+	EXPECT_EQ(stat(enc, "frames-in"), 20u);
+	EXPECT_EQ(stat(enc, "zero-copy-frames"), 20u) << "videotestsrc renders into Dom0's granted pages";
+	EXPECT_EQ(stat(enc, "raw-bytes-copied"), 0u);
+	unrefAll(stream);
+}
+
 TEST_F(Encoder, SystemMemoryIsCopiedCountedAndStillEncoded)
 {
 	GstHarness *h = gst_harness_new_parse("xmbencoder platform=loopback loopback-domid=42 ! capsfilter caps=video/x-vp8");
