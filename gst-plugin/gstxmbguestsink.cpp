@@ -80,6 +80,7 @@ struct GuestSinkState {
 
 	/* stats (object lock) */
 	guint64 frames = 0, zeroCopyFrames = 0, rawBytesCopied = 0;
+	gboolean dom0Allocated = FALSE; /* be-alloc: the pool's buffers are Dom0's granted pages */
 };
 
 } /* namespace */
@@ -281,6 +282,9 @@ static gboolean gst_xmb_guest_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 			return FALSE;
 		}
 		st.connected = true;
+		GST_OBJECT_LOCK(self);
+		st.dom0Allocated = fe.caps().beAlloc;
+		GST_OBJECT_UNLOCK(self);
 	}
 	uint32_t fourcc = fourccFromVideoFormat(GST_VIDEO_INFO_FORMAT(&in));
 	const proto::CodecCaps *raw = fe.caps().find(XENVCODEC_CODEC_RAW);
@@ -442,7 +446,8 @@ static GstStructure *make_stats(GstXmbGuestSink *self)
 	GST_OBJECT_LOCK(self);
 	GstStructure *s = gst_structure_new("xmbguestsink-stats", "frames", G_TYPE_UINT64, st.frames,
 					    "zero-copy-frames", G_TYPE_UINT64, st.zeroCopyFrames,
-					    "raw-bytes-copied", G_TYPE_UINT64, st.rawBytesCopied, nullptr);
+					    "raw-bytes-copied", G_TYPE_UINT64, st.rawBytesCopied,
+					    "dom0-allocated", G_TYPE_BOOLEAN, st.dom0Allocated, nullptr);
 	GST_OBJECT_UNLOCK(self);
 	return s;
 }
@@ -531,7 +536,7 @@ static void gst_xmb_guest_sink_class_init(GstXmbGuestSinkClass *klass)
 		object_class, PROP_STATS,
 		g_param_spec_boxed("stats", "Statistics",
 				   "frames, zero-copy-frames (upstream rendered into granted pages), "
-				   "raw-bytes-copied",
+				   "raw-bytes-copied, dom0-allocated (be-alloc: the pool is Dom0's pages)",
 				   GST_TYPE_STRUCTURE,
 				   static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

@@ -55,6 +55,7 @@ enum {
 	PROP_DEVICE,
 	PROP_MAX_BUFFERS,
 	PROP_EOS_ON_DRAIN,
+	PROP_BE_ALLOC,
 	PROP_PLATFORM,
 	PROP_LOOPBACK_GUEST_DOMID,
 	PROP_STATS,
@@ -71,6 +72,7 @@ struct GuestSrcState {
 	guint device = kDefaultDevice;
 	guint maxBuffers = kDefaultMaxBuffers;
 	gboolean eosOnDrain = FALSE;
+	gboolean beAlloc = FALSE;
 	int platform = XMB_PLATFORM_XEN;
 	guint loopbackGuestDomid = 0;
 
@@ -133,6 +135,7 @@ static gboolean gst_xmb_guest_src_start(GstBaseSrc *src)
 	GST_OBJECT_LOCK(self);
 	std::string guest = st.guest;
 	guint device = st.device, maxBuffers = st.maxBuffers, loopDom = st.loopbackGuestDomid;
+	const bool beAlloc = st.beAlloc;
 	int kind = st.platform;
 	GST_OBJECT_UNLOCK(self);
 
@@ -145,7 +148,7 @@ static gboolean gst_xmb_guest_src_start(GstBaseSrc *src)
 	}
 	std::string spec = guest_spec(guest) + ",device=" + std::to_string(device) +
 			   ",max-buffers=" + std::to_string(maxBuffers) + ",codecs=raw,name=" +
-			   GST_OBJECT_NAME(self);
+			   GST_OBJECT_NAME(self) + (beAlloc ? ",be-alloc=yes" : "");
 	auto g = vcodec::parseGuestSpec(spec);
 	if (!g) {
 		GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid guest '%s'", guest.c_str()),
@@ -396,6 +399,7 @@ static void gst_xmb_guest_src_set_property(GObject *object, guint id, const GVal
 	case PROP_DEVICE: st.device = g_value_get_uint(value); break;
 	case PROP_MAX_BUFFERS: st.maxBuffers = g_value_get_uint(value); break;
 	case PROP_EOS_ON_DRAIN: st.eosOnDrain = g_value_get_boolean(value); break;
+	case PROP_BE_ALLOC: st.beAlloc = g_value_get_boolean(value); break;
 	case PROP_PLATFORM: st.platform = g_value_get_enum(value); break;
 	case PROP_LOOPBACK_GUEST_DOMID: st.loopbackGuestDomid = g_value_get_uint(value); break;
 	default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
@@ -417,6 +421,7 @@ static void gst_xmb_guest_src_get_property(GObject *object, guint id, GValue *va
 	case PROP_DEVICE: g_value_set_uint(value, st.device); break;
 	case PROP_MAX_BUFFERS: g_value_set_uint(value, st.maxBuffers); break;
 	case PROP_EOS_ON_DRAIN: g_value_set_boolean(value, st.eosOnDrain); break;
+	case PROP_BE_ALLOC: g_value_set_boolean(value, st.beAlloc); break;
 	case PROP_PLATFORM: g_value_set_enum(value, st.platform); break;
 	case PROP_LOOPBACK_GUEST_DOMID: g_value_set_uint(value, st.loopbackGuestDomid); break;
 	default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
@@ -471,6 +476,12 @@ static void gst_xmb_guest_src_class_init(GstXmbGuestSrcClass *klass)
 		g_param_spec_boolean("eos-on-drain", "EOS on drain",
 				     "End the stream (EOS) when the guest drains, e.g. at the end of its "
 				     "stream, so muxers finish their files",
+				     FALSE, rw));
+	g_object_class_install_property(
+		object_class, PROP_BE_ALLOC,
+		g_param_spec_boolean("be-alloc", "Backend allocation",
+				     "Dom0 allocates the guest's buffers and grants them (vcodec be-alloc): "
+				     "the guest renders into Dom0's pages",
 				     FALSE, rw));
 	installPlatformProperties(object_class, PROP_PLATFORM, PROP_LOOPBACK_GUEST_DOMID, true);
 	g_object_class_install_property(

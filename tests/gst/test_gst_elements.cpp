@@ -876,6 +876,49 @@ TEST_F(GuestFrames, GuestPipelineFramesReachTheDom0PipelineInPlaceWithTheirTimes
 	EXPECT_EQ(waitError(p, 0), "");
 }
 
+/*
+ * xmbguestsrc be-alloc=true: Dom0 allocates the guest's INPUT buffers and
+ * grants them; xmbguestsink's pool is those pages, so videotestsrc renders
+ * into Dom0's memory and the Dom0 pipeline gets the very frames, exact.
+ */
+TEST_F(GuestFrames, WithBeAllocTheGuestsPoolIsDom0sPagesAndFramesArriveExact)
+{
+	const std::string caps = "video/x-raw,format=NV12,width=320,height=240,framerate=30/1";
+	GstElement *p = pipeline("videotestsrc num-buffers=20 ! " + caps +
+				 " ! xmbguestsink name=gsink platform=loopback loopback-domid=77 sync=false "
+				 "xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=77 be-alloc=true "
+				 "eos-on-drain=true ! appsink name=out sync=false enable-last-sample=false");
+	GstElement *sink = byName(p, "out");
+	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	std::vector<std::vector<uint8_t>> got;
+	while (GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND)) {
+		GstMapInfo m;
+		GstBuffer *b = gst_sample_get_buffer(smp);
+		EXPECT_TRUE(gst_buffer_map(b, &m, GST_MAP_READ));
+		got.emplace_back(m.data, m.data + m.size);
+		gst_buffer_unmap(b, &m);
+		gst_sample_unref(smp);
+	}
+	ASSERT_EQ(got.size(), 20u) << waitError(p, 0);
+	auto ref = referenceFrames(caps, 20);
+	ASSERT_EQ(ref.size(), 20u);
+	for (size_t i = 0; i < got.size(); i++) {
+		ASSERT_GE(got[i].size(), ref[i].size());
+		EXPECT_EQ(std::memcmp(got[i].data(), ref[i].data(), ref[i].size()), 0) << "frame " << i;
+	}
+	GstElement *gsink = byName(p, "gsink");
+	EXPECT_EQ(stat(gsink, "zero-copy-frames"), 20u) << "videotestsrc renders into the granted pages";
+	EXPECT_EQ(stat(gsink, "raw-bytes-copied"), 0u);
+	GstStructure *st = nullptr;
+	g_object_get(gsink, "stats", &st, nullptr);
+	ASSERT_NE(st, nullptr);
+	gboolean dom0Allocated = FALSE;
+	EXPECT_TRUE(gst_structure_get_boolean(st, "dom0-allocated", &dom0Allocated));
+	EXPECT_TRUE(dom0Allocated) << "the pool's buffers are Dom0's pages";
+	gst_structure_free(st);
+	EXPECT_EQ(waitError(p, 0), "");
+}
+
 TEST_F(GuestFrames, FramesHeldInDom0ThrottleTheGuestUntilFreed)
 {
 	GstElement *p = pipeline("videotestsrc num-buffers=10 ! video/x-raw,format=I420,width=160,height=120 ! "
