@@ -438,8 +438,9 @@ int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
 		OutBuf &b = out_[index];
 		if (!b.created)
 			return -XEN_EINVAL;
-		if (b.mem.lent >= 0 && b.queued)
-			return -XEN_EBUSY; /* the encoder's own buffer, queued to it: it may be writing */
+		/* The encoder's own buffer, queued to the driver: it may be writing. After STOP it is not. */
+		if (b.mem.lent >= 0 && b.queued && !encoder_->reclaimLentCoded(index))
+			return -XEN_EBUSY;
 		std::erase(outQueue_, index);
 		pagesInUse_ -= b.mem.pages;
 		b = OutBuf{};

@@ -153,6 +153,16 @@ public:
 		return Error{ -ENOTSUP, "this encoder lends no buffers" };
 	}
 	/**
+	 * Take lent bitstream buffer \a index back before the driver has it
+	 * (the guest destroys it while queued, e.g. after STOP): true if the
+	 * driver does not hold it; it then stays out until returnLentCoded().
+	 */
+	virtual bool reclaimLentCoded(unsigned index)
+	{
+		(void)index;
+		return false;
+	}
+	/**
 	 * Stop lending bitstream buffers (they could not be granted): every
 	 * buffer back to the encoder, Bitstreams carry their bytes in \a data.
 	 */

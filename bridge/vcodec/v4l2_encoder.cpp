@@ -635,6 +635,15 @@ Status V4L2Encoder::returnLentCoded(unsigned index)
 	return {};
 }
 
+bool V4L2Encoder::reclaimLentCoded(unsigned index)
+{
+	Impl &s = *impl_;
+	if (index >= s.lentCoded.size() || s.dev.capture().isQueued(index))
+		return false;
+	s.dev.holdCoded(index);
+	return true;
+}
+
 /** \brief Every bitstream buffer back to the driver; Bitstreams carry data (mapped). */
 void V4L2Encoder::stopLendingCoded()
 {

@@ -72,6 +72,7 @@ public:
 	void stopLending() override;
 	[[nodiscard]] const std::vector<LentBuffer> &lentCodedBuffers() const override;
 	Status returnLentCoded(unsigned index) override;
+	bool reclaimLentCoded(unsigned index) override;
 	void stopLendingCoded() override;
 	Status setBitrate(uint32_t bitsPerSecond) override;
 	Status drain() override;

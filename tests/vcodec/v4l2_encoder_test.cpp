@@ -245,6 +245,30 @@ TEST_P(V4L2EncoderTest, LentBuffersAreFilledOnlyWhenReturnedAndReadInPlace)
 	EXPECT_TRUE(errors.empty());
 }
 
+/* A lent bitstream buffer the guest destroys: refused while the driver holds it, taken back after a stop. */
+TEST_P(V4L2EncoderTest, LentBitstreamBufferIsReclaimedOnlyWhenTheDriverLetGo)
+{
+	EncodeParams p = params();
+	p.lendBuffers = 2;
+	auto e = create(p);
+	ASSERT_TRUE(e);
+	ASSERT_EQ(e->lentCodedBuffers().size(), 2u);
+	EXPECT_TRUE(e->reclaimLentCoded(0)) << "never returned: the driver does not have it";
+	ASSERT_TRUE(e->returnLentCoded(1));
+	EXPECT_FALSE(e->reclaimLentCoded(1)) << "queued to the driver";
+	e->stop();
+	EXPECT_TRUE(e->reclaimLentCoded(1)) << "STREAMOFF gave it back";
+	ASSERT_TRUE(e->restart());
+	ASSERT_TRUE(e->encodeLent(0, 0, 0, false, [this] { released++; }));
+	for (int i = 0; i < 5; i++)
+		loop.dispatch(5);
+	EXPECT_TRUE(out.empty()) << "a reclaimed buffer does not go back to the driver at restart";
+	ASSERT_TRUE(e->returnLentCoded(1));
+	ASSERT_TRUE(pump([&] { return out.size() == 1; }));
+	EXPECT_EQ(out[0].lent, 1);
+	EXPECT_TRUE(errors.empty());
+}
+
 TEST_P(V4L2EncoderTest, ForcedFrameIsAKeyFrame)
 {
 	auto e = create(params());
