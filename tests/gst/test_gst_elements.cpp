@@ -82,6 +82,19 @@ protected:
 		return e;
 	}
 
+	/* A boolean of the element's "stats" (false if it has none). */
+	static bool statFlag(GstElement *e, const char *field)
+	{
+		GstStructure *s = nullptr;
+		g_object_get(e, "stats", &s, nullptr);
+		gboolean v = FALSE;
+		if (s) {
+			EXPECT_TRUE(gst_structure_get_boolean(s, field, &v)) << field;
+			gst_structure_free(s);
+		}
+		return v;
+	}
+
 	static guint64 stat(GstElement *sink, const char *field)
 	{
 		GstStructure *s = nullptr;
@@ -543,6 +556,24 @@ std::vector<GstBuffer *> runToEos(GstElement *p, const char *sinkName = "out")
 	return out;
 }
 
+/* Play \a p to its end, copying each frame out of appsink "out" and letting it go at once. */
+std::vector<std::vector<uint8_t>> pullCopies(GstElement *p)
+{
+	std::vector<std::vector<uint8_t>> got;
+	GstElement *sink = gst_bin_get_by_name(GST_BIN(p), "out");
+	EXPECT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+	while (GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND)) {
+		GstMapInfo m;
+		if (gst_buffer_map(gst_sample_get_buffer(smp), &m, GST_MAP_READ)) {
+			got.emplace_back(m.data, m.data + m.size);
+			gst_buffer_unmap(gst_sample_get_buffer(smp), &m);
+		}
+		gst_sample_unref(smp);
+	}
+	gst_object_unref(sink);
+	return got;
+}
+
 void unrefAll(std::vector<GstBuffer *> &v)
 {
 	for (GstBuffer *b : v)
@@ -629,13 +660,7 @@ TEST_F(Encoder, WithABeAllocDom0ThePoolIsDom0sGrantedBuffers)
 	ASSERT_EQ(stream.size(), 20u) << waitError(p, 0);
 	EXPECT_EQ(decodeVp8(stream, 320, 240), 20u);
 	GstElement *enc = byName(p, "enc");
-	GstStructure *st = nullptr;
-	g_object_get(enc, "stats", &st, nullptr);
-	ASSERT_NE(st, nullptr);
-	gboolean dom0Allocated = FALSE;
-	EXPECT_TRUE(gst_structure_get_boolean(st, "dom0-allocated", &dom0Allocated));
-	EXPECT_TRUE(dom0Allocated) << "Dom0 published be-alloc and the buffers are its";
-	gst_structure_free(st);
+	EXPECT_TRUE(statFlag(enc, "dom0-allocated")) << "Dom0 published be-alloc and the buffers are its";
 	EXPECT_EQ(stat(enc, "frames-in"), 20u);
 	EXPECT_EQ(stat(enc, "zero-copy-frames"), 20u) << "videotestsrc renders into Dom0's granted pages";
 	EXPECT_EQ(stat(enc, "raw-bytes-copied"), 0u);
@@ -888,34 +913,18 @@ TEST_F(GuestFrames, WithBeAllocTheGuestsPoolIsDom0sPagesAndFramesArriveExact)
 				 " ! xmbguestsink name=gsink platform=loopback loopback-domid=77 sync=false "
 				 "xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=77 be-alloc=true "
 				 "eos-on-drain=true ! appsink name=out sync=false enable-last-sample=false");
-	GstElement *sink = byName(p, "out");
-	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-	std::vector<std::vector<uint8_t>> got;
-	while (GstSample *smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND)) {
-		GstMapInfo m;
-		GstBuffer *b = gst_sample_get_buffer(smp);
-		EXPECT_TRUE(gst_buffer_map(b, &m, GST_MAP_READ));
-		got.emplace_back(m.data, m.data + m.size);
-		gst_buffer_unmap(b, &m);
-		gst_sample_unref(smp);
-	}
+	/* Copied and let go at once, like the Dom0 pipeline above: the guest has few granted buffers. */
+	auto got = pullCopies(p);
 	ASSERT_EQ(got.size(), 20u) << waitError(p, 0);
 	auto ref = referenceFrames(caps, 20);
 	ASSERT_EQ(ref.size(), 20u);
-	for (size_t i = 0; i < got.size(); i++) {
-		ASSERT_GE(got[i].size(), ref[i].size());
-		EXPECT_EQ(std::memcmp(got[i].data(), ref[i].data(), ref[i].size()), 0) << "frame " << i;
-	}
+	for (size_t i = 0; i < got.size(); i++)
+		EXPECT_TRUE(got[i].size() >= ref[i].size() && std::memcmp(got[i].data(), ref[i].data(), ref[i].size()) == 0)
+			<< "frame " << i;
 	GstElement *gsink = byName(p, "gsink");
 	EXPECT_EQ(stat(gsink, "zero-copy-frames"), 20u) << "videotestsrc renders into the granted pages";
 	EXPECT_EQ(stat(gsink, "raw-bytes-copied"), 0u);
-	GstStructure *st = nullptr;
-	g_object_get(gsink, "stats", &st, nullptr);
-	ASSERT_NE(st, nullptr);
-	gboolean dom0Allocated = FALSE;
-	EXPECT_TRUE(gst_structure_get_boolean(st, "dom0-allocated", &dom0Allocated));
-	EXPECT_TRUE(dom0Allocated) << "the pool's buffers are Dom0's pages";
-	gst_structure_free(st);
+	EXPECT_TRUE(statFlag(gsink, "dom0-allocated")) << "the pool's buffers are Dom0's pages";
 	EXPECT_EQ(waitError(p, 0), "");
 }
 

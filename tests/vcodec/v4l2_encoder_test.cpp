@@ -69,6 +69,19 @@ protected:
 		return e ? std::move(*e) : nullptr;
 	}
 
+	/* An encoder lending \a n raw and \a n bitstream buffers (be-alloc where Dom0 grants dma-bufs). */
+	std::unique_ptr<V4L2Encoder> createLending(unsigned n)
+	{
+		EncodeParams p = params();
+		p.lendBuffers = n;
+		auto e = create(p);
+		if (e) {
+			EXPECT_EQ(e->lentRawBuffers().size(), n);
+			EXPECT_EQ(e->lentCodedBuffers().size(), n);
+		}
+		return e;
+	}
+
 	/* A guest frame: every byte \a fill. */
 	std::vector<uint8_t> &frame(size_t n, uint8_t fill, size_t size)
 	{
@@ -198,12 +211,8 @@ TEST_P(V4L2EncoderTest, HeldBitstreamBuffersThrottleTheEncoder)
  */
 TEST_P(V4L2EncoderTest, LentBuffersAreFilledOnlyWhenReturnedAndReadInPlace)
 {
-	EncodeParams p = params();
-	p.lendBuffers = 3;
-	auto e = create(p);
-	ASSERT_TRUE(e);
-	ASSERT_EQ(e->lentRawBuffers().size(), 3u);
-	ASSERT_EQ(e->lentCodedBuffers().size(), 3u);
+	auto e = createLending(3);
+	ASSERT_TRUE(e && e->lentRawBuffers().size() == 3 && e->lentCodedBuffers().size() == 3);
 	EXPECT_TRUE(e->zeroCopy());
 	for (unsigned i = 0; i < 3; i++) {
 		const LentBuffer &b = e->lentRawBuffers()[i];
@@ -248,11 +257,8 @@ TEST_P(V4L2EncoderTest, LentBuffersAreFilledOnlyWhenReturnedAndReadInPlace)
 /* A lent bitstream buffer the guest destroys: refused while the driver holds it, taken back after a stop. */
 TEST_P(V4L2EncoderTest, LentBitstreamBufferIsReclaimedOnlyWhenTheDriverLetGo)
 {
-	EncodeParams p = params();
-	p.lendBuffers = 2;
-	auto e = create(p);
-	ASSERT_TRUE(e);
-	ASSERT_EQ(e->lentCodedBuffers().size(), 2u);
+	auto e = createLending(2);
+	ASSERT_TRUE(e && e->lentCodedBuffers().size() == 2);
 	EXPECT_TRUE(e->reclaimLentCoded(0)) << "never returned: the driver does not have it";
 	ASSERT_TRUE(e->returnLentCoded(1));
 	EXPECT_FALSE(e->reclaimLentCoded(1)) << "queued to the driver";
