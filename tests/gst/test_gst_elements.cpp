@@ -540,7 +540,6 @@ TEST_F(E2E, VideotestsrcThroughGstLaunchStylePipelineUsesThePool)
 
 /* ---- xmbencoder (guest) ---------------------------------------------- */
 
-using Encoder = Gst;
 
 /* Run \a p to EOS (or fail); the pipeline's appsink "out" collects the output. */
 std::vector<GstBuffer *> runToEos(GstElement *p, const char *sinkName = "out")
@@ -604,6 +603,31 @@ size_t decodeVp8(const std::vector<GstBuffer *> &stream, int w, int h)
 	return n;
 }
 
+class Encoder : public Gst
+{
+protected:
+	/*
+	 * videotestsrc ! xmbencoder (loopback Dom0, VP8, \a n frames, \a props
+	 * added): every frame rendered into the element's pool, none copied, the
+	 * stream decodes.  The stream, for the caller's own checks (unref it).
+	 */
+	std::vector<GstBuffer *> encodeFromThePool(GstElement *&p, unsigned domid, const std::string &props, unsigned n)
+	{
+		p = pipeline("videotestsrc num-buffers=" + std::to_string(n) +
+			     " ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! xmbencoder name=enc "
+			     "platform=loopback loopback-domid=" + std::to_string(domid) + " " + props +
+			     " ! video/x-vp8 ! appsink name=out sync=false");
+		auto stream = runToEos(p);
+		EXPECT_EQ(stream.size(), n) << waitError(p, 0);
+		EXPECT_EQ(decodeVp8(stream, 320, 240), n);
+		GstElement *enc = byName(p, "enc");
+		EXPECT_EQ(stat(enc, "frames-in"), n);
+		EXPECT_EQ(stat(enc, "zero-copy-frames"), n) << "videotestsrc allocates from the element's pool";
+		EXPECT_EQ(stat(enc, "raw-bytes-copied"), 0u);
+		return stream;
+	}
+};
+
 TEST_F(Encoder, IsRegisteredWithDocumentedDefaults)
 {
 	GstElement *e = gst_element_factory_make("xmbencoder", nullptr);
@@ -631,18 +655,12 @@ TEST_F(Encoder, LoopbackWithoutDomidFailsNamingTheProperty)
 
 TEST_F(Encoder, VideotestsrcRendersIntoGrantedPagesAndTheStreamDecodes)
 {
-	GstElement *p = pipeline("videotestsrc num-buffers=30 ! video/x-raw,format=I420,width=320,height=240,"
-				 "framerate=30/1 ! xmbencoder name=enc platform=loopback loopback-domid=41 ! "
-				 "video/x-vp8 ! appsink name=out sync=false");
-	auto stream = runToEos(p);
-	ASSERT_EQ(stream.size(), 30u) << waitError(p, 0);
+	GstElement *p = nullptr;
+	auto stream = encodeFromThePool(p, 41, "", 30);
+	ASSERT_EQ(stream.size(), 30u);
 	EXPECT_FALSE(GST_BUFFER_FLAG_IS_SET(stream[0], GST_BUFFER_FLAG_DELTA_UNIT)) << "starts with a key frame";
 	EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(stream[1], GST_BUFFER_FLAG_DELTA_UNIT));
-	EXPECT_EQ(decodeVp8(stream, 320, 240), 30u);
-	GstElement *enc = byName(p, "enc");
-	EXPECT_EQ(stat(enc, "frames-in"), 30u);
-	EXPECT_EQ(stat(enc, "zero-copy-frames"), 30u) << "videotestsrc allocates from the element's pool";
-	EXPECT_EQ(stat(enc, "raw-bytes-copied"), 0u);
+	EXPECT_FALSE(statFlag(byName(p, "enc"), "dom0-allocated"));
 	unrefAll(stream);
 }
 
@@ -653,17 +671,9 @@ TEST_F(Encoder, VideotestsrcRendersIntoGrantedPagesAndTheStreamDecodes)
  */
 TEST_F(Encoder, WithABeAllocDom0ThePoolIsDom0sGrantedBuffers)
 {
-	GstElement *p = pipeline("videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=320,height=240,"
-				 "framerate=30/1 ! xmbencoder name=enc platform=loopback loopback-domid=43 "
-				 "loopback-be-alloc=true ! video/x-vp8 ! appsink name=out sync=false");
-	auto stream = runToEos(p);
-	ASSERT_EQ(stream.size(), 20u) << waitError(p, 0);
-	EXPECT_EQ(decodeVp8(stream, 320, 240), 20u);
-	GstElement *enc = byName(p, "enc");
-	EXPECT_TRUE(statFlag(enc, "dom0-allocated")) << "Dom0 published be-alloc and the buffers are its";
-	EXPECT_EQ(stat(enc, "frames-in"), 20u);
-	EXPECT_EQ(stat(enc, "zero-copy-frames"), 20u) << "videotestsrc renders into Dom0's granted pages";
-	EXPECT_EQ(stat(enc, "raw-bytes-copied"), 0u);
+	GstElement *p = nullptr;
+	auto stream = encodeFromThePool(p, 43, "loopback-be-alloc=true", 20);
+	EXPECT_TRUE(statFlag(byName(p, "enc"), "dom0-allocated")) << "Dom0 published be-alloc and the buffers are its";
 	unrefAll(stream);
 }
 
@@ -854,13 +864,20 @@ static std::vector<std::vector<uint8_t>> referenceFrames(const std::string &caps
 	return out;
 }
 
+/* A guest pipeline (videotestsrc, \a n frames of \a caps) into a Dom0 one, both in loopback domain \a domid. */
+static std::string guestToDom0(const std::string &caps, unsigned n, unsigned domid, const std::string &srcProps = "")
+{
+	const std::string d = std::to_string(domid);
+	return "videotestsrc num-buffers=" + std::to_string(n) + " ! " + caps +
+	       " ! xmbguestsink name=gsink platform=loopback loopback-domid=" + d +
+	       " sync=false xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=" + d + " " + srcProps +
+	       " eos-on-drain=true ! appsink name=out sync=false enable-last-sample=false";
+}
+
 TEST_F(GuestFrames, GuestPipelineFramesReachTheDom0PipelineInPlaceWithTheirTimestamps)
 {
 	const std::string caps = "video/x-raw,format=NV12,width=320,height=240,framerate=30/1";
-	GstElement *p = pipeline("videotestsrc num-buffers=30 ! " + caps +
-				 " ! xmbguestsink name=gsink platform=loopback loopback-domid=72 sync=false "
-				 "xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=72 eos-on-drain=true ! "
-				 "appsink name=out sync=false enable-last-sample=false");
+	GstElement *p = pipeline(guestToDom0(caps, 30, 72));
 	GstElement *sink = byName(p, "out");
 	ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
 	/* Each frame is checked and let go at once: the guest has only 4 granted buffers. */
@@ -909,10 +926,7 @@ TEST_F(GuestFrames, GuestPipelineFramesReachTheDom0PipelineInPlaceWithTheirTimes
 TEST_F(GuestFrames, WithBeAllocTheGuestsPoolIsDom0sPagesAndFramesArriveExact)
 {
 	const std::string caps = "video/x-raw,format=NV12,width=320,height=240,framerate=30/1";
-	GstElement *p = pipeline("videotestsrc num-buffers=20 ! " + caps +
-				 " ! xmbguestsink name=gsink platform=loopback loopback-domid=77 sync=false "
-				 "xmbguestsrc name=gsrc platform=loopback loopback-guest-domid=77 be-alloc=true "
-				 "eos-on-drain=true ! appsink name=out sync=false enable-last-sample=false");
+	GstElement *p = pipeline(guestToDom0(caps, 20, 77, "be-alloc=true"));
 	/* Copied and let go at once, like the Dom0 pipeline above: the guest has few granted buffers. */
 	auto got = pullCopies(p);
 	ASSERT_EQ(got.size(), 20u) << waitError(p, 0);
