@@ -182,8 +182,7 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	if (draining_ || std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.inEncoder; }))
 		return -XEN_EBUSY;
 	/* Buffers that are the current encoder's own memory: a new encoder cannot use them. */
-	if (std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; }) ||
-	    std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created && b.mem.lent >= 0; }))
+	if (anyLent(true) || anyLent(false))
 		return -XEN_EBUSY;
 	const proto::CodecCaps *caps = cfg_.caps.find(o.codec);
 	if (!caps)
@@ -365,8 +364,10 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 		return walked.error();
 	if (bc.index < (input ? encoder_->lentRawBuffers() : encoder_->lentCodedBuffers()).size()) {
 		auto lent = grantLentBuffer(bc.index, input, size, dirPages);
-		if (lent || !lent.error().message.empty())
-			return lent;
+		if (!lent)
+			return lent.error();
+		if (*lent)
+			return std::move(**lent);
 		/* Not granted, nothing lent yet: the encoder copies from now on. */
 	}
 	const size_t pages = proto::pagesFor(size);
@@ -381,18 +382,24 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 	return Memory{ keep, keep->data(), pages * xen::kPageSize, pages };
 }
 
+bool CodecSession::anyLent(bool input) const
+{
+	auto lent = [](const auto &b) { return b.created && b.mem.lent >= 0; };
+	return input ? std::any_of(in_.begin(), in_.end(), lent) : std::any_of(out_.begin(), out_.end(), lent);
+}
+
 /**
- * \brief be-alloc INPUT buffer \a index is the encoder's own buffer, granted
+ * \brief be-alloc buffer \a index of a set is the encoder's own buffer, granted
  *
  * Where the Dom0 kernel grants dma-bufs (imp_to_refs) the encoder lends
- * its OUTPUT-queue buffers: the guest renders into the encoder's memory
- * and the frame is queued where it is (no pinning, no copy, any driver).
+ * its buffers: the guest renders into the encoder's memory and the frame is
+ * queued where it is, or reads the bitstream where the encoder wrote it.
  * Refs of the first pages the layout needs go into the guest's directory.
- * If the first grant fails, lending stops (logged) and an empty error
- * message says "fall back to Dom0 pages"; a later failure fails the request.
+ * If the first grant of a set fails, lending that set stops (logged) and
+ * nullopt says "fall back to Dom0 pages"; a later failure fails the request.
  */
-Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, bool input, uint32_t size,
-							   std::span<xen::GrantMapping> dirPages)
+Result<std::optional<CodecSession::Memory>> CodecSession::grantLentBuffer(unsigned index, bool input, uint32_t size,
+									  std::span<xen::GrantMapping> dirPages)
 {
 	const LentBuffer &lb = (input ? encoder_->lentRawBuffers() : encoder_->lentCodedBuffers())[index];
 	const size_t need = proto::pagesFor(size);
@@ -403,10 +410,7 @@ Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, bool 
 					       " pages of earlier grants kept until it is gone)" };
 	auto g = dom0_.grants->refsFromDmabuf(cfg_.frontend, lb.dmabuf.get(), pages);
 	if (!g) {
-		const bool lentBefore =
-			input ? std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.lent >= 0; })
-			      : std::any_of(out_.begin(), out_.end(), [](const OutBuf &b) { return b.created && b.mem.lent >= 0; });
-		if (lentBefore)
+		if (anyLent(input))
 			return g.error();
 		XMB_LOG(logCodec, Warn, "%s: granting the encoder's %s buffer %u failed (%s): Dom0 pages granted "
 			"instead", label_.c_str(), input ? "raw" : "bitstream", index, g.error().message.c_str());
@@ -414,12 +418,12 @@ Result<CodecSession::Memory> CodecSession::grantLentBuffer(unsigned index, bool 
 			encoder_->stopLending();
 		else
 			encoder_->stopLendingCoded();
-		return Error{ g.error().code, "" };
+		return std::optional<Memory>{};
 	}
 	if (Status w = service::writeGuestDirectory(dirPages, std::span(g->refs()).first(need)); !w)
 		return w.error();
-	Memory m{ std::make_shared<xen::DmaBufGrant>(std::move(*g)), nullptr, lb.size, pages, int(index) };
-	return m;
+	return std::optional<Memory>{ Memory{ std::make_shared<xen::DmaBufGrant>(std::move(*g)), nullptr, lb.size,
+					       pages, int(index) } };
 }
 
 int32_t CodecSession::opBufDestroy(uint8_t type, uint8_t index)
@@ -613,7 +617,7 @@ void CodecSession::drainMailbox()
 			if (bs->bs.lent >= 0 && bs->encGen != encGen_) {
 				/* Stale (STOP): the buffer is still the guest's queued one, give it back. */
 				const auto i = static_cast<unsigned>(bs->bs.lent);
-				if (encoder_ && i < out_.size() && out_[i].created && out_[i].queued && out_[i].mem.lent >= 0)
+				if (encoder_ && lentOutQueued(i))
 					(void)encoder_->returnLentCoded(i);
 				continue;
 			}
@@ -654,7 +658,7 @@ void CodecSession::deliverBitstreams()
 		pending_.pop_front();
 		const bool lent = bs.lent >= 0;
 		unsigned idx = lent ? static_cast<unsigned>(bs.lent) : outQueue_.front();
-		if (lent && (idx >= out_.size() || !out_[idx].created || !out_[idx].queued || out_[idx].mem.lent < 0)) {
+		if (lent && !lentOutQueued(idx)) {
 			/* Cannot be: the encoder fills only buffers the guest queued, which it cannot destroy. */
 			stats_.bitstreamDrops++;
 			XMB_LOG(logCodec, Error, "%s: a bitstream in buffer %u the guest did not queue", label_.c_str(), idx);

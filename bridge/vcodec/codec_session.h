@@ -130,7 +130,15 @@ private:
 	};
 	Result<Memory> guestPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
 	Result<Memory> grantedPages(const proto::CodecRequest::BufCreate &bc, uint32_t size, bool input);
-	Result<Memory> grantLentBuffer(unsigned index, bool input, uint32_t size, std::span<xen::GrantMapping> dirPages);
+	Result<std::optional<Memory>> grantLentBuffer(unsigned index, bool input, uint32_t size,
+						      std::span<xen::GrantMapping> dirPages);
+	/** Does a created buffer of the INPUT (\a input) or OUTPUT set live in the encoder's memory? */
+	[[nodiscard]] bool anyLent(bool input) const;
+	/** OUTPUT buffer \a i is a lent one the guest has queued (the encoder may fill it). */
+	[[nodiscard]] bool lentOutQueued(unsigned i) const
+	{
+		return i < out_.size() && out_[i].created && out_[i].queued && out_[i].mem.lent >= 0;
+	}
 	struct InputDoneMsg { uint64_t encGen; unsigned index; uint64_t gen; };
 	struct BitstreamMsg { uint64_t encGen; Bitstream bs; };
 	struct DrainedMsg { uint64_t encGen; };

@@ -172,7 +172,7 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 				if ((r = q.exportBuffer(i, 0, b.dmabuf)) < 0)
 					return std::string("EXPBUF: ") + strerror(-r);
 				off_t size = ::lseek(b.dmabuf.get(), 0, SEEK_END);
-				if (size < 0 || size < off_t(atLeast) || size % 4096)
+				if (size < 0 || size < off_t(atLeast) || size % off_t(xen::kPageSize))
 					return "a dma-buf of " + std::to_string(size) + " bytes for " +
 					       std::to_string(atLeast) + " bytes";
 				b.size = static_cast<size_t>(size);
@@ -193,11 +193,8 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		return true;
 	}
 
-	int allocError = 0;
-	std::string allocWhat;
-
 	/* Frames in the caller's memory: USERPTR where allowed, else MMAP and a copy. */
-	bool allocateForCallerMemory(bool foreignUserPtr)
+	Status allocateForCallerMemory(bool foreignUserPtr)
 	{
 		/* Dom0's own pages (be-alloc) are user memory like any other: no foreign frame, nothing read-only. */
 		userptr = (foreignUserPtr || params.framesInDom0Memory) &&
@@ -216,26 +213,18 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 			userptr = false;
 			r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS, V4L2Memory::Mmap, kCodedBuffers);
 		}
-		if (r < 0) {
-			allocError = r;
-			allocWhat = std::string("buffer allocation failed: ") + strerror(-r);
-			return false;
-		}
+		if (r < 0)
+			return Error{ r, std::string("buffer allocation failed: ") + strerror(-r) };
 		if (!userptr) {
 			XMB_LOG(logV4L2Enc, Warn,
 				"%s: the encoder does not read guest pages in place (not USERPTR): every raw "
 				"frame is copied (%u bytes, counted in raw-bytes-copied)",
 				path.c_str(), rawSize);
-			for (unsigned i = 0; i < dev.output().count(); i++) {
-				if ((r = dev.output().mapBuffer(i)) < 0) {
-					allocError = r;
-					allocWhat = std::string("OUTPUT buffers cannot be mapped: ") + strerror(-r);
-					return false;
-				}
-			}
+			for (unsigned i = 0; i < dev.output().count(); i++)
+				if ((r = dev.output().mapBuffer(i)) < 0)
+					return Error{ r, std::string("OUTPUT buffers cannot be mapped: ") + strerror(-r) };
 		}
-		slots.resize(dev.output().count());
-		return true;
+		return {};
 	}
 
 	~Impl()
@@ -541,15 +530,13 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 	if (p.rcMode == XENVCODEC_RC_CBR && !applied.bitrateMode)
 		return err(-ENOTSUP, "has no bitrate-mode control: CBR is not available");
 
-	if (p.lendBuffers && s.lendOwnBuffers(p.lendBuffers)) {
-		s.slots.resize(dev.output().count());
-	} else if (!s.allocateForCallerMemory(foreignUserPtr)) {
-		return err(s.allocError, s.allocWhat);
-	}
+	if (!p.lendBuffers || !s.lendOwnBuffers(p.lendBuffers))
+		if (Status a = s.allocateForCallerMemory(foreignUserPtr); !a)
+			return err(a.error().code, a.error().message);
+	s.slots.resize(dev.output().count());
 	int r = dev.start();
 	if (r < 0)
 		return err(r, std::string("STREAMON failed: ") + strerror(-r));
-
 
 	std::weak_ptr<Impl> weak = impl;
 	Status added = loop.addFd(
