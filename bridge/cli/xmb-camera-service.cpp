@@ -70,12 +70,13 @@ std::string reportText(const service::CameraService &svc, bool perCamera)
 		char line[512];
 		std::snprintf(line, sizeof(line),
 			      "%s camera %s: %s%s frames %lu drops %lu bytes-copied/frame %.0f mapped-pages %lu "
-			      "granted-pages %lu",
+			      "granted-pages %lu dma-bufs %lu",
 			      r.label.c_str(), r.camera.c_str(), r.connected ? "connected, " : "waiting",
 			      r.tier.c_str(), static_cast<unsigned long>(r.stats.frames),
 			      static_cast<unsigned long>(r.stats.drops), perFrame,
 			      static_cast<unsigned long>(r.domainMappedPages),
-			      static_cast<unsigned long>(r.stats.grantedPages));
+			      static_cast<unsigned long>(r.stats.grantedPages),
+			      static_cast<unsigned long>(r.domainDmaBufs));
 		out += line + streamText(r) + "\n";
 		auto &c = clients[r.camera];
 		if (r.connected)
@@ -118,7 +119,8 @@ std::string reportJson(const service::CameraService &svc)
 		       std::to_string(r.stats.frames ? r.stats.bytesCopied / r.stats.frames : 0) +
 		       ", \"requests\": " + std::to_string(r.stats.requests) +
 		       ", \"mapped_pages\": " + std::to_string(r.domainMappedPages) +
-		       ", \"granted_pages\": " + std::to_string(r.stats.grantedPages) + "}";
+		       ", \"granted_pages\": " + std::to_string(r.stats.grantedPages) +
+		       ", \"dma_bufs\": " + std::to_string(r.domainDmaBufs) + "}";
 		auto &c = clients[r.camera];
 		if (r.connected)
 			c.push_back(r.label);

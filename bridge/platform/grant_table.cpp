@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include "protocol/base/log.h"
 
@@ -214,7 +215,89 @@ Result<ForeignDmaBuf> GrantTable::dmabufFromRefs(DomId dom, std::span<const Gref
 	auto fd = backend_->dmabufExportFromRefs(dom, refs, writable);
 	if (!fd)
 		return fd.error();
-	return ForeignDmaBuf{ std::move(*fd), refs.size() * kPageSize };
+	ForeignDmaBuf b;
+	b.table_ = weak_from_this();
+	b.fd_ = std::move(*fd);
+	b.size_ = refs.size() * kPageSize;
+	b.dom_ = dom;
+	std::lock_guard<std::mutex> l(lock_);
+	exports_[dom].live++;
+	return b;
+}
+
+ForeignDmaBuf &ForeignDmaBuf::operator=(ForeignDmaBuf &&o) noexcept
+{
+	if (this != &o) {
+		reset();
+		table_ = std::move(o.table_);
+		fd_ = std::move(o.fd_);
+		size_ = std::exchange(o.size_, 0);
+		dom_ = o.dom_;
+	}
+	return *this;
+}
+
+void ForeignDmaBuf::reset()
+{
+	if (auto t = table_.lock(); t && fd_)
+		t->exportClosed(dom_, std::move(fd_));
+	fd_.reset();
+	table_.reset();
+	size_ = 0;
+}
+
+namespace {
+
+/* Whether gntdev has released export \a fd (a number we still reserve). */
+bool exportReleased(GrantBackend &backend, int fd)
+{
+	/* Timeout 0: a query, never a wait in the event loop.  ENOENT: released
+	 * before we asked; ENOTTY: the kernel cannot tell, nothing to wait for. */
+	int r = backend.dmabufWaitReleased(fd, 0);
+	return r == 0 || r == -ENOENT || r == -ENOTTY;
+}
+
+} /* namespace */
+
+/*
+ * Our fd of an export is closed by putting a placeholder over its number:
+ * gntdev finds an export by the fd number it was created with, and a new
+ * export given the same number would make the question ambiguous.
+ */
+void GrantTable::exportClosed(DomId dom, UniqueFD fd)
+{
+	const int n = fd.get();
+	UniqueFD placeholder(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+	std::lock_guard<std::mutex> l(lock_);
+	Exports &e = exports_[dom];
+	if (e.live)
+		e.live--;
+	if (!placeholder || ::dup3(placeholder.get(), n, O_CLOEXEC) != n) {
+		fd.reset(); /* cannot reserve the number: cannot ask either */
+		return;
+	}
+	(void)fd.release(); /* n is the placeholder now */
+	UniqueFD reserved(n);
+	if (!exportReleased(*backend_, n))
+		e.held.push_back(std::move(reserved));
+}
+
+void GrantTable::pollReleased(DomId dom)
+{
+	auto it = exports_.find(dom);
+	if (it == exports_.end())
+		return;
+	std::erase_if(it->second.held, [this](const UniqueFD &f) { return exportReleased(*backend_, f.get()); });
+	if (!it->second.live && it->second.held.empty())
+		exports_.erase(it);
+}
+
+size_t GrantTable::exportedDmaBufs(DomId dom)
+{
+	std::lock_guard<std::mutex> l(lock_);
+	pollReleased(dom);
+	auto it = exports_.find(dom);
+	return it == exports_.end() ? 0 : it->second.live + it->second.held.size();
 }
 
 Result<DmaBufGrant> GrantTable::refsFromDmabuf(DomId dom, int fd, size_t pages)
@@ -253,6 +336,12 @@ void GrantTable::domainGone(DomId dom)
 	Quarantined q;
 	{
 		std::lock_guard<std::mutex> l(lock_);
+		pollReleased(dom);
+		if (auto e = exports_.find(dom); e != exports_.end() && !e->second.held.empty() &&
+						 !std::exchange(e->second.reported, true))
+			XMB_LOG(logGrant, Warn, "dom%u is gone but a driver still holds %zu dma-buf(s) of its "
+				"pages (exp_from_refs): Xen keeps the domain's memory until it lets go",
+				static_cast<unsigned>(dom), e->second.held.size());
 		auto it = quarantine_.find(dom);
 		if (it == quarantine_.end())
 			return;

@@ -161,10 +161,34 @@ private:
 	DomId peer_ = 0;
 };
 
-/** \brief A dma-buf made from a foreign domain's refs (exp_from_refs). */
-struct ForeignDmaBuf {
-	UniqueFD fd;
-	size_t size = 0;
+/**
+ * \brief A dma-buf made of a foreign domain's pages (exp_from_refs).
+ *
+ * Dom0 maps the guest's pages for as long as anyone holds the dma-buf, not
+ * as long as this fd: a driver keeps an import attached to its buffer slot
+ * until the slot is given another buffer or freed.  On destruction the fd
+ * goes back to the GrantTable, which asks the kernel whether the export is
+ * released (exp_wait_released) and keeps counting it as held until it is
+ * (GrantTable::exportedDmaBufs()).
+ */
+class ForeignDmaBuf
+{
+public:
+	ForeignDmaBuf() = default;
+	ForeignDmaBuf(ForeignDmaBuf &&o) noexcept = default;
+	ForeignDmaBuf &operator=(ForeignDmaBuf &&o) noexcept;
+	~ForeignDmaBuf() { reset(); }
+	[[nodiscard]] int fd() const { return fd_.get(); }
+	[[nodiscard]] size_t size() const { return size_; }
+	explicit operator bool() const { return fd_.isValid(); }
+	void reset();
+
+private:
+	friend class GrantTable;
+	std::weak_ptr<GrantTable> table_;
+	UniqueFD fd_;
+	size_t size_ = 0;
+	DomId dom_ = 0;
 };
 
 /**
@@ -221,6 +245,11 @@ public:
 	/** Probed once, logged once; see ForeignMapSupport. */
 	ForeignMapSupport probeForeignMaps();
 	Result<ForeignDmaBuf> dmabufFromRefs(DomId dom, std::span<const Gref> refs, bool writable);
+	/**
+	 * dma-bufs of \a dom's pages Dom0 holds: those not yet let go of, and
+	 * those let go of that a driver has not released (asked again here).
+	 */
+	[[nodiscard]] size_t exportedDmaBufs(DomId dom);
 	Result<DmaBufGrant> refsFromDmabuf(DomId dom, int fd, size_t pages);
 	/** Pages of dma-buf imports for \a dom let go of and kept until it is gone (see DmaBufGrant). */
 	[[nodiscard]] size_t quarantinedPages(DomId dom) const;
@@ -238,7 +267,10 @@ private:
 	explicit GrantTable(std::shared_ptr<GrantBackend> backend) : backend_(std::move(backend)) {}
 	friend class GrantMapping;
 	friend class DmaBufGrant;
+	friend class ForeignDmaBuf;
 	void quarantine(DmaBufGrant &&grant);
+	void exportClosed(DomId dom, UniqueFD fd);
+	void pollReleased(DomId dom);
 	void release(DomId dom, void *addr, size_t pages);
 
 	std::shared_ptr<GrantBackend> backend_;
@@ -252,6 +284,13 @@ private:
 		size_t pages = 0;
 	};
 	std::map<DomId, Quarantined> quarantine_;
+	struct Exports {
+		size_t live = 0; /* ForeignDmaBufs alive */
+		/* let go of, not yet released: placeholders keeping the fd numbers */
+		std::vector<UniqueFD> held;
+		bool reported = false; /* "still held" logged once per domain */
+	};
+	std::map<DomId, Exports> exports_;
 	std::optional<ForeignMapSupport> foreignMaps_;
 };
 

@@ -376,6 +376,7 @@ std::vector<DeviceReport> CameraService::report() const
 		r.connected = d.session != nullptr;
 		r.connects = d.connects;
 		r.domainMappedPages = d.attached || d.frontend ? dom0_.grants->mappedPages(d.frontend) : 0;
+		r.domainDmaBufs = d.attached || d.frontend ? dom0_.grants->exportedDmaBufs(d.frontend) : 0;
 		if (d.session) {
 			const auto *session = static_cast<const CameraSession *>(d.session.get());
 			r.tier = session->tier();

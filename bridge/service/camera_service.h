@@ -37,6 +37,8 @@ struct DeviceReport {
 	std::string format; /**< "YUYV 640x480 30/1 fps" once the guest configured; else empty */
 	SessionStats stats;
 	uint64_t domainMappedPages = 0; /**< pages of this guest Dom0 maps now (all sessions) */
+	/** dma-bufs of this guest's pages Dom0 holds now (exp_from_refs, ours or a driver's) */
+	uint64_t domainDmaBufs = 0;
 };
 
 class CameraService final : private XenbusDriver

@@ -682,7 +682,7 @@ CallerBuffer CameraSession::bufferMemory(unsigned index)
 	if (b.dmabuf) /* the dma-buf lives with its holders too (a queued import) */
 		owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<xen::ForeignDmaBuf>>>(
 			std::move(owner), b.dmabuf);
-	return { b.data, b.dmabuf ? b.dmabuf->fd.get() : -1, b.size, std::move(owner) };
+	return { b.data, b.dmabuf ? b.dmabuf->fd() : -1, b.size, std::move(owner) };
 }
 
 void CameraSession::setInCamera(unsigned index, bool inCamera)

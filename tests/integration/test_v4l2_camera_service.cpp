@@ -283,3 +283,22 @@ TEST_F(GuestDmaBufs, ADmaBufTheCameraRefusesFallsBackToUserPointers)
 	EXPECT_THAT(r->tier, ::testing::HasSubstr("USERPTR"));
 	EXPECT_EQ(dmabufQueued(), 0u);
 }
+
+TEST_F(GuestDmaBufs, ADomainDestroyedMidStreamLeavesNoDmaBufOfItsPagesHeld)
+{
+	fake.setUserPtrSupported(false);
+	start(true);
+	CameraFrontend fe(*guest[1]);
+	startStreaming(fe);
+	streamFrames(fe, 3, kFrame);
+	auto r = reportOf("dom1");
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r->domainDmaBufs, 4u) << "each of the guest's buffers exported once";
+	ASSERT_GT(dmabufQueued(), 0u);
+	ASSERT_TRUE(hv->destroyDomain(1));
+	ASSERT_TRUE(waitFor([&] { return !reportOf("dom1")->connected; }));
+	EXPECT_EQ(dmabufQueued(), 0u) << "the camera let go of the dead guest's buffers";
+	EXPECT_TRUE(waitFor([&] { return reportOf("dom1")->domainDmaBufs == 0; }, 2000ms))
+		<< "every export released (exp_wait_released), none left held by the camera";
+	EXPECT_TRUE(waitFor([&] { return hv->mappedGrants(1) == 0; }, 2000ms));
+}

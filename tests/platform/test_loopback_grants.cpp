@@ -2,6 +2,7 @@
 /* Loopback grant semantics: the same rules as Xen's grant tables. */
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -177,6 +178,36 @@ TEST_F(LoopbackGrants, DmaBufProbeReportsNoSupport)
 	auto buf = dom0->grants->dmabufFromRefs(1, share->refs(), false);
 	ASSERT_FALSE(buf);
 	EXPECT_EQ(buf.error().code, -ENOTTY);
+}
+
+/*
+ * exp_from_refs: Dom0 maps the guest's pages for as long as anyone holds the
+ * dma-buf (a driver's import), not as long as our fd; exportedDmaBufs()
+ * counts an export until gntdev says it is released.
+ */
+TEST_F(LoopbackGrants, AnExportIsHeldUntilItsLastHolderLetsGo)
+{
+	hv->emulateGntdevDmabuf(true);
+	hv->emulateDmabufExport(true);
+	auto share = guest->grants->share(0, 2, true);
+	ASSERT_TRUE(share);
+	auto buf = dom0->grants->dmabufFromRefs(1, share->refs(), true);
+	ASSERT_TRUE(buf) << buf.error().message;
+	EXPECT_EQ(buf->size(), 2 * kPageSize);
+	EXPECT_EQ(dom0->grants->exportedDmaBufs(1), 1u);
+	const int number = buf->fd();
+	UniqueFD import = UniqueFD(::fcntl(number, F_DUPFD_CLOEXEC, 0)); /* a driver's reference */
+	ASSERT_TRUE(import);
+	buf->reset();
+	EXPECT_EQ(dom0->grants->exportedDmaBufs(1), 1u) << "the driver still holds it";
+	UniqueFD other(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+	EXPECT_NE(other.get(), number) << "the export's fd number stays reserved while it is held";
+	import.reset();
+	EXPECT_EQ(dom0->grants->exportedDmaBufs(1), 0u) << "released once the driver let go";
+	auto again = dom0->grants->dmabufFromRefs(1, share->refs(), true);
+	ASSERT_TRUE(again);
+	again->reset();
+	EXPECT_EQ(dom0->grants->exportedDmaBufs(1), 0u) << "nobody else held it: released at once";
 }
 
 TEST_F(LoopbackGrants, MappingMovesOwnership)

@@ -5,9 +5,16 @@
  * sides see the same physical page, as with a real grant mapping.
  */
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <thread>
+
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bridge/platform/loopback/loopback_state.h"
@@ -235,9 +242,38 @@ public:
 		UniqueFD fd(::fcntl(mem->memfd.get(), F_DUPFD_CLOEXEC, 0));
 		if (!fd)
 			return Error{ -errno, "loopback: export: dup" };
+		struct stat st = {};
+		::fstat(fd.get(), &st);
+		exports_[fd.get()] = Export{ st.st_dev, st.st_ino, mem };
 		return fd;
 	}
-	int dmabufWaitReleased(int, unsigned) override { return -ENOTTY; }
+
+	/*
+	 * exp_wait_released as gntdev does it: the export is found by the fd
+	 * number it was created with (ENOENT once released) and is released
+	 * when nobody holds the dma-buf.  Here all holders are this process's
+	 * fds, so "held" is: an fd refers to the memory other than the share's
+	 * own memfd and other exports of it not yet closed.
+	 */
+	int dmabufWaitReleased(int fd, unsigned timeoutMs) override
+	{
+		const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+		for (;;) {
+			{
+				std::lock_guard<std::mutex> l(hv_->lock);
+				auto it = exports_.find(fd);
+				if (it == exports_.end())
+					return -ENOENT;
+				if (holders(fd, it->second) == 0) {
+					exports_.erase(it);
+					return 0;
+				}
+			}
+			if (std::chrono::steady_clock::now() >= deadline)
+				return -ETIMEDOUT;
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		}
+	}
 	/*
 	 * imp_to_refs as Linux's gntdev does it: the buffer must be exactly
 	 * \a pages long, every page is granted writable to \a dom, and the
@@ -293,6 +329,34 @@ public:
 	}
 
 private:
+	struct Export {
+		dev_t dev;
+		ino_t ino;
+		std::weak_ptr<Backing> mem;
+	};
+	static bool refersTo(int fd, const Export &e)
+	{
+		struct stat st = {};
+		return ::fstat(fd, &st) == 0 && st.st_dev == e.dev && st.st_ino == e.ino;
+	}
+	/* fds holding export \a fd's memory, but for the share itself and open exports (lock held) */
+	size_t holders(int fd, const Export &e) const
+	{
+		long n = 0;
+		if (DIR *d = ::opendir("/proc/self/fd")) {
+			while (const dirent *ent = ::readdir(d))
+				if (ent->d_name[0] != '.' && refersTo(std::atoi(ent->d_name), e))
+					n++;
+			::closedir(d);
+		}
+		if (auto mem = e.mem.lock(); mem && refersTo(mem->memfd.get(), e))
+			n--;
+		for (const auto &[other, o] : exports_)
+			if (other != fd && refersTo(other, e))
+				n--;
+		return n > 0 ? size_t(n) : 0;
+	}
+	std::map<int, Export> exports_; /* by the fd number they were created with */
 	std::shared_ptr<Hypervisor> hv_;
 	DomId self_;
 };
