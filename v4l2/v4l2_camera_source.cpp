@@ -91,9 +91,10 @@ int V4L2CameraSource::reopen(bool emulated)
 void V4L2CameraSource::subscribeEvents()
 {
 	/* Changes made by other openers (v4l2-ctl, another app) reach the guest. */
+	subscribed_ = false;
 	for (uint8_t t = 0; t < 4; t++)
-		device_->subscribeEvent(V4L2_EVENT_CTRL, v4l2ControlForCamera(t));
-	device_->subscribeEvent(V4L2_EVENT_SOURCE_CHANGE, 0);
+		subscribed_ |= device_->subscribeEvent(V4L2_EVENT_CTRL, v4l2ControlForCamera(t)) == 0;
+	subscribed_ |= device_->subscribeEvent(V4L2_EVENT_SOURCE_CHANGE, 0) == 0;
 }
 
 /**
@@ -552,7 +553,8 @@ int V4L2CameraSource::dequeueFrame(CompletedFrame &frame)
  */
 int V4L2CameraSource::dequeueEvent(SourceEvent &event)
 {
-	if (!device_)
+	/* A driver without events (no vidioc_subscribe_event) says ENOTTY to DQEVENT: not an error. */
+	if (!device_ || !subscribed_)
 		return -EAGAIN;
 	for (;;) {
 		v4l2_event ev;

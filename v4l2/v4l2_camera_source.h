@@ -71,6 +71,7 @@ private:
 	DeviceIO *nativeIO_;
 	std::unique_ptr<V4L2VideoDevice> device_;
 	bool emulated_ = false; /* device_ is opened through libv4l2 */
+	bool subscribed_ = false; /* to any event: else DQEVENT is never asked */
 	std::string path_;
 	std::string busInfo_, card_, driver_;
 	std::vector<FormatEntry> formatCache_;

@@ -230,8 +230,12 @@ int FakeV4L2Device::ioctl(int fd, unsigned long request, void *arg)
 		return doExtCtrls(request, static_cast<v4l2_ext_controls *>(arg));
 	case VIDIOC_SUBSCRIBE_EVENT:
 	case VIDIOC_UNSUBSCRIBE_EVENT:
+		if (!eventsSupported_) /* no vidioc_subscribe_event: the V4L2 core says ENOTTY */
+			return -ENOTTY;
 		return doSubscribe(request, static_cast<v4l2_event_subscription *>(arg));
 	case VIDIOC_DQEVENT:
+		if (!eventsSupported_)
+			return -ENOTTY;
 		return doDQEvent(static_cast<v4l2_event *>(arg));
 	case VIDIOC_ENCODER_CMD:
 	case VIDIOC_TRY_ENCODER_CMD:

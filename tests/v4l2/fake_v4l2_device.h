@@ -57,6 +57,8 @@ public:
 	void setPayloadChecksum(bool on) { payloadChecksum_ = on; }
 	/** VIDIOC_EXPBUF fails (a driver without vb2's export). */
 	void setExpBufSupported(bool on) { expBuf_ = on; }
+	/** No V4L2 events: (UN)SUBSCRIBE_EVENT and DQEVENT fail ENOTTY (a driver without them). */
+	void setEventsSupported(bool on) { eventsSupported_ = on; }
 	/**
 	 * CaptureMplane: also offer NV12M (Y and CbCr in two memory planes,
 	 * MMAP and USERPTR), and NV12 of its own only if \a nativeNV12.
@@ -178,6 +180,7 @@ private:
 	bool userPtr_ = true;
 	bool payloadChecksum_ = false;
 	bool expBuf_ = true;
+	bool eventsSupported_ = true;
 	bool nv12m_ = false;
 	bool nativeNV12_ = true;
 	bool stopPending_ = false;

@@ -13,6 +13,11 @@
 #       scattered guest pages (no IOMMU: not contiguous) at the first QBUF and
 #       offers no USERPTR, so the service falls back to copies, logged;
 #     the DomU checks vivid's colour bars in both (media-domu.sh);
+#     2 and 3 on xmb-sgcap (our vb2-dma-sg test device built into the media
+#       kernel, tests/vm/kernel/xmb-sgcap.c: it takes any dma-buf, as an
+#       IOMMU-backed SoC camera does): 2 the guest's own buffers exported
+#       (exp_from_refs) and captured into as V4L2 DMABUF, 3 be-alloc (its
+#       dma-sg buffers granted); every frame checked pixel-exact by the DomU;
 #  3. the same DomU encodes 12 frames through xmb-codec-service --encoder v4l2
 #     (vicodec's FWHT encoder, found by capability, the service cross-built
 #     without GStreamer) on a be-alloc vcodec device: the guest's INPUT and
@@ -20,6 +25,11 @@
 #     renders into the encoder's memory and reads the bitstream there: 0 raw
 #     and 0 compressed bytes copied (the guest's own read-only pages vb2
 #     refuses to pin: EFAULT, seen here; they would be copied).
+#  4. a second DomU streams device 2 (its pages imported by the camera as
+#     dma-bufs) and is destroyed mid-stream: the service releases everything
+#     of it, gntdev reports every export released (exp_wait_released: status
+#     "dma-bufs 0"), Xen frees the domain (no dying domain left), and a third
+#     DomU is served on the same device, pixel-exact.
 set -u
 # shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
 . /test/lib.sh
@@ -42,10 +52,18 @@ for d in /sys/class/video4linux/video*; do
 done
 [ -n "$vid" ] || fail "no vivid capture node"
 grep -q '^1' /sys/module/vivid/parameters/allocators || fail "vivid is not on dma-contig (vivid.allocators=1)"
+sg=""
+for d in /sys/class/video4linux/video*; do
+	[ "$(cat "$d/name")" = xmb-sgcap ] && sg=/dev/${d##*/}
+done
+[ -n "$sg" ] || fail "no xmb-sgcap capture node (CONFIG_VIDEO_XMB_SGCAP)"
 {
 	printf '[camera vivid]\nsource = v4l2:%s\nformats = YUYV\n' "$vid"
+	printf '[camera sgcap]\nsource = v4l2:%s\nformats = YUYV\n' "$sg"
 	guest_device be-alloc 0 vivid be-alloc
 	guest_device own-buffers 1 vivid
+	guest_device sg-own-buffers 2 sgcap
+	guest_device sg-be-alloc 3 sgcap be-alloc
 } > /tmp/cameras.conf
 xmb-camera-service --config /tmp/cameras.conf --check || fail "--check"
 XMB_LOG=info xmb-camera-service --config /tmp/cameras.conf 2> /tmp/service.log &
@@ -54,12 +72,54 @@ echo 16384 > /sys/module/xen_gntalloc/parameters/limit # Dom0 grants the be-allo
 XMB_LOG=info xmb-codec-service --encoder v4l2 --guest domain=domu,codecs=fwht,be-alloc=yes 2> /tmp/codec.log &
 csvc=$!
 run_domu 400 || fail "xl create"
+first=${st:-}
+sg_dmabuf=$(cat /sys/module/xmb_sgcap/parameters/dmabuf_frames)
+
+# ---- 4. a DomU destroyed while the camera writes its pages through dma-bufs
+start_domu xmb.phase=endless || fail "xl create (endless)"
+dead=$(xl domid domu)
+i=0
+while [ $i -lt 120 ] && ! grep -q "dom$dead vcamera/2's buffers, imported as dma-bufs" /tmp/service.log; do
+	sleep 0.5; i=$((i + 1))
+done
+n0=$(grep -c "dom$dead vcamera/2's buffers, imported as dma-bufs" /tmp/service.log)
+sleep 2
+held=$(xmb-camera-service --status 2>&1 | grep "dom$dead vcamera/2")
+xl destroy domu
+i=0
+while [ $i -lt 40 ] && ! grep -q "dom$dead vcamera/2: closing" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+i=0
+while [ $i -lt 20 ] && [ "$(xl list | grep -vc '^Name\|^Domain-0')" != 0 ]; do sleep 0.5; i=$((i + 1)); done
+leftover=$(xl list | grep -v '^Name\|^Domain-0')
+status=$(xmb-camera-service --status 2>&1)
+echo "--- the DomU destroyed mid-stream (dom$dead)"
+echo "while streaming: $held"
+grep -E "dom$dead (vcamera/2: closing|is gone)|still holds" /tmp/service.log
+echo "after: $(echo "$status" | grep "dom$dead vcamera/2")"
+run_domu 300 xmb.phase=after || fail "xl create (after)"
+after=${st:-}
 kill "$svc" "$csvc"; wait "$svc"; wait "$csvc"
 echo "--- service: dma-buf, tiers, closing lines"
 grep -E "dma-buf|streaming|closing|cannot|copy mode" /tmp/service.log
 echo "--- codec service"
 grep -E "encoder|opened|USERPTR|copied|closing" /tmp/codec.log
-[ "${st:-x}" = 0 ] || fail "the DomU's checks failed (status ${st:-none})"
+[ "${first:-x}" = 0 ] || fail "the DomU's checks failed (status ${first:-none})"
+echo "--- xmb-sgcap: $(cat /sys/module/xmb_sgcap/parameters/frames) frames written, $sg_dmabuf into imported dma-bufs in the first DomU"
+grep -q "camera sgcap: streaming.*zero-copy into dom[0-9]* vcamera/2's buffers, imported as dma-bufs" /tmp/service.log ||
+	fail "device 2: the guest's pages were not captured into as dma-bufs by xmb-sgcap"
+grep -q "vcamera/2: closing.*[1-9][0-9]* frames, 0 bytes copied" /tmp/service.log ||
+	fail "device 2 (guest pages as dma-bufs): frames were copied or none came"
+[ "$sg_dmabuf" -ge 60 ] || fail "xmb-sgcap wrote $sg_dmabuf frames into imported dma-bufs (at least the 60 checked)"
+grep -q "vcamera/3: streaming, device buffers granted (dma-buf)" /tmp/service.log ||
+	fail "be-alloc device 3 was not given xmb-sgcap's own buffers"
+grep -q "vcamera/3: closing.*[1-9][0-9]* frames, 0 bytes copied" /tmp/service.log ||
+	fail "device 3 (xmb-sgcap be-alloc): frames were copied or none came"
+[ "$n0" -ge 1 ] || fail "the DomU destroyed mid-stream did not stream into dma-bufs of its pages"
+echo "$held" | grep -q "dma-bufs [1-9]" || fail "while streaming, no dma-buf of the DomU's pages was counted: $held"
+echo "$status" | grep "dom$dead vcamera/2" | grep -q "mapped-pages 0 granted-pages 0 dma-bufs 0" ||
+	fail "dom$dead's pages are still mapped, granted or held as dma-bufs after its death"
+[ -z "$leftover" ] || fail "a dying domain is left (Dom0 still maps its pages?): $leftover"
+[ "${after:-x}" = 0 ] || fail "the DomU after the destroyed one was not served (status ${after:-none})"
 grep -q "export-from-refs yes, import-to-refs yes" /tmp/service.log ||
 	fail "the service's probe did not find gntdev dma-buf both ways"
 grep -q "vcamera/0: streaming, device buffers granted (dma-buf)" /tmp/service.log ||

@@ -1,9 +1,17 @@
 #!/bin/sh
 # Runs in the arm64 PV DomU beside media-dom0.sh: devices 0 (be-alloc: the
 # camera's own buffers) and 1 (our own pages: copies), 60 frames of YUYV each;
+# 2 and 3 (xmb-sgcap, our pages as dma-bufs / its buffers) pattern-checked;
 # the last saved frame of each must be vivid's "75% Colorbar": luma falling
 # from bar to bar in the lower half (vivid draws its text at the top).
 set -u
+# Later DomUs of the run (media-dom0.sh): the phase is on the kernel command line.
+case $(cat /proc/cmdline) in
+*xmb.phase=endless*) # until Dom0 destroys this DomU: our pages, imported by xmb-sgcap
+	exec xmb-camera-guest --device 2 --format YUYV --size 640x480 --quiet ;;
+*xmb.phase=after*)
+	exec xmb-camera-guest --device 2 --format YUYV --size 640x480 --frames 30 --check-pattern --quiet ;;
+esac
 rc=0 w=640 h=360
 for dev in 0 1; do
 	rm -rf /tmp/f; mkdir -p /tmp/f
@@ -23,6 +31,13 @@ for dev in 0 1; do
 	done
 	echo "arm64-media-domu: device $dev: luma$luma"
 	[ $ok = 1 ] || { echo "arm64-media-domu: device $dev: not vivid's colour bars"; rc=1; }
+done
+# xmb-sgcap, the test pattern: device 2 into our own pages (imported by the
+# camera as dma-bufs), device 3 in its own buffers granted to us; every frame
+# pixel-exact.
+for dev in 2 3; do
+	xmb-camera-guest --device $dev --format YUYV --size 640x480 --frames 60 --check-pattern --quiet ||
+		{ echo "arm64-media-domu: xmb-sgcap device $dev: frames not the pattern"; rc=1; }
 done
 # vcodec: 12 frames of the test pattern through Dom0's vicodec (FWHT), every
 # frame a key frame; the stream must hold 12 frames.
