@@ -6,7 +6,9 @@
 # (camera-domu.sh); 2 vivid (a real V4L2 driver) into the guest's own buffers;
 # 3 a second vivid instance with multiplanar=2 whose NV12M is served as NV12,
 # each plane captured straight into the guest's own pages (the zero-copy path
-# an x86 PV Dom0 cannot take), its colour bars checked by the DomU.
+# an x86 PV Dom0 cannot take), its colour bars checked by the DomU. Then a
+# DomU destroyed mid-stream, the next one served, and last the cross-built
+# GStreamer elements: a Dom0 pipeline served to the DomU by xmbcamerasink.
 set -u
 # shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
 . /test/lib.sh
@@ -62,6 +64,23 @@ echo "$status" | grep -E "dom$dead|pages" | head -n 8
 run_domu 300 xmb.phase=after || exit 1
 after=${st:-}
 kill "$svc"; wait "$svc"; svc_rc=$?
+
+# The GStreamer elements, cross-built: a Dom0 pipeline (videotestsrc !
+# xmbcamerasink) serves the DomU's device 0, which captures 30 frames.
+export GST_PLUGIN_PATH=/xmb/gst GST_REGISTRY=/tmp/gst-registry.bin
+t0=$(cut -d' ' -f1 /proc/uptime)
+gst-inspect-1.0 xmbcamerasink > /tmp/gst-inspect.log 2>&1 ||
+	{ tail -n 20 /tmp/gst-inspect.log; echo "arm64-camera: the xmb GStreamer plugin does not load"; exit 1; }
+echo "arm64-camera: GStreamer $(gst-launch-1.0 --gst-version | sed -n 's/.*version \([0-9.]*\).*/\1/p'), registry built in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }') s"
+XMB_LOG=info gst-launch-1.0 videotestsrc is-live=true ! \
+	video/x-raw,format=NV12,width=320,height=240,framerate=30/1 ! \
+	xmbcamerasink guest=domu > /tmp/gst-pipeline.log 2>&1 &
+gst=$!
+run_domu 300 xmb.phase=gst || exit 1
+gst_st=${st:-}
+kill "$gst" 2>/dev/null; wait "$gst"
+echo "--- the Dom0 pipeline"
+grep -E "attached|streaming|closing|ERROR|WARN" /tmp/gst-pipeline.log | head -n 10
 echo "--- service log (tail)"
 grep -v "^$" /tmp/service.log | tail -n 30
 echo "--- service: how each device streamed"
@@ -83,4 +102,8 @@ if ! grep -q "zero-copy into dom[0-9]* vcamera/3's buffers" /tmp/service.log ||
 	echo "arm64-camera: NV12M did not reach the guest's own pages without a copy"; exit 1
 fi
 [ "$svc_rc" = 0 ] || { echo "arm64-camera: the service exited with $svc_rc"; exit 1; }
+[ "${gst_st:-x}" = 0 ] ||
+	{ echo "arm64-camera: the DomU did not get 30 frames from the Dom0 GStreamer pipeline (status ${gst_st:-none})"; exit 1; }
+grep -q "vcamera/0: closing.*[1-9][0-9]* frames" /tmp/gst-pipeline.log ||
+	{ echo "arm64-camera: xmbcamerasink served no frames"; exit 1; }
 echo "arm64-camera: PASS"
