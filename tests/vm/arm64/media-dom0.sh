@@ -19,8 +19,8 @@
 #       (exp_from_refs) and captured into as V4L2 DMABUF, 3 be-alloc (its
 #       dma-sg buffers granted); every frame checked pixel-exact by the DomU;
 #  3. the same DomU encodes 12 frames through xmb-codec-service --encoder v4l2
-#     (vicodec's FWHT encoder, found by capability, the service cross-built
-#     without GStreamer) on a be-alloc vcodec device: the guest's INPUT and
+#     (vicodec's FWHT encoder, found by capability; V4L2 encoders only) on a
+#     be-alloc vcodec device: the guest's INPUT and
 #     OUTPUT buffers are vicodec's own (MMAP, exported, granted), so it
 #     renders into the encoder's memory and reads the bitstream there: 0 raw
 #     and 0 compressed bytes copied (the guest's own read-only pages vb2
