@@ -521,9 +521,15 @@ static GstFlowReturn gst_xmb_camera_src_create(GstPushSrc *src, GstBuffer **out)
 				timeout = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
 			}
 		}
-		(void)::poll(fds.data(), fds.size(), timeout);
+		/* Buffers held back for the next BUF_DEQUEUE go anyway if no frame comes for 100 ms. */
+		const bool held = fe.holdsBack();
+		if (held)
+			timeout = timeout < 0 ? 100 : std::min(timeout, 100);
+		int ready = ::poll(fds.data(), fds.size(), timeout);
 		if (g_atomic_int_get(&st.unlocking))
 			return GST_FLOW_FLUSHING;
+		if (ready == 0 && held)
+			fe.sendHeldBack();
 		c.drainWake();
 		if (Status s = fe.processEvents(); !s) {
 			GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Lost the Dom0 camera"), ("%s", s.error().message.c_str()));

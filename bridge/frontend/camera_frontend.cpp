@@ -184,6 +184,8 @@ void CameraFrontend::releaseTransport()
 	abandoned_.clear();
 	dequeues_.clear();
 	dequeueBacklog_.clear();
+	queues_.clear();
+	queueBacklog_.clear();
 	frames_.clear();
 	layout_.reset();
 	config_.reset();
@@ -329,6 +331,20 @@ void CameraFrontend::drainEvents()
 
 void CameraFrontend::handleResponse(const xencamera_resp &resp)
 {
+	if (auto it = queues_.find(resp.id); it != queues_.end()) {
+		uint8_t index = it->second;
+		queues_.erase(it);
+		stats_.requests++;
+		if (resp.operation == XENCAMERA_OP_BUF_QUEUE && resp.status == 0)
+			return;
+		protocolError("BUF_QUEUE(" + std::to_string(index) + ") while streaming: " +
+			      (resp.operation != XENCAMERA_OP_BUF_QUEUE
+				       ? "answered with operation " + std::string(proto::cameraOpName(resp.operation))
+				       : statusText(resp.status)));
+		if (index < buffers_.size() && buffers_[index].state == BufState::Queued)
+			buffers_[index].state = BufState::Owned; /* refused: it is ours again */
+		return;
+	}
 	if (auto it = dequeues_.find(resp.id); it != dequeues_.end()) {
 		uint8_t index = it->second;
 		dequeues_.erase(it);
@@ -421,11 +437,60 @@ void CameraFrontend::sendDequeue(uint8_t index)
 	flushDequeues();
 }
 
+/* Buffers the backend has been told about and may fill (sent BUF_QUEUEs, not announced yet). */
+size_t CameraFrontend::queuedAtBackend() const
+{
+	size_t n = 0;
+	for (const Buffer &b : buffers_)
+		n += b.state == BufState::Queued;
+	return n - std::min(n, queueBacklog_.size());
+}
+
+/* The buffers given back while streaming onto the ring (no notify); whether any went. */
+bool CameraFrontend::pushQueued()
+{
+	bool pushed = false;
+	while (!queueBacklog_.empty() && !conn_.broken() && dequeues_.size() + queues_.size() + 2 < ring_.size()) {
+		uint8_t index = queueBacklog_.front();
+		xencamera_req req = makeRequest(XENCAMERA_OP_BUF_QUEUE);
+		req.id = takeRequestId();
+		req.req.index.index = index;
+		if (!ring_.push(req))
+			break;
+		queueBacklog_.pop_front();
+		queues_.emplace(req.id, index);
+		pushed = true;
+	}
+	return pushed;
+}
+
+void CameraFrontend::sendHeldBack()
+{
+	if (pushQueued()) {
+		ring_.pushRequests();
+		(void)conn_.notify();
+	}
+}
+
+/*
+ * Send what is waiting: BUF_DEQUEUEs of announced frames, and with them the
+ * buffers given back meanwhile, so that one notification (one wake-up of the
+ * backend) carries both; given-back buffers alone go out only when the
+ * backend would otherwise be left with fewer than two to fill.  Not for
+ * backend-allocated buffers: Dom0 may share them between guests
+ * (share-device-buffers) and fill one only when every guest gave it back,
+ * so what this guest counts as queued says nothing about what the camera
+ * has; holding one back could starve it.
+ */
 void CameraFrontend::flushDequeues()
 {
+	constexpr size_t kKeepQueued = 2;
 	/* Leave the ring room for a synchronous call (and never fill it). */
 	const size_t maxInFlight = std::max<size_t>(1, ring_.size() / 2);
 	bool pushed = false;
+	if (!queueBacklog_.empty() &&
+	    (!dequeueBacklog_.empty() || dev_.config.beAlloc || queuedAtBackend() < kKeepQueued))
+		pushed = pushQueued();
 	while (!dequeueBacklog_.empty() && dequeues_.size() < maxInFlight && !conn_.broken()) {
 		uint8_t index = dequeueBacklog_.front();
 		xencamera_req req = makeRequest(XENCAMERA_OP_BUF_DEQUEUE);
@@ -493,7 +558,7 @@ void CameraFrontend::deliverFrame(const Frame &fr)
 uint16_t CameraFrontend::takeRequestId()
 {
 	uint16_t id = nextId_++;
-	while (abandoned_.count(id) || dequeues_.count(id) || (waitingId_ && *waitingId_ == id))
+	while (abandoned_.count(id) || dequeues_.count(id) || queues_.count(id) || (waitingId_ && *waitingId_ == id))
 		id = nextId_++;
 	return id;
 }
@@ -521,6 +586,7 @@ Result<xencamera_resp> CameraFrontend::call(xencamera_req req, const char *what)
 		return s.error();
 	if (waitingId_)
 		return err(-EBUSY, std::string(what) + ": another request is in flight");
+	(void)pushQueued(); /* buffers given back go first: requests stay in the caller's order */
 	uint16_t id = takeRequestId();
 	req.id = id;
 	if (!ring_.push(req))
@@ -788,6 +854,14 @@ Status CameraFrontend::bufQueue(uint8_t index)
 		return err(-EINVAL, what + ": buffer already queued");
 	if (buffers_[index].state == BufState::Dequeuing)
 		return err(-EBUSY, what + ": buffer still being dequeued");
+	if (streaming_) {
+		if (Status s = checkUsable(what.c_str()); !s)
+			return s;
+		buffers_[index].state = BufState::Queued;
+		queueBacklog_.push_back(index);
+		flushDequeues(); /* now only if the backend is running short */
+		return {};
+	}
 	xencamera_req req = makeRequest(XENCAMERA_OP_BUF_QUEUE);
 	req.req.index.index = index;
 	/* Queued before the answer: a FRAME_AVAIL may overtake the response. */
@@ -903,6 +977,7 @@ Status CameraFrontend::streamStop()
 	 * still in the backlog is not needed anymore.
 	 */
 	dequeueBacklog_.clear();
+	queueBacklog_.clear(); /* sent before STREAM_STOP by call() */
 	for (Buffer &b : buffers_)
 		if (b.state == BufState::Queued || b.state == BufState::Dequeuing)
 			b.state = BufState::Owned;
@@ -982,8 +1057,23 @@ Result<Frame> CameraFrontend::waitFrame(Millis timeout)
 		return s.error();
 	if (timeout.count() < 0)
 		timeout = timeout_;
-	Status st = waitUntil([&] { return !frames_.empty(); }, Clock::now() + timeout,
-			      "waiting for a frame");
+	const auto deadline = Clock::now() + timeout;
+	if (!queueBacklog_.empty()) {
+		/*
+		 * Buffers held back for the next BUF_DEQUEUE: if no frame comes
+		 * for a while, the backend may be short of them after all (one
+		 * that counts differently): send them.
+		 */
+		constexpr Millis kHoldBack{ 100 };
+		Status st = waitUntil([&] { return !frames_.empty(); }, std::min(deadline, Clock::now() + kHoldBack),
+				      "waiting for a frame");
+		if (st)
+			return *takeFrame();
+		if (st.error().code != -ETIMEDOUT || Clock::now() >= deadline)
+			return st.error();
+		sendHeldBack();
+	}
+	Status st = waitUntil([&] { return !frames_.empty(); }, deadline, "waiting for a frame");
 	if (!st)
 		return st.error();
 	return *takeFrame();

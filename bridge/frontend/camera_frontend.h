@@ -177,7 +177,19 @@ public:
 	/** Allocate/share (or map, be-alloc) buffer \a index; needs getLayout + bufRequest. */
 	Status bufCreate(uint8_t index);
 	Status bufDestroy(uint8_t index);
+	/**
+	 * Give buffer \a index back to the backend.  Before STREAM_START it is a
+	 * request answered before this returns.  While streaming it returns at
+	 * once: the request goes out with the next BUF_DEQUEUE (one notification,
+	 * one backend wake-up for both) unless fewer than two buffers would be
+	 * left with the backend, then at once; any other request sends it first.
+	 * A refusal then counts as a protocol error and the buffer is ours again.
+	 */
 	Status bufQueue(uint8_t index);
+	/** Buffers given back while streaming and held for the next BUF_DEQUEUE. */
+	[[nodiscard]] bool holdsBack() const { return !queueBacklog_.empty(); }
+	/** Send them now (a caller with its own poll loop: when no frame came for a while). */
+	void sendHeldBack();
 	Status bufDequeue(uint8_t index);
 	/** -XEN_EINVAL past the last control. */
 	Result<ControlInfo> ctrlEnum(uint8_t index);
@@ -242,6 +254,8 @@ private:
 	void drainEvents();
 	void sendDequeue(uint8_t index);
 	void flushDequeues();
+	bool pushQueued();
+	[[nodiscard]] size_t queuedAtBackend() const;
 	void finishDequeue(uint8_t index, int32_t status);
 	void deliverFrame(const Frame &f);
 	uint16_t takeRequestId();
@@ -267,6 +281,8 @@ private:
 	std::set<uint16_t> abandoned_; /* timed-out ids whose answer we drop */
 	std::map<uint16_t, uint8_t> dequeues_; /* BUF_DEQUEUE in flight: id -> index */
 	std::deque<uint8_t> dequeueBacklog_;   /* announced, not sent yet (ring busy) */
+	std::map<uint16_t, uint8_t> queues_;   /* BUF_QUEUE in flight while streaming: id -> index */
+	std::deque<uint8_t> queueBacklog_;     /* given back while streaming, not sent yet */
 
 	std::optional<CameraConfig> config_;
 	std::optional<BufferLayout> layout_;

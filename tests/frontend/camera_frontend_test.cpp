@@ -260,6 +260,54 @@ TEST_P(StreamingTest, FramesArrivePixelExactAndBuffersAreReleased)
 INSTANTIATE_TEST_SUITE_P(Alloc, StreamingTest, ::testing::Values(false, true),
 			 [](const auto &p) { return p.param ? "BackendAlloc" : "FrontendAlloc"; });
 
+/*
+ * A buffer given back while streaming rides with the next BUF_DEQUEUE: one
+ * notification, one backend wake-up for both (issue 15: wake-ups per frame).
+ */
+TEST_F(FrontendTest, GivenBackBuffersGoOutWithTheNextDequeue)
+{
+	FakeBackendOptions o;
+	o.frameIntervalMs = 15;
+	startBackend(o);
+	connect();
+	ASSERT_TRUE(fe->configSet(V4L2_PIX_FMT_NV12, 64, 48));
+	ASSERT_TRUE(fe->allocateBuffers(4));
+	ASSERT_TRUE(fe->queueAll());
+	ASSERT_TRUE(fe->streamStart());
+	for (int i = 0; i < 30; i++) {
+		auto f = fe->waitFrame(2000ms);
+		ASSERT_TRUE(f) << f.error().message;
+		auto data = fe->bufferData(f->index);
+		EXPECT_FALSE(test_pattern::firstMismatch(V4L2_PIX_FMT_NV12, 64, 48, f->seq, data.data(), f->usedSize));
+		ASSERT_TRUE(fe->bufQueue(f->index));
+	}
+	EXPECT_GE(backend->queueDequeueBatches, 20) << "BUF_QUEUE and BUF_DEQUEUE sent together";
+	EXPECT_EQ(fe->stats().protocolErrors, 0u);
+	EXPECT_EQ(fe->stats().drops, 0u) << "the backend was never left without a buffer";
+	ASSERT_TRUE(fe->streamStop());
+	fe->disconnect();
+	EXPECT_EQ(backend->buffersDestroyed, 4);
+}
+
+TEST_F(FrontendTest, WithTwoBuffersAGivenBackBufferGoesAtOnce)
+{
+	FakeBackendOptions o;
+	o.frameIntervalMs = 15;
+	startBackend(o);
+	connect();
+	ASSERT_TRUE(fe->allocateBuffers(2));
+	ASSERT_TRUE(fe->queueAll());
+	ASSERT_TRUE(fe->streamStart());
+	for (int i = 0; i < 10; i++) {
+		auto f = fe->waitFrame(2000ms);
+		ASSERT_TRUE(f) << "frame " << i << ": " << f.error().message;
+		/* Holding it back would leave the backend one buffer short: a stall or drops. */
+		ASSERT_TRUE(fe->bufQueue(f->index));
+	}
+	EXPECT_EQ(backend->queueDequeueBatches, 0);
+	EXPECT_EQ(fe->stats().drops, 0u);
+}
+
 TEST_F(FrontendTest, SeqGapsCountAsDrops)
 {
 	startBackend();

@@ -227,11 +227,16 @@ void FakeBackend::serveRequests()
 		proto::RingPoll p = ring_.finalCheck();
 		if (p != proto::RingPoll::Work)
 			break;
+		bool queue = false, dequeue = false;
 		while (ring_.pending()) {
 			xencamera_req req = ring_.take();
 			requests++;
+			queue |= req.operation == XENCAMERA_OP_BUF_QUEUE;
+			dequeue |= req.operation == XENCAMERA_OP_BUF_DEQUEUE;
 			ring_.respond(handle(req));
 		}
+		if (queue && dequeue)
+			queueDequeueBatches++;
 		if (corruptRspProd.exchange(false)) {
 			auto *s = reinterpret_cast<xen_cameraif_sring *>(ringMap_.data());
 			proto::storeIndex(&s->rsp_prod, s->rsp_prod + 100);

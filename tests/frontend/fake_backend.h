@@ -76,6 +76,8 @@ public:
 	std::atomic<int> buffersCreated{ 0 };
 	std::atomic<int> buffersDestroyed{ 0 };
 	std::atomic<int> requests{ 0 };
+	/* wake-ups whose requests held both a BUF_QUEUE and a BUF_DEQUEUE */
+	std::atomic<int> queueDequeueBatches{ 0 };
 	[[nodiscard]] size_t liveMappings() const;
 
 	proto::VcameraPaths paths;
