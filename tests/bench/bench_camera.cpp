@@ -56,6 +56,7 @@ struct Row {
 	unsigned guests;
 	uint64_t frames;
 	double cpuUsPerFrame;       /* service thread */
+	double wakeupsPerFrame;     /* service thread: returns from epoll_wait */
 	double guestCpuUsPerFrame;  /* the guests' threads (frontend library) */
 	double latP50Us, latP99Us;  /* frame complete in Dom0 -> in the guest's hands */
 	double bytesCopiedPerFrame;
@@ -92,7 +93,17 @@ double percentile(std::vector<double> v, double p)
 class ServiceThread
 {
 public:
-	ServiceThread(service::EventLoop &loop) : loop_(loop), thread_([this] { loop_.run(); }) {}
+	/* dispatch() until exit, as EventLoop::run() does, counting the wake-ups */
+	ServiceThread(service::EventLoop &loop)
+		: loop_(loop), thread_([this] {
+			  while (!loop_.exiting()) {
+				  (void)loop_.dispatch(-1);
+				  wakeups_++;
+			  }
+		  })
+	{
+	}
+	[[nodiscard]] uint64_t wakeups() const { return wakeups_; }
 	~ServiceThread()
 	{
 		loop_.defer([this] { loop_.exit(); });
@@ -115,6 +126,7 @@ public:
 
 private:
 	service::EventLoop &loop_;
+	std::atomic<uint64_t> wakeups_{ 0 };
 	std::thread thread_;
 };
 
@@ -217,9 +229,11 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 
 	std::vector<service::DeviceReport> before, after;
 	double cpuStart = service->call([&] { before = svc.report(); });
+	const uint64_t wake0 = service->wakeups();
 	measuring = true;
 	std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 	double cpuEnd = service->call([&] { after = svc.report(); });
+	const uint64_t wakes = service->wakeups() - wake0;
 	measuring = false;
 	std::this_thread::sleep_for(300ms); /* each guest notices (a frame or its 200 ms timeout) */
 	guestsStop = true; /* guests stop and disconnect while the service still answers */
@@ -240,9 +254,10 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 		gcpu += guestCpu[i];
 		guestFrames += counted[i];
 	}
-	Row r{ copy, w, h, guests, frames, 0, 0, percentile(lat, 50), percentile(lat, 99), 0 };
+	Row r{ copy, w, h, guests, frames, 0, 0, 0, percentile(lat, 50), percentile(lat, 99), 0 };
 	if (frames) {
 		r.cpuUsPerFrame = (cpuEnd - cpuStart) * 1e6 / frames;
+		r.wakeupsPerFrame = double(wakes) / frames;
 		r.bytesCopiedPerFrame = double(copied) / frames;
 	}
 	if (guestFrames)
@@ -258,9 +273,24 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 struct Bare {
 	double eventUs; /* write + notify + the peer's pending/unmask, CPU */
 	double rttP50Us, rttP99Us;
+	/*
+	 * CPU of one side per round trip: one event to a peer that sleeps (the
+	 * notify must wake it) plus being woken for the answer.  eventUs is
+	 * the same event to a peer that is awake; a service thread that sleeps
+	 * between frames pays this one, so it is the floor a wake-up compares to.
+	 */
+	double rttCpuUs;
+	/*
+	 * The same, paced at the camera's rate: the peer sleeps a frame period
+	 * between events, as the service does between frames (an idle CPU to
+	 * wake, cold caches), then takes the event, writes 32 bytes and
+	 * notifies back: its CPU per round is the floor of one such wake-up.
+	 */
+	double pacedWakeCpuUs;
+	double pacedRttP50Us, pacedRttP99Us; /* its round trip, as seen by the pinging side */
 };
 
-Bare measureBare()
+Bare measureBare(unsigned fps)
 {
 	auto hv = xen::LoopbackXen::create();
 	(void)hv->createDomain(1);
@@ -316,13 +346,40 @@ Bare measureBare()
 	});
 	std::vector<double> rtt;
 	rtt.reserve(kRounds);
+	const double rc0 = threadCpuSeconds();
 	for (int i = 0; i < kRounds; i++) {
 		uint64_t t0 = monotonicNs();
 		(void)p0.notify();
 		waitOne(*d0, p0);
 		rtt.push_back(double(monotonicNs() - t0) / 1e3);
 	}
+	b.rttCpuUs = (threadCpuSeconds() - rc0) * 1e6 / kRounds;
 	echo.join();
+	constexpr int kPaced = 60;
+	double echoCpu = 0;
+	std::thread paced([&] {
+		const double e0 = threadCpuSeconds();
+		for (int i = 0; i < kPaced; i++) {
+			waitOne(*d1, p1);
+			uint8_t ev[32] = { uint8_t(i) };
+			std::memcpy(page + (i % 128) * 32, ev, sizeof(ev));
+			std::atomic_thread_fence(std::memory_order_release);
+			(void)p1.notify();
+		}
+		echoCpu = threadCpuSeconds() - e0;
+	});
+	std::vector<double> pacedRtt;
+	for (int i = 0; i < kPaced; i++) {
+		std::this_thread::sleep_for(std::chrono::microseconds(1000000 / std::max(1u, fps)));
+		uint64_t t0 = monotonicNs();
+		(void)p0.notify();
+		waitOne(*d0, p0);
+		pacedRtt.push_back(double(monotonicNs() - t0) / 1e3);
+	}
+	paced.join();
+	b.pacedWakeCpuUs = echoCpu * 1e6 / kPaced;
+	b.pacedRttP50Us = percentile(pacedRtt, 50);
+	b.pacedRttP99Us = percentile(pacedRtt, 99);
 	b.rttP50Us = percentile(rtt, 50);
 	b.rttP99Us = percentile(rtt, 99);
 	return b;
@@ -514,7 +571,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	Bare bare = measureBare();
+	Bare bare = measureBare(fps);
 	Idle idle = measureIdle(seconds);
 	std::vector<Row> rows;
 	std::map<uint32_t, double> memcpyAt;
@@ -528,10 +585,10 @@ int main(int argc, char **argv)
 					continue;
 				rows.push_back(runOne(copy, w, h, g, seconds, fps));
 				const Row &r = rows.back();
-				std::fprintf(stderr, "%-9s %4ux%-4u %2u guests: %6lu frames %8.1f us/frame service, "
-					     "%6.1f guest, latency p50 %.0f p99 %.0f us, %10.0f B copied/frame\n",
+				std::fprintf(stderr, "%-9s %4ux%-4u %2u guests: %6lu frames %8.1f us/frame service "
+					     "(%.2f wake-ups), %6.1f guest, latency p50 %.0f p99 %.0f us, %10.0f B copied/frame\n",
 					     copy ? "copy" : "zero-copy", w, h, g, (unsigned long)r.frames,
-					     r.cpuUsPerFrame, r.guestCpuUsPerFrame, r.latP50Us, r.latP99Us,
+					     r.cpuUsPerFrame, r.wakeupsPerFrame, r.guestCpuUsPerFrame, r.latP50Us, r.latP99Us,
 					     r.bytesCopiedPerFrame);
 			}
 
@@ -541,25 +598,28 @@ int main(int argc, char **argv)
 				return &r;
 		return nullptr;
 	};
-	char line[512];
+	char line[1024];
 	std::string out;
 	std::snprintf(line, sizeof(line),
 		      "Platform floor (same run, loopback event channels): one 32-byte event written, "
 		      "notified, and taken by the peer (pending + unmask): %.2f µs CPU; notification round trip between two domains' "
-		      "threads p50 %.1f µs, p99 %.1f µs.\n"
+		      "threads p50 %.1f µs, p99 %.1f µs, %.2f µs CPU per round trip on one side (its notify wakes "
+		      "the sleeping peer, it is woken by the answer); paced at %u fps (the peer sleeps a frame period, "
+		      "wakes, takes the event, writes one and notifies back): %.2f µs CPU per wake-up, round trip p50 %.1f µs, "
+		      "p99 %.1f µs.\n"
 		      "Plain memcpy of one NV12 frame (faulted-in buffers, median of 15): 360p %.0f µs, "
 		      "1080p %.0f µs, 4K %.0f µs.\n"
 		      "Idle (one guest connected, buffers queued, not streaming; %.0f s): service thread "
 		      "%.1f µs CPU per second, %.2f wake-ups per second.\n\n",
-		      bare.eventUs, bare.rttP50Us, bare.rttP99Us, memcpyAt[640],
+		      bare.eventUs, bare.rttP50Us, bare.rttP99Us, bare.rttCpuUs, fps, bare.pacedWakeCpuUs, bare.pacedRttP50Us, bare.pacedRttP99Us, memcpyAt[640],
 		      memcpyAt[1920], memcpyAt[3840], seconds, idle.serviceCpuUsPerS, idle.serviceWakeupsPerS);
 	out += line;
-	out += "| mode | size | guests | frames | service CPU µs/frame | guest CPU µs/frame | latency p50 µs "
-	       "| latency p99 µs | bytes copied/frame |\n|---|---|---|---|---|---|---|---|---|\n";
+	out += "| mode | size | guests | frames | service CPU µs/frame | service wake-ups/frame | guest CPU µs/frame "
+	       "| latency p50 µs | latency p99 µs | bytes copied/frame |\n|---|---|---|---|---|---|---|---|---|---|\n";
 	for (const auto &r : rows) {
-		std::snprintf(line, sizeof(line), "| %s | %ux%u | %u | %lu | %.1f | %.1f | %.0f | %.0f | %.0f |\n",
+		std::snprintf(line, sizeof(line), "| %s | %ux%u | %u | %lu | %.1f | %.2f | %.1f | %.0f | %.0f | %.0f |\n",
 			      r.copy ? "copy" : "zero-copy", r.w, r.h, r.guests, (unsigned long)r.frames,
-			      r.cpuUsPerFrame, r.guestCpuUsPerFrame, r.latP50Us, r.latP99Us,
+			      r.cpuUsPerFrame, r.wakeupsPerFrame, r.guestCpuUsPerFrame, r.latP50Us, r.latP99Us,
 			      r.bytesCopiedPerFrame);
 		out += line;
 	}
@@ -570,11 +630,16 @@ int main(int argc, char **argv)
 		std::snprintf(line, sizeof(line),
 			      "\nRatios (1 guest, same run): zero-copy 4K/360p per-frame service cost = %.2f; "
 			      "copy/zero-copy at 4K = %.1f; zero-copy service CPU per frame / one event through "
-			      "the platform = %.0f at 360p, %.0f at 4K; latency p99 / notification round trip p99 = "
-			      "%.1f at 360p, %.1f at 4K; copy mode's extra CPU per 4K frame / plain memcpy = %.2f\n",
+			      "the platform = %.0f at 360p, %.0f at 4K; per wake-up (%.2f wake-ups per frame at 360p) / "
+			      "one paced wake-up's CPU = %.2f at 360p, %.2f at 4K; latency p99 / notification round trip p99 = "
+			      "%.1f at 360p, %.1f at 4K (paced: %.1f, %.1f); copy mode's extra CPU per 4K frame / plain memcpy = %.2f\n",
 			      z4k->cpuUsPerFrame / z360->cpuUsPerFrame, c4k->cpuUsPerFrame / z4k->cpuUsPerFrame,
 			      z360->cpuUsPerFrame / bare.eventUs, z4k->cpuUsPerFrame / bare.eventUs,
+			      z360->wakeupsPerFrame,
+			      z360->cpuUsPerFrame / std::max(z360->wakeupsPerFrame, 1.0) / bare.pacedWakeCpuUs,
+			      z4k->cpuUsPerFrame / std::max(z4k->wakeupsPerFrame, 1.0) / bare.pacedWakeCpuUs,
 			      z360->latP99Us / bare.rttP99Us, z4k->latP99Us / bare.rttP99Us,
+			      z360->latP99Us / bare.pacedRttP99Us, z4k->latP99Us / bare.pacedRttP99Us,
 			      memcpyAt[3840] > 0 ? copyOver / memcpyAt[3840] : 0);
 		out += line;
 	}
