@@ -1,0 +1,74 @@
+#!/bin/sh
+# The camera benchmark on real Xen (arm64 Dom0 on the media kernel, PV DomU),
+# run by tests/vm/arm64-bench (not a test: it asserts nothing about speed).
+# Under TCG only ratios mean something, never absolute times.
+#
+# xmb-sgcap is the camera: its frames are written by a kernel worker (the
+# "engine"), so the service's own CPU is the bridge's cost alone, as with a
+# DMA camera. Per mode, one DomU captures 150 frames at 640x360 (device 0),
+# then at 1280x720 (device 1):
+#   zero: into the DomU's own pages, imported by the camera as dma-bufs;
+#   copy: copy = force, the service copies each frame from the camera's
+#         buffers into the DomU's pages.
+# Per phase: the service's CPU per frame (all its threads' schedstat run
+# time, sampled when the stream starts and when it closes), bytes copied,
+# Dom0's capture->event latency (the service's own stats), and the DomU's
+# CPU for its 150 frames (busybox time: 10 ms resolution).
+set -u
+# shellcheck source=tests/vm/arm64/lib.sh disable=SC1091 # /test/lib.sh in the VM
+. /test/lib.sh
+sg=""
+for d in /sys/class/video4linux/video*; do
+	[ "$(cat "$d/name")" = xmb-sgcap ] && sg=/dev/${d##*/}
+done
+[ -n "$sg" ] || { echo "arm64-bench: no xmb-sgcap node (the media kernel)"; exit 1; }
+cpu_ns() { # run time of every thread of process $1, ns
+	s=0
+	for t in /proc/"$1"/task/*/schedstat; do
+		read -r a _ < "$t" && s=$((s + a))
+	done
+	echo "$s"
+}
+wait_log() { # PATTERN: up to 120 s for it in the service log
+	i=0
+	while [ $i -lt 1200 ] && ! grep -q "$1" /tmp/service.log; do sleep 0.1; i=$((i + 1)); done
+}
+for mode in zero copy; do
+	{
+		printf '[camera sgcap]\nsource = v4l2:%s\nformats = YUYV\n' "$sg"
+		[ $mode = copy ] && echo "copy = force"
+		guest_device bench-360p 0 sgcap
+		guest_device bench-720p 1 sgcap
+	} > /tmp/bench.conf
+	start_service /tmp/bench.conf > /dev/null || exit 1
+	start_domu xmb.phase=bench || exit 1
+	for dev in 0 1; do
+		wait_log "vcamera/$dev: streaming"
+		c0=$(cpu_ns "$svc")
+		sleep 3 # the latency as the service saw it, mid-stream (--status)
+		last=$(xmb-camera-service --status 2>&1 | grep "vcamera/$dev " || true)
+		wait_log "vcamera/$dev: closing"
+		c1=$(cpu_ns "$svc")
+		line=$(grep "vcamera/$dev: closing" /tmp/service.log | tail -n 1)
+		frames=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\1/p')
+		copied=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\2/p')
+		lat=$(echo "${last:-}" | sed -n 's/.*latency-us p50 \([0-9]*\) p99 \([0-9]*\).*/\1\/\2/p')
+		size=$([ $dev = 0 ] && echo 640x360 || echo 1280x720)
+		[ "${frames:-0}" -gt 0 ] || { echo "arm64-bench: $mode $size: no frames"; cat /tmp/service.log | tail -n 20; exit 1; }
+		echo "status mid-stream: ${last:-none}"
+		row=$(printf '| %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
+			"$((copied / frames))" "${lat:-?}")
+		rows="${rows:-}$row
+"
+	done
+	i=0
+	while [ $i -lt 300 ] && ! domu_said | grep -q XMB-DOMU-STATUS; do sleep 0.2; i=$((i + 1)); done
+	domu_said | sed -n 's/.*BENCH-DOMU \([0-9]*\) \(.*\)/BENCH-DOMU '$mode' \1 \2/p' | tee -a /tmp/domu-bench.txt
+	xl destroy domu 2> /dev/null
+	kill "$svc"; wait "$svc"
+	sleep 1
+done
+echo "| mode | size | frames | service CPU µs/frame | bytes copied/frame | Dom0 capture->event p50/p99 µs |"
+echo "|---|---|---|---|---|---|"
+printf '%s' "$rows"
+echo "arm64-bench: done"
