@@ -446,22 +446,32 @@ size_t CameraFrontend::queuedAtBackend() const
 	return n - std::min(n, queueBacklog_.size());
 }
 
-/* The buffers given back while streaming onto the ring (no notify); whether any went. */
-bool CameraFrontend::pushQueued()
+/*
+ * Requests \a op for the indices in \a backlog onto the ring (no notify),
+ * keeping at most \a maxInFlight of them unanswered; whether any went.
+ */
+bool CameraFrontend::pushIndexRequests(uint8_t op, std::deque<uint8_t> &backlog,
+				       std::map<uint16_t, uint8_t> &inFlight, size_t maxInFlight)
 {
 	bool pushed = false;
-	while (!queueBacklog_.empty() && !conn_.broken() && dequeues_.size() + queues_.size() + 2 < ring_.size()) {
-		uint8_t index = queueBacklog_.front();
-		xencamera_req req = makeRequest(XENCAMERA_OP_BUF_QUEUE);
+	while (!backlog.empty() && inFlight.size() < maxInFlight && !conn_.broken()) {
+		xencamera_req req = makeRequest(op);
 		req.id = takeRequestId();
-		req.req.index.index = index;
+		req.req.index.index = backlog.front();
 		if (!ring_.push(req))
 			break;
-		queueBacklog_.pop_front();
-		queues_.emplace(req.id, index);
+		inFlight.emplace(req.id, backlog.front());
+		backlog.pop_front();
 		pushed = true;
 	}
 	return pushed;
+}
+
+/* The buffers given back while streaming onto the ring (no notify), room left for a call. */
+bool CameraFrontend::pushQueued()
+{
+	const size_t room = ring_.size() > dequeues_.size() + 2 ? ring_.size() - dequeues_.size() - 2 : 0;
+	return pushIndexRequests(XENCAMERA_OP_BUF_QUEUE, queueBacklog_, queues_, room);
 }
 
 void CameraFrontend::sendHeldBack()
@@ -491,17 +501,7 @@ void CameraFrontend::flushDequeues()
 	if (!queueBacklog_.empty() &&
 	    (!dequeueBacklog_.empty() || dev_.config.beAlloc || queuedAtBackend() < kKeepQueued))
 		pushed = pushQueued();
-	while (!dequeueBacklog_.empty() && dequeues_.size() < maxInFlight && !conn_.broken()) {
-		uint8_t index = dequeueBacklog_.front();
-		xencamera_req req = makeRequest(XENCAMERA_OP_BUF_DEQUEUE);
-		req.id = takeRequestId();
-		req.req.index.index = index;
-		if (!ring_.push(req))
-			break;
-		dequeueBacklog_.pop_front();
-		dequeues_.emplace(req.id, index);
-		pushed = true;
-	}
+	pushed |= pushIndexRequests(XENCAMERA_OP_BUF_DEQUEUE, dequeueBacklog_, dequeues_, maxInFlight);
 	if (pushed) {
 		ring_.pushRequests();
 		(void)conn_.notify();

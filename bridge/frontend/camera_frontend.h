@@ -254,6 +254,8 @@ private:
 	void drainEvents();
 	void sendDequeue(uint8_t index);
 	void flushDequeues();
+	bool pushIndexRequests(uint8_t op, std::deque<uint8_t> &backlog, std::map<uint16_t, uint8_t> &inFlight,
+			       size_t maxInFlight);
 	bool pushQueued();
 	[[nodiscard]] size_t queuedAtBackend() const;
 	void finishDequeue(uint8_t index, int32_t status);

@@ -170,6 +170,14 @@ protected:
 		ASSERT_TRUE(fe.streamStart());
 	}
 	static constexpr size_t kFrame = 640 * 480 * 2;
+	/* A camera without USERPTR (dma-contig-like): \a n frames into \a fe's pages imported as dma-bufs. */
+	void streamIntoDmaBufs(CameraFrontend &fe, int n)
+	{
+		fake.setUserPtrSupported(false);
+		start(true);
+		startStreaming(fe);
+		streamFrames(fe, n, kFrame);
+	}
 };
 
 } /* namespace */
@@ -245,11 +253,8 @@ TEST_F(MultiBufferCamera, ACameraWithOnlyNV12MServesNV12WithoutConfiguration)
 
 TEST_F(GuestDmaBufs, ACameraWithoutUserPtrCapturesIntoTheGuestsPagesImportedAsDmaBufs)
 {
-	fake.setUserPtrSupported(false); /* like a dma-contig driver */
-	start(true);
 	CameraFrontend fe(*guest[1]);
-	startStreaming(fe);
-	streamFrames(fe, 5, kFrame);
+	streamIntoDmaBufs(fe, 5);
 	EXPECT_GT(dmabufQueued(), 0u) << "the camera holds the guest's buffers as dma-bufs";
 	auto r = reportOf("dom1");
 	ASSERT_NE(r, nullptr);
@@ -286,11 +291,8 @@ TEST_F(GuestDmaBufs, ADmaBufTheCameraRefusesFallsBackToUserPointers)
 
 TEST_F(GuestDmaBufs, ADomainDestroyedMidStreamLeavesNoDmaBufOfItsPagesHeld)
 {
-	fake.setUserPtrSupported(false);
-	start(true);
 	CameraFrontend fe(*guest[1]);
-	startStreaming(fe);
-	streamFrames(fe, 3, kFrame);
+	streamIntoDmaBufs(fe, 3);
 	auto r = reportOf("dom1");
 	ASSERT_NE(r, nullptr);
 	EXPECT_EQ(r->domainDmaBufs, 4u) << "each of the guest's buffers exported once";
@@ -306,12 +308,9 @@ TEST_F(GuestDmaBufs, ADomainDestroyedMidStreamLeavesNoDmaBufOfItsPagesHeld)
 /* xmb-sgcap on the arm64 Dom0 showed it: a driver with no events must stream, not be "device error". */
 TEST_F(GuestDmaBufs, ACameraWithoutEventsStreams)
 {
-	fake.setUserPtrSupported(false);
 	fake.setEventsSupported(false);
-	start(true);
 	CameraFrontend fe(*guest[1]);
-	startStreaming(fe);
-	streamFrames(fe, 4, kFrame);
+	streamIntoDmaBufs(fe, 4);
 	auto r = reportOf("dom1");
 	ASSERT_NE(r, nullptr);
 	EXPECT_EQ(r->stats.frames, 4u);
