@@ -170,13 +170,15 @@ protected:
 		ASSERT_TRUE(fe.streamStart());
 	}
 	static constexpr size_t kFrame = 640 * 480 * 2;
-	/* A camera without USERPTR (dma-contig-like): \a n frames into \a fe's pages imported as dma-bufs. */
-	void streamIntoDmaBufs(CameraFrontend &fe, int n)
+	/* A camera without USERPTR (dma-contig-like): \a n frames into dom1's pages imported as dma-bufs. */
+	std::unique_ptr<CameraFrontend> streamIntoDmaBufs(int n)
 	{
 		fake.setUserPtrSupported(false);
 		start(true);
-		startStreaming(fe);
-		streamFrames(fe, n, kFrame);
+		auto fe = std::make_unique<CameraFrontend>(*guest[1]);
+		startStreaming(*fe);
+		streamFrames(*fe, n, kFrame);
+		return fe;
 	}
 };
 
@@ -253,8 +255,7 @@ TEST_F(MultiBufferCamera, ACameraWithOnlyNV12MServesNV12WithoutConfiguration)
 
 TEST_F(GuestDmaBufs, ACameraWithoutUserPtrCapturesIntoTheGuestsPagesImportedAsDmaBufs)
 {
-	CameraFrontend fe(*guest[1]);
-	streamIntoDmaBufs(fe, 5);
+	auto fe = streamIntoDmaBufs(5);
 	EXPECT_GT(dmabufQueued(), 0u) << "the camera holds the guest's buffers as dma-bufs";
 	auto r = reportOf("dom1");
 	ASSERT_NE(r, nullptr);
@@ -291,8 +292,7 @@ TEST_F(GuestDmaBufs, ADmaBufTheCameraRefusesFallsBackToUserPointers)
 
 TEST_F(GuestDmaBufs, ADomainDestroyedMidStreamLeavesNoDmaBufOfItsPagesHeld)
 {
-	CameraFrontend fe(*guest[1]);
-	streamIntoDmaBufs(fe, 3);
+	auto fe = streamIntoDmaBufs(3);
 	auto r = reportOf("dom1");
 	ASSERT_NE(r, nullptr);
 	EXPECT_EQ(r->domainDmaBufs, 4u) << "each of the guest's buffers exported once";
@@ -309,8 +309,7 @@ TEST_F(GuestDmaBufs, ADomainDestroyedMidStreamLeavesNoDmaBufOfItsPagesHeld)
 TEST_F(GuestDmaBufs, ACameraWithoutEventsStreams)
 {
 	fake.setEventsSupported(false);
-	CameraFrontend fe(*guest[1]);
-	streamIntoDmaBufs(fe, 4);
+	auto fe = streamIntoDmaBufs(4);
 	auto r = reportOf("dom1");
 	ASSERT_NE(r, nullptr);
 	EXPECT_EQ(r->stats.frames, 4u);
