@@ -15,12 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <thread>
 
 #include <gst/gst.h>
 #include <time.h>
+
+#include "../common/process_stats.h"
 
 namespace {
 
@@ -34,12 +35,7 @@ double threadCpuSeconds()
 /* This thread's voluntary context switches (its wake-ups from a wait). */
 unsigned long threadWakeups()
 {
-	std::ifstream f("/proc/thread-self/status");
-	std::string line;
-	while (std::getline(f, line))
-		if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
-			return std::strtoul(line.c_str() + 24, nullptr, 10);
-	return 0;
+	return xmb::test::statusField("/proc/thread-self/status", "voluntary_ctxt_switches");
 }
 
 struct Probe {

@@ -33,15 +33,21 @@ inline size_t openFds()
 	return n;
 }
 
+/** The number after "\a key:" in a /proc status file (\a path), 0 if absent. */
+inline unsigned long statusField(const char *path, const std::string &key)
+{
+	std::ifstream f(path);
+	std::string line;
+	while (std::getline(f, line))
+		if (line.rfind(key + ":", 0) == 0)
+			return std::strtoul(line.c_str() + key.size() + 1, nullptr, 10);
+	return 0;
+}
+
 /** VmRSS in KiB. */
 inline size_t rssKiB()
 {
-	std::ifstream f("/proc/self/status");
-	std::string line;
-	while (std::getline(f, line))
-		if (line.rfind("VmRSS:", 0) == 0)
-			return std::strtoul(line.c_str() + 6, nullptr, 10);
-	return 0;
+	return statusField("/proc/self/status", "VmRSS");
 }
 
 } /* namespace xmb::test */
