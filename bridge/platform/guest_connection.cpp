@@ -80,9 +80,14 @@ Status GuestConnection::waitForDevice(const std::string &frontendPath, Clock::ti
 		auto now = Clock::now();
 		if (now >= deadline || cancelled())
 			break;
-		/* With the watch: asleep until something below the path changes (or the deadline); without (refused), re-check at a modest rate. */
+		/*
+		 * With the watch: asleep until something below the path changes,
+		 * interrupt() or the deadline; a caller's cancel callback can only
+		 * be polled, so with one, once a second; without a watch (refused),
+		 * re-check at a modest rate.
+		 */
 		auto left = std::chrono::ceil<Millis>(deadline - now).count();
-		int timeout = static_cast<int>(std::min<int64_t>(left, w ? INT32_MAX : 50));
+		int timeout = static_cast<int>(std::min<int64_t>(left, !w ? 50 : cancelCheck_ ? 1000 : INT32_MAX));
 		pollfd p[2] = { { pf_.store->fd(), POLLIN, 0 }, { wake_.get(), POLLIN, 0 } };
 		if (::poll(p, wake_ ? 2 : 1, timeout) < 0 && errno != EINTR)
 			break;
