@@ -29,10 +29,6 @@ cpu_ns() { # run time of every thread of process $1, ns
 	done
 	echo "$s"
 }
-wait_log() { # PATTERN: up to 120 s for it in the service log
-	i=0
-	while [ $i -lt 1200 ] && ! grep -q "$1" /tmp/service.log; do sleep 0.1; i=$((i + 1)); done
-}
 for mode in zero copy; do
 	{
 		printf '[camera sgcap]\nsource = v4l2:%s\nformats = YUYV\n' "$sg"
@@ -43,18 +39,18 @@ for mode in zero copy; do
 	start_service /tmp/bench.conf > /dev/null || exit 1
 	start_domu xmb.phase=bench || exit 1
 	for dev in 0 1; do
-		wait_log "vcamera/$dev: streaming"
+		wait_log "vcamera/$dev: streaming" 120 0.1 # CPU from the stream's start
 		c0=$(cpu_ns "$svc")
 		sleep 3 # the latency as the service saw it, mid-stream (--status)
 		last=$(xmb-camera-service --status 2>&1 | grep "vcamera/$dev " || true)
-		wait_log "vcamera/$dev: closing"
+		wait_log "vcamera/$dev: closing" 120 0.1
 		c1=$(cpu_ns "$svc")
 		line=$(grep "vcamera/$dev: closing" /tmp/service.log | tail -n 1)
 		frames=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\1/p')
 		copied=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\2/p')
 		lat=$(echo "${last:-}" | sed -n 's/.*latency-us p50 \([0-9]*\) p99 \([0-9]*\).*/\1\/\2/p')
 		size=$([ $dev = 0 ] && echo 640x360 || echo 1280x720)
-		[ "${frames:-0}" -gt 0 ] || { echo "arm64-bench: $mode $size: no frames"; cat /tmp/service.log | tail -n 20; exit 1; }
+		[ "${frames:-0}" -gt 0 ] || { echo "arm64-bench: $mode $size: no frames"; tail -n 20 /tmp/service.log; exit 1; }
 		echo "status mid-stream: ${last:-none}"
 		row=$(printf '| %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
 			"$((copied / frames))" "${lat:-?}")

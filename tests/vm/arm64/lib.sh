@@ -31,9 +31,21 @@ run_domu() {
 	# shellcheck disable=SC2034 # the caller's
 	st=$(domu_said | sed -n 's/.*XMB-DOMU-STATUS \([0-9]*\).*/\1/p' | tail -n 1)
 	xl destroy domu 2> /dev/null
-	i=0
-	while [ $i -lt 20 ] && ! grep -q "is gone\|closed" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+	wait_log "is gone\|closed" 10
 	return 0
+}
+
+# wait_log PATTERN SECONDS [STEP]: until the camera service's log
+# (/tmp/service.log) has a line matching PATTERN (grep), at most SECONDS,
+# looking every STEP seconds (default 0.5). Fails if it never came.
+wait_log() {
+	local n=0 step=${3:-0.5}
+	local max
+	max=$(awk -v s="$2" -v t="$step" 'BEGIN { printf "%d", s / t }')
+	while ! grep -q "$1" /tmp/service.log; do
+		[ $n -lt "$max" ] || return 1
+		sleep "$step"; n=$((n + 1))
+	done
 }
 
 # guest_device NAME DEVICE CAMERA [be-alloc]: a [guest] section for the DomU.

@@ -78,16 +78,12 @@ sg_dmabuf=$(cat /sys/module/xmb_sgcap/parameters/dmabuf_frames)
 # ---- 4. a DomU destroyed while the camera writes its pages through dma-bufs
 start_domu xmb.phase=endless || fail "xl create (endless)"
 dead=$(xl domid domu)
-i=0
-while [ $i -lt 120 ] && ! grep -q "dom$dead vcamera/2's buffers, imported as dma-bufs" /tmp/service.log; do
-	sleep 0.5; i=$((i + 1))
-done
+wait_log "dom$dead vcamera/2's buffers, imported as dma-bufs" 60
 n0=$(grep -c "dom$dead vcamera/2's buffers, imported as dma-bufs" /tmp/service.log)
 sleep 2
 held=$(xmb-camera-service --status 2>&1 | grep "dom$dead vcamera/2")
 xl destroy domu
-i=0
-while [ $i -lt 40 ] && ! grep -q "dom$dead vcamera/2: closing" /tmp/service.log; do sleep 0.5; i=$((i + 1)); done
+wait_log "dom$dead vcamera/2: closing" 20
 i=0
 while [ $i -lt 20 ] && [ "$(xl list | grep -vc '^Name\|^Domain-0')" != 0 ]; do sleep 0.5; i=$((i + 1)); done
 leftover=$(xl list | grep -v '^Name\|^Domain-0')
