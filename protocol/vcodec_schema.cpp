@@ -166,6 +166,11 @@ Result<VcodecConfig> parseVcodecConfig(const XsView &dir)
 			return bad("be-alloc", *v, "expected \"0\" or \"1\"");
 		c.beAlloc = *v == "1";
 	}
+	if (auto v = dir.read("input-dmabuf")) {
+		if (*v != "0" && *v != "1")
+			return bad("input-dmabuf", *v, "expected \"0\" or \"1\"");
+		c.inputDmaBuf = *v == "1";
+	}
 	return c;
 }
 
@@ -196,6 +201,8 @@ std::map<std::string, std::string> formatVcodecConfig(const VcodecConfig &c)
 	kv["max-bitrate"] = std::to_string(c.maxBitrate);
 	if (c.beAlloc)
 		kv["be-alloc"] = "1";
+	if (c.inputDmaBuf)
+		kv["input-dmabuf"] = "1";
 	return kv;
 }
 

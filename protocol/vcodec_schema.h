@@ -17,6 +17,11 @@
  *   max-bitrate                  "100000000"
  *   be-alloc                     "1"   optional: Dom0 allocates the buffers and
  *                                      grants them (cameraif's be-alloc rules)
+ *   input-dmabuf                 "1"   optional: Dom0 hands the guest's INPUT
+ *                                      pages to its encoder as a dma-buf
+ *                                      (gntdev exp_from_refs, which maps grants
+ *                                      writable): grant INPUT pages writable.
+ *                                      Dom0 still never writes them.
  */
 
 #include <cstdint>
@@ -47,6 +52,7 @@ struct VcodecConfig {
 	uint8_t maxBuffers = 0;
 	uint32_t maxBitrate = 0;
 	bool beAlloc = false; /**< Dom0 allocates INPUT/OUTPUT buffers and fills the guest's directory */
+	bool inputDmaBuf = false; /**< Dom0 imports INPUT pages as dma-bufs: the guest grants them writable */
 	bool operator==(const VcodecConfig &) const = default;
 	[[nodiscard]] const CodecCaps *find(uint32_t codec) const;
 };

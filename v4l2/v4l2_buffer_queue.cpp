@@ -375,6 +375,27 @@ void V4L2BufferQueue::prepare(v4l2_buffer &buf, v4l2_plane *planes, unsigned ind
  */
 int V4L2BufferQueue::queueBuffer(unsigned index, const V4L2QueueArgs &args)
 {
+	return submit(index, args, VIDIOC_QBUF);
+}
+
+/**
+ * \brief Hand buffer \a index's memory to the driver without queueing it
+ * (VIDIOC_PREPARE_BUF)
+ *
+ * The driver validates and maps it now (for DMABUF: attaches and maps the
+ * dma-buf), so a driver that cannot use such memory says so before any
+ * frame depends on it; a later QBUF of the index with the same memory
+ * finds it prepared.  Failures are the caller's to report.
+ *
+ * \return 0 or -errno
+ */
+int V4L2BufferQueue::prepareBuffer(unsigned index, const V4L2QueueArgs &args)
+{
+	return submit(index, args, VIDIOC_PREPARE_BUF);
+}
+
+int V4L2BufferQueue::submit(unsigned index, const V4L2QueueArgs &args, unsigned long request)
+{
 	if (index >= buffers_.size())
 		return -EINVAL;
 	Buffer &b = buffers_[index];
@@ -424,7 +445,9 @@ int V4L2BufferQueue::queueBuffer(unsigned index, const V4L2QueueArgs &args)
 		}
 	}
 
-	int ret = device_.ioctl(VIDIOC_QBUF, &buf);
+	int ret = device_.ioctl(request, &buf);
+	if (request == VIDIOC_PREPARE_BUF)
+		return ret;
 	if (ret < 0) {
 		XMB_LOG(logQueue, Error, "%s: VIDIOC_QBUF %s %u failed: %s", device_.path().c_str(),
 			typeName(type_), index, strerror(-ret));

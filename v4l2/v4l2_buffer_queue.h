@@ -94,6 +94,7 @@ public:
 	int exportBuffer(unsigned index, unsigned plane, UniqueFD &fd);
 
 	int queueBuffer(unsigned index, const V4L2QueueArgs &args = {});
+	int prepareBuffer(unsigned index, const V4L2QueueArgs &args);
 	int dequeueBuffer(V4L2DequeuedBuffer &out);
 
 	int streamOn();
@@ -101,6 +102,7 @@ public:
 	[[nodiscard]] bool isStreaming() const { return streaming_; }
 
 private:
+	int submit(unsigned index, const V4L2QueueArgs &args, unsigned long request);
 	struct Plane {
 		uint32_t length = 0;
 		uint32_t memOffset = 0;

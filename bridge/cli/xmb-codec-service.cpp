@@ -54,6 +54,11 @@ void usage(FILE *f)
 		     "                     V4L2 encoder, be-alloc guests: grant the encoder's own raw\n"
 		     "                     buffers (auto: where the kernel grants dma-bufs), else\n"
 		     "                     Dom0 pages the encoder reads as USERPTR\n"
+		     "      --import-guest-frames auto|no\n"
+		     "                     V4L2 encoder, guests that allocate their buffers: where Dom0\n"
+		     "                     can make dma-bufs of a guest's pages (Arm), the device reads\n"
+		     "                     its raw frames as dma-bufs (the guest grants INPUT writable;\n"
+		     "                     a driver that cannot read them gets mapped pages, logged)\n"
 		     "      --caps         print the encoders found and exit\n"
 		     "      --status       ask the running daemon what it serves: a table per guest device\n"
 		     "      --json         the same as JSON (for monitoring)\n"
@@ -73,11 +78,11 @@ std::string reportText(const vcodec::CodecService &svc)
 		char line[512];
 		std::snprintf(line, sizeof(line),
 			      "%s: %s frames-in %lu bitstreams %lu raw-bytes-copied %lu compressed-bytes-copied %lu "
-			      "mapped-pages %lu %s",
+			      "mapped-pages %lu dma-bufs %lu %s",
 			      r.label.c_str(), r.connected ? "connected" : "waiting",
 			      (unsigned long)r.stats.framesIn, (unsigned long)r.stats.bitstreams,
 			      (unsigned long)r.stats.rawBytesCopied, (unsigned long)r.stats.compressedBytesCopied,
-			      (unsigned long)r.stats.mappedPages, r.encoder.c_str());
+			      (unsigned long)r.stats.mappedPages, (unsigned long)r.stats.dmaBufs, r.encoder.c_str());
 		out += line;
 		out += service::streamStatusText(r.format, r.stats.fpsMilli, r.stats.latencyP50Us,
 						 r.stats.latencyP99Us) +
@@ -108,7 +113,9 @@ std::string reportJson(const vcodec::CodecService &svc)
 		       ", \"bitstreams\": " + std::to_string(r.stats.bitstreams) +
 		       ", \"raw_bytes_copied\": " + std::to_string(r.stats.rawBytesCopied) +
 		       ", \"compressed_bytes_copied\": " + std::to_string(r.stats.compressedBytesCopied) +
-		       ", \"mapped_pages\": " + std::to_string(r.stats.mappedPages) + "}";
+		       ", \"mapped_pages\": " + std::to_string(r.stats.mappedPages) +
+		       ", \"dma_bufs\": " + std::to_string(r.stats.dmaBufs) +
+		       ", \"raw_dma_buf_frames\": " + std::to_string(r.stats.rawDmaBufFrames) + "}";
 	}
 	return out + "\n]}\n";
 }
@@ -123,6 +130,7 @@ int main(int argc, char **argv)
 	std::string encoder = "auto";
 	std::string foreignUserPtr = "auto";
 	bool shareEncoderBuffers = true;
+	bool importGuestFrames = true;
 	static const option opts[] = {
 		{ "guest", required_argument, nullptr, 'g' },
 		{ "caps", no_argument, nullptr, 'C' },
@@ -132,6 +140,7 @@ int main(int argc, char **argv)
 		{ "encoder", required_argument, nullptr, 'e' },
 		{ "foreign-userptr", required_argument, nullptr, 'F' },
 		{ "share-encoder-buffers", required_argument, nullptr, 'B' },
+		{ "import-guest-frames", required_argument, nullptr, 'I' },
 		{ "verbose", no_argument, nullptr, 'v' },
 		{ "help", no_argument, nullptr, 'h' },
 		{ "version", no_argument, nullptr, 'V' },
@@ -169,6 +178,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			shareEncoderBuffers = std::strcmp(optarg, "auto") == 0;
+			break;
+		case 'I':
+			if (std::strcmp(optarg, "auto") != 0 && std::strcmp(optarg, "no") != 0) {
+				std::fprintf(stderr, "xmb-codec-service: --import-guest-frames %s: use auto or no\n",
+					     optarg);
+				return 2;
+			}
+			importGuestFrames = std::strcmp(optarg, "auto") == 0;
 			break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;
@@ -267,6 +284,8 @@ int main(int argc, char **argv)
 				loop.exit(0);
 		}
 	});
+	/* GStreamer encoders read frames through a CPU mapping, which gntdev's exports lack. */
+	config.importGuestFrames = importGuestFrames && !v4l2Path.empty();
 	Status s = svc.start(config);
 	if (!s) {
 		std::fprintf(stderr, "xmb-codec-service: %s\n", s.error().message.c_str());

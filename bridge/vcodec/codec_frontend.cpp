@@ -336,8 +336,14 @@ Status CodecFrontend::createBuffer(uint8_t type, uint8_t index)
 	const bool beAlloc = caps_.beAlloc;
 	xen::GrantShare data;
 	if (!beAlloc) {
-		/* INPUT read-only for Dom0: it never writes our raw frames. */
-		auto d = pf_.grants->share(conn_.backendId(), pages, type == XENVCODEC_BUF_OUTPUT);
+		/*
+		 * INPUT read-only for Dom0, which never writes our raw frames --
+		 * unless it hands them to its encoder as a dma-buf (input-dmabuf):
+		 * gntdev maps the refs of such an export writable, so a read-only
+		 * grant would make Dom0 fall back to mapping (and maybe copying).
+		 */
+		const bool writable = type == XENVCODEC_BUF_OUTPUT || caps_.inputDmaBuf;
+		auto d = pf_.grants->share(conn_.backendId(), pages, writable);
 		if (!d)
 			return d.error();
 		data = std::move(*d);

@@ -96,6 +96,7 @@ Status CodecService::start(const CodecServiceConfig &config)
 {
 	if (codecs_.empty())
 		return Error{ -ENODEV, "no encoder available (install gstreamer1.0-plugins-good/-bad)" };
+	importGuestFrames_ = config.importGuestFrames && dom0_.grants->probeDmaBuf().exportFromRefs;
 	for (const auto &g : config.guests) {
 		auto d = std::make_unique<Device>();
 		d->guest = g;
@@ -128,6 +129,7 @@ proto::VcodecConfig CodecService::publishedConfig(const CodecGuest &g) const
 	c.maxBuffers = g.maxBuffers;
 	c.maxBitrate = g.maxBitrate;
 	c.beAlloc = g.beAlloc;
+	c.inputDmaBuf = !g.beAlloc && importGuestFrames_;
 	return c;
 }
 
@@ -174,9 +176,10 @@ void CodecService::closing(service::XenbusDevice &d, const char *why)
 	const CodecStats st = static_cast<CodecSession *>(d.session.get())->stats();
 	XMB_LOG(logSvc, Info,
 		"dom%u vcodec/%u: closing (%s): %lu frames in, %lu bitstreams, %lu raw bytes copied, "
-		"%lu compressed bytes copied",
+		"%lu compressed bytes copied, %lu frames read as dma-bufs of its pages",
 		d.frontend, d.devid, why, (unsigned long)st.framesIn, (unsigned long)st.bitstreams,
-		(unsigned long)st.rawBytesCopied, (unsigned long)st.compressedBytesCopied);
+		(unsigned long)st.rawBytesCopied, (unsigned long)st.compressedBytesCopied,
+		(unsigned long)st.rawDmaBufFrames);
 }
 
 std::vector<CodecDeviceReport> CodecService::report() const

@@ -38,6 +38,13 @@ struct CodecGuest {
 
 struct CodecServiceConfig {
 	std::vector<CodecGuest> guests;
+	/**
+	 * The encoder takes raw frames as dma-bufs (a V4L2 device): where Dom0
+	 * can export a guest's refs (exp_from_refs: Arm), frontend-allocated
+	 * guests are told input-dmabuf (grant INPUT writable) and their frames
+	 * reach the device as dma-bufs of their pages.
+	 */
+	bool importGuestFrames = false;
 };
 
 /** Parse "name=g1,domid=1,device=0,max-buffers=8,max-pages=16384,codecs=vp8:jpeg,be-alloc=yes" (CLI). */
@@ -74,6 +81,7 @@ private:
 	static Device &of(service::XenbusDevice &d) { return static_cast<Device &>(d); }
 
 	proto::VcodecConfig publishedConfig(const CodecGuest &g) const;
+	bool importGuestFrames_ = false;
 
 	/* XenbusDriver */
 	Status createNodes(service::XenbusDevice &d) override;

@@ -223,6 +223,8 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 	p.level = o.level;
 	p.framesInDom0Memory = cfg_.caps.beAlloc;
 	p.lendBuffers = cfg_.caps.beAlloc && dom0_.grants->probeDmaBuf().importToRefs ? maxBuffers() : 0;
+	/* Published only where Dom0 can export the guest's refs (CodecService::publishedConfig). */
+	p.importRawDmaBufs = !cfg_.caps.beAlloc && cfg_.caps.inputDmaBuf;
 
 	/* A new encoder generation: anything the old one still posts is dropped. */
 	uint64_t newGen = encGen_ + 1;
@@ -252,6 +254,14 @@ int32_t CodecSession::opOpen(const proto::CodecRequest::Open &o, xenvcodec_resp 
 		rawCopiedBefore_ += encoder_->rawBytesCopied();
 	encoder_ = std::move(*enc);
 	encGen_ = newGen;
+	/* INPUT buffers of the earlier encoder: in the memory this one takes. */
+	if (encoder_->importsRawDmaBufs() &&
+	    std::any_of(in_.begin(), in_.end(), [](const InBuf &b) { return b.created && b.mem.dmabuf < 0; }))
+		(void)encoder_->stopImportingRawDmaBufs();
+	if (!encoder_->importsRawDmaBufs())
+		if (Status m = mapImportedInputs(); !m)
+			XMB_LOG(logCodec, Warn, "%s: OPEN: the INPUT buffers cannot be mapped: %s", label_.c_str(),
+				m.error().message.c_str());
 	params_ = p;
 	layout_ = nl;
 	outSize_ = newOut;
@@ -333,13 +343,40 @@ int32_t CodecSession::opBufCreate(const proto::CodecRequest::BufCreate &bc)
 	return 0;
 }
 
-/* Frontend-allocated: the guest's pages, mapped once. */
+/*
+ * Frontend-allocated: the guest's pages, mapped once -- or, for INPUT where
+ * the encoder takes dma-bufs (input-dmabuf published: Arm), exported as a
+ * dma-buf the encoder's device reads: nothing mapped in Dom0 at all.
+ */
 Result<CodecSession::Memory> CodecSession::guestPages(const proto::CodecRequest::BufCreate &bc, uint32_t size,
 						      bool input)
 {
 	auto grefs = walkDirectory(bc.grefDirectory, size);
 	if (!grefs)
 		return grefs.error();
+	if (input && encoder_->importsRawDmaBufs()) {
+		auto d = dom0_.grants->dmabufFromRefs(cfg_.frontend, *grefs, true);
+		if (d) {
+			auto buf = std::make_shared<xen::ForeignDmaBuf>(std::move(*d));
+			Memory m{ buf, nullptr, size_t(grefs->size()) * xen::kPageSize, grefs->size() };
+			m.dmabuf = buf->fd();
+			m.refs = std::move(*grefs);
+			return m;
+		}
+		/*
+		 * gntdev maps an export's refs writable: a frontend that grants its
+		 * INPUT read-only (one that does not know input-dmabuf) cannot be
+		 * exported.  Its frames are mapped instead, for the whole session.
+		 */
+		if (!encoder_->stopImportingRawDmaBufs())
+			return Error{ d.error().code, "INPUT buffer " + std::to_string(bc.index) +
+							      " cannot be a dma-buf while earlier ones are: " +
+							      d.error().message };
+		XMB_LOG(logCodec, Info, "%s: INPUT buffer %u cannot be a dma-buf (%s; granted read-only?): the "
+			"guest's frames are mapped", label_.c_str(), bc.index, d.error().message.c_str());
+		if (Status s = mapImportedInputs(); !s)
+			return s.error();
+	}
 	/* INPUT: read-only, Dom0 never writes a raw frame.  OUTPUT: Dom0 writes bitstream. */
 	auto m = dom0_.grants->map(cfg_.frontend, *grefs, !input);
 	if (!m)
@@ -380,6 +417,29 @@ Result<CodecSession::Memory> CodecSession::grantedPages(const proto::CodecReques
 		return w.error();
 	auto keep = std::make_shared<xen::GrantShare>(std::move(*share));
 	return Memory{ keep, keep->data(), pages * xen::kPageSize, pages };
+}
+
+/*
+ * The encoder takes no dma-bufs (any more): the INPUT buffers exported as
+ * dma-bufs are mapped instead (read-only), before any frame of theirs is
+ * in the encoder.
+ */
+Status CodecSession::mapImportedInputs()
+{
+	for (unsigned i = 0; i < in_.size(); i++) {
+		InBuf &b = in_[i];
+		if (!b.created || b.mem.dmabuf < 0)
+			continue;
+		if (b.inEncoder)
+			return Error{ -EBUSY, "INPUT buffer " + std::to_string(i) + " is in the encoder as a dma-buf" };
+		auto m = dom0_.grants->map(cfg_.frontend, b.mem.refs, false);
+		if (!m)
+			return m.error();
+		auto map = std::make_shared<xen::GrantMapping>(std::move(*m));
+		b.mem = Memory{ map, map->data(), map->size(), b.mem.pages };
+	}
+	stats_.mappedPages = dom0_.grants->mappedPages(cfg_.frontend);
+	return {};
 }
 
 bool CodecSession::anyLent(bool input) const
@@ -472,13 +532,32 @@ int32_t CodecSession::opQueueRaw(const proto::CodecRequest::QueueRaw &q)
 	 * mapped until the encoder lets go of the frame, even if the session
 	 * or the guest goes first.
 	 */
-	auto release = [mb = mailbox_, &loop = loop_, self = this, pages = b.mem.keep, encGen = encGen_,
+	auto release = [&] {
+		return [mb = mailbox_, &loop = loop_, self = this, pages = b.mem.keep, encGen = encGen_,
 			index = q.index, gen = b.gen]() mutable {
-		pages.reset(); /* the last reference unmaps, if the session let go already */
-		postTo(mb, loop, self, InputDoneMsg{ encGen, index, gen });
+			pages.reset(); /* the last reference unmaps, if the session let go already */
+			postTo(mb, loop, self, InputDoneMsg{ encGen, index, gen });
+		};
 	};
-	Status s = b.mem.lent >= 0 ? encoder_->encodeLent(unsigned(b.mem.lent), seq, q.timestamp, key, std::move(release))
-				   : encoder_->encode(b.mem.data, seq, q.timestamp, key, std::move(release));
+	Status s;
+	if (b.mem.lent >= 0) {
+		s = encoder_->encodeLent(unsigned(b.mem.lent), seq, q.timestamp, key, release());
+	} else if (b.mem.dmabuf >= 0) {
+		s = encoder_->encodeDmaBuf(q.index, b.mem.dmabuf, seq, q.timestamp, key, release());
+		if (s) {
+			stats_.rawDmaBufFrames++;
+		} else if (s.error().code == -ENOTSUP) {
+			/* The driver cannot read it (logged by the encoder): the frame was not taken. */
+			b.inEncoder = false;
+			Status m = mapImportedInputs();
+			if (!m)
+				return xenStatus(m.error().code);
+			b.inEncoder = true;
+			s = encoder_->encode(b.mem.data, seq, q.timestamp, key, release());
+		}
+	} else {
+		s = encoder_->encode(b.mem.data, seq, q.timestamp, key, release());
+	}
 	if (!s) {
 		XMB_LOG(logCodec, Debug, "%s: QUEUE_RAW: %s", label_.c_str(), s.error().message.c_str());
 		return xenStatus(s.error().code);
@@ -547,6 +626,7 @@ CodecStats CodecSession::stats() const
 	CodecStats st = stats_;
 	st.requests = ring_.requests();
 	st.rawBytesCopied += rawCopiedBefore_ + (encoder_ ? encoder_->rawBytesCopied() : 0);
+	st.dmaBufs = dom0_.grants->exportedDmaBufs(cfg_.frontend);
 	st.fpsMilli = delivered_.fpsMilli(monotonicNs());
 	st.latencyP50Us = delivered_.latencyUs(50);
 	st.latencyP99Us = delivered_.latencyUs(99);

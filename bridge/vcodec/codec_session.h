@@ -70,6 +70,8 @@ struct CodecStats {
 	uint64_t bitstreamDrops = 0;   /**< too big for the OUTPUT buffer / backlog full */
 	uint64_t requests = 0;
 	uint64_t mappedPages = 0;
+	uint64_t rawDmaBufFrames = 0;  /**< raw frames the encoder read as dma-bufs of the guest's pages */
+	uint64_t dmaBufs = 0;	       /**< dma-bufs of the guest's pages Dom0 holds (GrantTable::exportedDmaBufs) */
 	uint64_t bridgeNs = 0;	       /**< Dom0 time on the per-frame path: QUEUE_RAW/QUEUE_OUT
 					    handling (wrap + push), mailbox, bitstream copy, events */
 	uint64_t encodeNs = 0;	       /**< time inside the encoder element */
@@ -116,6 +118,10 @@ private:
 		size_t size = 0;
 		size_t pages = 0;
 		int lent = -1; /**< the encoder's own buffer (granted dma-buf); data is then null */
+		/** The guest's pages as a dma-buf (a ForeignDmaBuf in keep); data is then null. */
+		int dmabuf = -1;
+		/** With dmabuf: its refs, to map them instead if the encoder cannot take it. */
+		std::vector<xen::Gref> refs;
 	};
 	struct InBuf {
 		bool created = false;
@@ -134,6 +140,7 @@ private:
 						      std::span<xen::GrantMapping> dirPages);
 	/** Does a created buffer of the INPUT (\a input) or OUTPUT set live in the encoder's memory? */
 	[[nodiscard]] bool anyLent(bool input) const;
+	Status mapImportedInputs();
 	/** OUTPUT buffer \a i is a lent one the guest has queued (the encoder may fill it). */
 	[[nodiscard]] bool lentOutQueued(unsigned i) const
 	{

@@ -51,6 +51,12 @@ struct EncodeParams {
 	 * supplies raw memory and takes each bitstream out of a Bitstream.
 	 */
 	unsigned lendBuffers = 0;
+	/**
+	 * Raw frames may come as dma-bufs of the guest's own pages (Dom0 can
+	 * export foreign refs: Arm), see Encoder::encodeDmaBuf().  An encoder
+	 * that can try it sets itself up for it (importsRawDmaBufs()).
+	 */
+	bool importRawDmaBufs = false;
 };
 
 /** One of the encoder's own raw buffers, lent to be granted to a guest. */
@@ -106,6 +112,32 @@ public:
 	 */
 	virtual Status encode(const uint8_t *data, uint64_t seq, uint64_t timestamp, bool forceKey,
 			      std::function<void()> release) = 0;
+	/**
+	 * True while the encoder takes the guest's frames as dma-bufs
+	 * (EncodeParams::importRawDmaBufs and a driver that has DMABUF): the
+	 * caller exports each INPUT buffer's pages and calls encodeDmaBuf().
+	 */
+	[[nodiscard]] virtual bool importsRawDmaBufs() const { return false; }
+	/**
+	 * Encode the frame in dma-buf \a fd, the guest's INPUT buffer \a index
+	 * (at least layout().size bytes), read in place by the device: no
+	 * mapping in Dom0, no copy.  \a release as for encode().
+	 * -ENOTSUP: the driver cannot read such a dma-buf (found out with the
+	 * first frame, nothing else is in flight then): the frame was *not*
+	 * taken, \a release is not called, and frames come through encode()
+	 * from now on (importsRawDmaBufs() is false).
+	 */
+	virtual Status encodeDmaBuf(unsigned index, int fd, uint64_t seq, uint64_t timestamp, bool forceKey,
+				    std::function<void()> release)
+	{
+		(void)index, (void)fd, (void)seq, (void)timestamp, (void)forceKey, (void)release;
+		return Error{ -ENOTSUP, "this encoder takes no dma-bufs" };
+	}
+	/**
+	 * Frames through encode() from now on (the caller cannot make dma-bufs
+	 * of the guest's pages).  False if too late: a frame came as a dma-buf.
+	 */
+	virtual bool stopImportingRawDmaBufs() { return true; }
 	/**
 	 * The raw buffers the encoder lends (EncodeParams::lendBuffers):
 	 * buffer i is the guest's INPUT buffer i.  Empty when it lends none

@@ -113,6 +113,8 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		uint64_t seq = 0;
 		bool key = false;
 		std::function<void()> release;
+		int dmabufIndex = -1; /* the guest's INPUT buffer, as dma-buf dmabufFd (data unused) */
+		int dmabufFd = -1;
 	};
 	struct Slot {
 		bool busy = false;
@@ -125,6 +127,9 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 	EncodeParams params;
 	std::string path;
 	bool userptr = true;
+	bool foreignUserPtr = true;
+	bool importing = false; /* OUTPUT is DMABUF: frames are the guest's pages as dma-bufs */
+	bool imported = false;	/* a frame went in as a dma-buf: too late to switch */
 	std::vector<LentBuffer> lent;	   /* OUTPUT buffer i granted as the guest's INPUT i */
 	std::vector<LentBuffer> lentCoded; /* CAPTURE buffer i granted as the guest's OUTPUT i */
 	uint32_t rawSize = 0;
@@ -193,8 +198,52 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		return true;
 	}
 
+	/*
+	 * Frames as dma-bufs of the guest's pages (encodeDmaBuf): one DMABUF
+	 * slot per INPUT buffer index, so each buffer keeps its slot and vb2
+	 * keeps its import attached and mapped from frame to frame.  Whether
+	 * the driver can read such a dma-buf shows at the first QBUF.
+	 */
+	bool allocateForImport()
+	{
+		auto refuse = [&](const std::string &why) {
+			XMB_LOG(logV4L2Enc, Info, "%s: the guest's frames cannot go in as dma-bufs (%s)", path.c_str(),
+				why.c_str());
+			return false;
+		};
+		if (!dev.output().supportsMemory(V4L2Memory::DmaBuf))
+			return refuse("no DMABUF on its OUTPUT queue");
+		int r = dev.allocateBuffers(XENVCODEC_MAX_BUFFERS, V4L2Memory::DmaBuf, kCodedBuffers);
+		if (r < 0)
+			return refuse(std::string("REQBUFS: ") + strerror(-r));
+		if (dev.output().count() < XENVCODEC_MAX_BUFFERS)
+			return refuse("it gives " + std::to_string(dev.output().count()) + " raw slots, the guest may create " +
+				      std::to_string(XENVCODEC_MAX_BUFFERS));
+		importing = true;
+		userptr = false;
+		return true;
+	}
+
+	/* Before any frame went in as a dma-buf: the OUTPUT queue for caller memory instead. */
+	bool switchToCallerMemory()
+	{
+		importing = false;
+		gen++;
+		(void)dev.stop();
+		if (Status a = allocateForCallerMemory(); !a) {
+			fail(a.error().message);
+			return false;
+		}
+		slots.assign(dev.output().count(), Slot{});
+		if (int r = dev.start(); r < 0) {
+			fail(std::string("STREAMON failed: ") + strerror(-r));
+			return false;
+		}
+		return true;
+	}
+
 	/* Frames in the caller's memory: USERPTR where allowed, else MMAP and a copy. */
-	Status allocateForCallerMemory(bool foreignUserPtr)
+	Status allocateForCallerMemory()
 	{
 		/* Dom0's own pages (be-alloc) are user memory like any other: no foreign frame, nothing read-only. */
 		userptr = (foreignUserPtr || params.framesInDom0Memory) &&
@@ -261,16 +310,18 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		auto st = dev.state();
 		while (!failed && !waiting.empty() && st == V4L2M2MEncoder::State::Streaming && !stopIssued) {
 			unsigned idx = 0;
-			if (waiting.front().lent >= 0) {
-				idx = static_cast<unsigned>(waiting.front().lent);
+			if (waiting.front().lent >= 0 || waiting.front().dmabufIndex >= 0) {
+				/* Its own slot: a lent buffer is that slot; an import stays attached to it. */
+				idx = static_cast<unsigned>(std::max(waiting.front().lent, waiting.front().dmabufIndex));
 				if (idx >= slots.size() || slots[idx].busy)
 					break;
-			} else if (!lent.empty()) {
+			} else if (!lent.empty() || importing) {
 				Frame f = std::move(waiting.front());
 				waiting.pop_front();
 				if (f.release)
 					f.release();
-				fail("a frame outside the lent buffers while lending");
+				fail(importing ? "a frame in mapped memory while taking dma-bufs"
+					       : "a frame outside the lent buffers while lending");
 				break;
 			} else {
 				while (idx < slots.size() && slots[idx].busy)
@@ -280,14 +331,20 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 			}
 			Frame f = std::move(waiting.front());
 			waiting.pop_front();
-			submit(idx, std::move(f));
+			if (int r = submit(idx, f); r < 0) {
+				if (f.release)
+					f.release();
+				fail(std::string("QBUF of a raw frame failed: ") + strerror(-r));
+				break;
+			}
 		}
 		if (draining && !stopIssued && waiting.empty())
 			issueDrain();
 		checkEmulatedDrain();
 	}
 
-	void submit(unsigned idx, Frame f)
+	/* QBUF frame \a f into slot \a idx; on failure \a f is left as it was (not released). */
+	int submit(unsigned idx, Frame &f)
 	{
 		if (f.key || forceNextKey) {
 			int r = dev.forceKeyFrame();
@@ -299,9 +356,13 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		V4L2QueueArgs args;
 		args.timestampNs = tsOfSeq(f.seq);
 		args.planes[0].bytesUsed = rawSize;
-		const bool inPlace = f.lent >= 0 || userptr;
+		const bool inPlace = f.lent >= 0 || f.dmabufFd >= 0 || userptr;
 		if (f.lent >= 0) {
 			/* The guest rendered into this very buffer: nothing to move. */
+		} else if (f.dmabufFd >= 0) {
+			/* The device reads the guest's pages through the dma-buf. */
+			args.planes[0].fd = f.dmabufFd;
+			args.planes[0].length = 0; /* the dma-buf's size */
 		} else if (userptr) {
 			/* The driver reads the guest's pages in place (USERPTR pins them). */
 			args.planes[0].userptr = const_cast<uint8_t *>(f.data);
@@ -313,10 +374,9 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		}
 		int r = dev.queueRaw(idx, args);
 		if (r < 0) {
-			if (f.release)
-				f.release();
-			fail(std::string("QBUF of a raw frame failed: ") + strerror(-r));
-			return;
+			if (!inPlace)
+				rawCopied -= rawSize;
+			return r;
 		}
 		slots[idx].busy = true;
 		if (inPlace) {
@@ -324,7 +384,9 @@ struct V4L2Encoder::Impl : std::enable_shared_from_this<Impl> {
 		} else if (f.release) {
 			f.release(); /* copied: the guest may have its frame back now */
 		}
+		f.release = nullptr;
 		queuedAt[f.seq] = monotonicNs();
+		return 0;
 	}
 
 	void issueDrain()
@@ -530,9 +592,11 @@ Result<std::unique_ptr<V4L2Encoder>> V4L2Encoder::create(const EncodeParams &p,
 	if (p.rcMode == XENVCODEC_RC_CBR && !applied.bitrateMode)
 		return err(-ENOTSUP, "has no bitrate-mode control: CBR is not available");
 
+	s.foreignUserPtr = foreignUserPtr;
 	if (!p.lendBuffers || !s.lendOwnBuffers(p.lendBuffers))
-		if (Status a = s.allocateForCallerMemory(foreignUserPtr); !a)
-			return err(a.error().code, a.error().message);
+		if (!p.importRawDmaBufs || !s.allocateForImport())
+			if (Status a = s.allocateForCallerMemory(); !a)
+				return err(a.error().code, a.error().message);
 	s.slots.resize(dev.output().count());
 	int r = dev.start();
 	if (r < 0)
@@ -563,6 +627,7 @@ std::string V4L2Encoder::description() const
 	       std::to_string(s.params.width) + "x" + std::to_string(s.params.height) + " -> " +
 	       fourccToString(v4l2CodedFourcc(s.params.codec)) + ", raw frames " +
 	       (!s.lent.empty() ? "in its own buffers, granted to the guest (zero-copy)"
+		: s.importing	 ? "the guest's pages as dma-bufs (DMABUF zero-copy)"
 		: s.userptr	 ? "USERPTR zero-copy"
 				 : "copied into MMAP") +
 	       (!s.lentCoded.empty() ? ", bitstream in its own buffers, granted" : "") + ")";
@@ -595,6 +660,69 @@ Status V4L2Encoder::encodeLent(unsigned index, uint64_t seq, uint64_t /*timestam
 	s.waiting.push_back({ nullptr, static_cast<int>(index), seq, forceKey, std::move(release) });
 	s.pump();
 	return {};
+}
+
+bool V4L2Encoder::importsRawDmaBufs() const
+{
+	return impl_->importing;
+}
+
+Status V4L2Encoder::encodeDmaBuf(unsigned index, int fd, uint64_t seq, uint64_t /*timestamp*/, bool forceKey,
+				 std::function<void()> release)
+{
+	Impl &s = *impl_;
+	if (!s.failed && !s.importing)
+		return Error{ -ENOTSUP, s.path + ": frames are not taken as dma-bufs" };
+	if (s.failed || index >= s.slots.size() || fd < 0) {
+		if (release)
+			release();
+		return Error{ s.failed ? -EIO : -EINVAL,
+			      s.path + (s.failed ? ": the encoder failed" : ": not a raw slot or no dma-buf") };
+	}
+	Impl::Frame f{ nullptr, -1, seq, forceKey, std::move(release), static_cast<int>(index), fd };
+	if (!s.imported && s.waiting.empty() && !s.slots[index].busy && !s.stopIssued &&
+	    s.dev.state() == V4L2M2MEncoder::State::Streaming) {
+		/*
+		 * The first: handed to the driver now (PREPARE_BUF maps it without
+		 * queueing), so one that cannot read such a dma-buf says so while
+		 * nothing depends on it -- vb2-vmalloc needs dma_buf_vmap(), which
+		 * gntdev's exports lack.
+		 */
+		V4L2QueueArgs args;
+		args.planes[0].fd = fd;
+		args.planes[0].bytesUsed = s.rawSize;
+		int r = s.dev.output().prepareBuffer(index, args);
+		if (r == -ENOTTY)
+			r = 0; /* a driver without PREPARE_BUF: the QBUF tells */
+		if (r == 0)
+			r = s.submit(index, f);
+		if (r == 0) {
+			s.imported = true;
+			XMB_LOG(logV4L2Enc, Info, "%s: the guest's frames go in as dma-bufs of its pages", s.path.c_str());
+			return {};
+		}
+		XMB_LOG(logV4L2Enc, Info,
+			"%s: cannot read the guest's pages as a dma-buf (%s): frames in mapped guest pages instead",
+			s.path.c_str(), strerror(-r));
+		if (!s.switchToCallerMemory())
+			return Error{ -EIO, s.path + ": the encoder failed" }; /* f.release dropped: never taken */
+		return Error{ -ENOTSUP, s.path + ": the driver cannot read the guest's pages as a dma-buf" };
+	}
+	s.imported = true;
+	s.waiting.push_back(std::move(f));
+	s.pump();
+	return {};
+}
+
+bool V4L2Encoder::stopImportingRawDmaBufs()
+{
+	Impl &s = *impl_;
+	if (!s.importing)
+		return true;
+	if (s.imported)
+		return false;
+	XMB_LOG(logV4L2Enc, Info, "%s: the guest's frames come in mapped pages", s.path.c_str());
+	return s.switchToCallerMemory();
 }
 
 const std::vector<LentBuffer> &V4L2Encoder::lentRawBuffers() const
@@ -733,7 +861,7 @@ size_t V4L2Encoder::framesInFlight() const
 
 bool V4L2Encoder::zeroCopy() const
 {
-	return impl_->userptr || !impl_->lent.empty();
+	return impl_->userptr || impl_->importing || !impl_->lent.empty();
 }
 
 EncoderFactory v4l2EncoderFactory(service::EventLoop &loop, std::string path, bool foreignUserPtr,

@@ -12,8 +12,13 @@
  * counted in rawBytesCopied().  So does a Dom0 whose drivers must not be
  * handed foreign-mapped pages (\a foreignUserPtr false: an x86 PV Dom0,
  * where a vb2-vmalloc driver's vmap of them oopses, docs/media-memory.md).
- * (gntdev dma-buf import would be the DMABUF path; Linux refuses to export
- * foreign refs on x86, docs/xen-vm.md.)
+ * Where Dom0 can make a dma-buf of the guest's refs (exp_from_refs: Arm;
+ * Linux refuses it on x86, docs/xen-vm.md) the OUTPUT queue is DMABUF and
+ * each frame is queued as the dma-buf of the guest's pages
+ * (encodeDmaBuf): no mapping in Dom0, no pinning, no copy.  A driver that
+ * cannot read such a dma-buf (vb2-vmalloc, e.g. vicodec: an import without
+ * vmap) refuses the first one; the encoder then reallocates the queue for
+ * caller memory (above), logged.
  *
  * Bitstream: CAPTURE buffers are MMAP; a Bitstream's hold keeps its buffer
  * out of the driver until the session has copied it into the guest's
@@ -70,6 +75,10 @@ public:
 	Status encodeLent(unsigned index, uint64_t seq, uint64_t timestamp, bool forceKey,
 			  std::function<void()> release) override;
 	void stopLending() override;
+	[[nodiscard]] bool importsRawDmaBufs() const override;
+	Status encodeDmaBuf(unsigned index, int fd, uint64_t seq, uint64_t timestamp, bool forceKey,
+			    std::function<void()> release) override;
+	bool stopImportingRawDmaBufs() override;
 	[[nodiscard]] const std::vector<LentBuffer> &lentCodedBuffers() const override;
 	Status returnLentCoded(unsigned index) override;
 	bool reclaimLentCoded(unsigned index) override;
@@ -82,7 +91,7 @@ public:
 
 	/** Frames queued to the device or waiting for an OUTPUT slot. */
 	[[nodiscard]] size_t framesInFlight() const;
-	/** True when frames go in as USERPTR or in lent buffers (no copy). */
+	/** True when frames go in as USERPTR, dma-bufs or in lent buffers (no copy). */
 	[[nodiscard]] bool zeroCopy() const;
 
 	struct Impl;

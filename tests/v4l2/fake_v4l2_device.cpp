@@ -213,6 +213,8 @@ int FakeV4L2Device::ioctl(int fd, unsigned long request, void *arg)
 		return doQueryBuf(static_cast<v4l2_buffer *>(arg));
 	case VIDIOC_QBUF:
 		return doQBuf(static_cast<v4l2_buffer *>(arg));
+	case VIDIOC_PREPARE_BUF:
+		return doQBuf(static_cast<v4l2_buffer *>(arg), true);
 	case VIDIOC_DQBUF:
 		return doDQBuf(static_cast<v4l2_buffer *>(arg));
 	case VIDIOC_EXPBUF:
@@ -700,7 +702,7 @@ int FakeV4L2Device::doQueryBuf(v4l2_buffer *b)
 	return 0;
 }
 
-int FakeV4L2Device::doQBuf(v4l2_buffer *b)
+int FakeV4L2Device::doQBuf(v4l2_buffer *b, bool prepareOnly)
 {
 	Queue *q = queueFor(b->type);
 	if (!q || b->index >= q->buffers.size() || b->memory != q->memory)
@@ -737,12 +739,16 @@ int FakeV4L2Device::doQBuf(v4l2_buffer *b)
 			return -EBADF;
 		if (fdSize(fd) < buf.length)
 			return -EINVAL;
+		if (!dmabufImport_)
+			return -EFAULT; /* vb2-vmalloc: dma_buf_vmap() failed */
 		/* The kernel keeps the attachment until requeued with another fd or freed. */
 		if (buf.dmabufFdNum != fd || !buf.dmabuf) {
 			buf.dmabuf = UniqueFD(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
 			buf.dmabufFdNum = fd;
 		}
 	}
+	if (prepareOnly)
+		return 0; /* attached and mapped, not queued (vb2 also marks it prepared) */
 	if (isEncoder() && q == &output_)
 		buf.bytesUsed = bytesUsed ? std::min(bytesUsed, buf.length) : buf.length;
 	buf.timestamp = b->timestamp;

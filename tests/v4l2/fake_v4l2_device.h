@@ -55,6 +55,11 @@ public:
 	void setUserPtrSupported(bool on) { userPtr_ = on; }
 	/** Encoder: append " fnv=<FNV-1a of the raw frame>" to each bitstream payload. */
 	void setPayloadChecksum(bool on) { payloadChecksum_ = on; }
+	/**
+	 * Off: like a vb2-vmalloc driver (vicodec) given an import without
+	 * vmap (gntdev's): PREPARE_BUF/QBUF of a DMABUF fail EFAULT.
+	 */
+	void setDmaBufImportSupported(bool on) { dmabufImport_ = on; }
 	/** VIDIOC_EXPBUF fails (a driver without vb2's export). */
 	void setExpBufSupported(bool on) { expBuf_ = on; }
 	/** No V4L2 events: (UN)SUBSCRIBE_EVENT and DQEVENT fail ENOTTY (a driver without them). */
@@ -153,7 +158,7 @@ private:
 	int doReqBufs(v4l2_requestbuffers *r);
 	int doCreateBufs(v4l2_create_buffers *c);
 	int doQueryBuf(v4l2_buffer *b);
-	int doQBuf(v4l2_buffer *b);
+	int doQBuf(v4l2_buffer *b, bool prepareOnly = false);
 	int doDQBuf(v4l2_buffer *b);
 	int doExpBuf(v4l2_exportbuffer *e);
 	int doStream(unsigned long request, const uint32_t *type);
@@ -180,6 +185,7 @@ private:
 	bool userPtr_ = true;
 	bool payloadChecksum_ = false;
 	bool expBuf_ = true;
+	bool dmabufImport_ = true;
 	bool eventsSupported_ = true;
 	bool nv12m_ = false;
 	bool nativeNV12_ = true;

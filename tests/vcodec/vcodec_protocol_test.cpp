@@ -204,6 +204,14 @@ TEST(VcodecSchema, RoundTrip)
 	auto pb = parseVcodecConfig(mapView(kb));
 	ASSERT_TRUE(pb) << pb.error().message;
 	EXPECT_TRUE(pb->beAlloc);
+	EXPECT_EQ(kv.count("input-dmabuf"), 0u) << "not written when off: frontends keep INPUT read-only";
+	EXPECT_FALSE(pb->inputDmaBuf);
+	c.inputDmaBuf = true;
+	auto kd = formatVcodecConfig(c);
+	EXPECT_EQ(kd.at("input-dmabuf"), "1");
+	auto pd = parseVcodecConfig(mapView(kd));
+	ASSERT_TRUE(pd) << pd.error().message;
+	EXPECT_EQ(*pd, c);
 
 	VcodecTransport t{ "1", 10, 11, 12, 13 };
 	auto tk = formatVcodecTransport(t);
@@ -240,6 +248,7 @@ TEST(VcodecSchema, HostileValuesNameTheKey)
 	expectBad("max-size", "8x8", "min-size");
 	expectBad("min-size", "-1x16", "min-size");
 	expectBad("be-alloc", "yes", "be-alloc");
+	expectBad("input-dmabuf", "true", "input-dmabuf");
 	auto m = kv;
 	m.erase("codec/vp8/levels");
 	EXPECT_FALSE(parseVcodecConfig(mapView(m)));
