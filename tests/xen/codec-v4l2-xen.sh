@@ -26,7 +26,7 @@ frames=12 w=640 h=480
 # against the right frame, 12-14 dB against a neighbour (the bars scroll 10 pixels a
 # frame), lower for a wrong layout.  Decoded frame k may be pattern k+1..4.
 gop=1 min_psnr=35 max_shift=4
-psnr=$build/tests/xen/xmb-pattern-psnr
+psnr=$build/tests/xmb-pattern-psnr
 for d in /sys/class/video4linux/*; do
 	echo "codec-v4l2-xen: $(basename "$d"): $(cat "$d/name")"
 done

@@ -39,7 +39,22 @@ for dev in 2 3; do
 	xmb-camera-guest --device $dev --format YUYV --size 640x480 --frames 60 --check-pattern --quiet ||
 		{ echo "arm64-media-domu: xmb-sgcap device $dev: frames not the pattern"; rc=1; }
 done
-# vcodec: 12 frames of the test pattern through Dom0's vicodec (FWHT), every
+# vcodec/1: 8 frames through xmb-sgenc, which reads our own INPUT pages as
+# dma-bufs; the stream goes back to Dom0 over the console to be decoded.
+# vcodec/2: 12 frames through vicodec from our pages (it cannot read them as
+# dma-bufs: Dom0 maps and copies them).
+for dev in 1 2; do
+	if [ $dev = 1 ]; then set -- 640x480 8; else set -- 640x480 12; fi
+	if ! out=$(xmb-encode-guest --device $dev --codec fwht --size "$1" --frames "$2" --gop 1 \
+		--output /tmp/d$dev.fwht 2>&1); then
+		echo "$out" | tail -n 5; echo "arm64-media-domu: encode on vcodec/$dev failed"; rc=1
+	fi
+	echo "arm64-media-domu: vcodec/$dev: $(echo "$out" | tail -n 1)"
+done
+echo XMB-STREAM-BEGIN
+base64 /tmp/d1.fwht
+echo XMB-STREAM-END
+# vcodec/0: 12 frames of the test pattern through Dom0's vicodec (FWHT), every
 # frame a key frame; the stream must hold 12 frames.
 if out=$(xmb-encode-guest --codec fwht --size 640x480 --frames 12 --gop 1 --output /tmp/out.fwht 2>&1); then
 	echo "arm64-media-domu: encode: $(echo "$out" | tail -n 1)"
