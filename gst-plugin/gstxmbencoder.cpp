@@ -141,6 +141,7 @@ constexpr CodecName kCodecs[] = {
 	{ XENVCODEC_CODEC_VP8, "video/x-vp8" },
 	{ XENVCODEC_CODEC_VP9, "video/x-vp9" },
 	{ XENVCODEC_CODEC_JPEG, "image/jpeg" },
+	{ XENVCODEC_CODEC_FWHT, "video/x-fwht" }, /* vicodec's codec: a Dom0 with a V4L2 FWHT encoder */
 };
 
 static GstCaps *output_caps(uint32_t codec)
@@ -156,6 +157,8 @@ static GstCaps *output_caps(uint32_t codec)
 		return gst_caps_new_empty_simple("video/x-vp8");
 	case XENVCODEC_CODEC_VP9:
 		return gst_caps_new_empty_simple("video/x-vp9");
+	case XENVCODEC_CODEC_FWHT:
+		return gst_caps_new_empty_simple("video/x-fwht");
 	default:
 		return gst_caps_new_empty_simple("image/jpeg");
 	}
@@ -723,7 +726,7 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
 	"src", GST_PAD_SRC, GST_PAD_ALWAYS,
 	GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, alignment = (string) au; "
 			"video/x-h265, stream-format = (string) byte-stream, alignment = (string) au; "
-			"video/x-vp8; video/x-vp9; image/jpeg"));
+			"video/x-vp8; video/x-vp9; image/jpeg; video/x-fwht"));
 
 static void gst_xmb_encoder_class_init(GstXmbEncoderClass *klass)
 {

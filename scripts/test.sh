@@ -255,7 +255,7 @@ print(" ".join(os.path.relpath(t["filename"][0], sys.argv[1]) for t in json.load
 			if [ "${XMB_SKIP_MEDIA_KERNEL:-0}" = 1 ]; then
 				skipped=$((skipped + 1)); echo "== xen-arm64 media: skipped because XMB_SKIP_MEDIA_KERNEL=1" >&2
 			else
-				arm64_run --media --dom0-args "vivid.allocators=1" "$arm64_build" \
+				arm64_run --media --domu-gst --dom0-args "vivid.allocators=1" "$arm64_build" \
 					"$src/tests/vm/arm64/media-dom0.sh" "$src/tests/vm/arm64/media-domu.sh"
 				rc=$?
 				case $rc in

@@ -29,6 +29,8 @@
 #     V4L2 DMABUF -- not mapped in Dom0, not copied; its stream comes back
 #     over the DomU's console and vicodec's decoder (GStreamer v4l2fwhtdec)
 #     must decode every frame to the pattern the DomU encoded (PSNR);
+#     vcodec/3 the same through the guest-side GStreamer element
+#     (videotestsrc ! xmbencoder ! video/x-fwht in the DomU, run --domu-gst);
 #     vcodec/2 on vicodec with the guest's own pages: vb2-vmalloc cannot read
 #     an import without vmap, so vicodec refuses the first dma-buf and the
 #     frames are mapped and copied (vb2 refuses to pin read-only pages).
@@ -88,7 +90,8 @@ XMB_LOG=info xmb-codec-service --encoder "v4l2:$vicenc" --guest domain=domu,code
 	2> /tmp/codec.log &
 csvc=$!
 XMB_LOG=info xmb-codec-service --encoder "v4l2:$sgenc" --status-socket /run/xmb-codec-sgenc.sock \
-	--guest domain=domu,device=1,codecs=fwht 2> /tmp/codec-sgenc.log &
+	--guest domain=domu,device=1,codecs=fwht --guest domain=domu,device=3,codecs=fwht,name=gst \
+	2> /tmp/codec-sgenc.log &
 sgsvc=$!
 XMB_LOG=info xmb-codec-service --encoder "v4l2:$vicenc" --status-socket /run/xmb-codec-vicodec.sock \
 	--guest domain=domu,device=2,codecs=fwht 2> /tmp/codec-vicodec.log &
@@ -142,6 +145,8 @@ gst-launch-1.0 -q multifilesrc location=/tmp/sg.%03d index=0 stop-index=$((sg_fr
 sg_decoded=$(($(wc -c < /tmp/sg.yuv 2>/dev/null || echo 0) / (640 * 480 * 3 / 2)))
 xmb-pattern-psnr /tmp/sg.yuv 640x480 8 35 4 > /tmp/psnr.txt 2>&1; sg_psnr=$?
 kill "$svc" "$csvc" "$sgsvc" "$vicsvc"; wait "$svc"; wait "$csvc"; wait "$sgsvc"; wait "$vicsvc"
+# Every DomU is done: the stream's base64 need not be printed with the console.
+sed -i '/XMB-STREAM-BEGIN/,/XMB-STREAM-END/c\(the xmb-sgenc stream, base64: checked above)' /var/log/xen/console/guest-domu.log
 echo "--- service: dma-buf, tiers, closing lines"
 grep -E "dma-buf|streaming|closing|cannot|copy mode" /tmp/service.log
 echo "--- codec services: vicodec be-alloc, xmb-sgenc (guest pages as dma-bufs), vicodec (guest pages)"
@@ -192,6 +197,8 @@ grep -q "vcodec/1: closing.* 8 frames in, 8 bitstreams, 0 raw bytes copied, .* 8
 [ "$sg_frames" = 8 ] || fail "the DomU's xmb-sgenc stream has $sg_frames FWHT frames, want 8"
 [ "$sg_decoded" -ge 8 ] || { cat /tmp/gst-dec.log; fail "v4l2fwhtdec decoded $sg_decoded of the 8 frames"; }
 [ "$sg_psnr" = 0 ] || fail "the decoded xmb-sgenc frames are not the pattern the DomU encoded"
+grep -q "vcodec/3: closing.* 8 frames in, 8 bitstreams, 0 raw bytes copied, .* 8 frames read as dma-bufs of its pages" \
+	/tmp/codec-sgenc.log || fail "vcodec/3 (xmbencoder in the DomU): not 8 frames read by xmb-sgenc as dma-bufs, uncopied"
 grep -q "cannot read the guest's pages as a dma-buf" /tmp/codec-vicodec.log ||
 	fail "vcodec/2: vicodec (vb2-vmalloc) did not refuse the guest's dma-buf"
 grep -q "vcodec/2: closing.* 12 frames in, 12 bitstreams, [1-9][0-9]* raw bytes copied" /tmp/codec-vicodec.log ||

@@ -51,6 +51,17 @@ for dev in 1 2; do
 	fi
 	echo "arm64-media-domu: vcodec/$dev: $(echo "$out" | tail -n 1)"
 done
+# vcodec/3: the same through the guest-side GStreamer element (xmbencoder,
+# the codec frontend library: INPUT granted writable, Dom0 reads it as
+# dma-bufs through xmb-sgenc); videotestsrc renders into the granted pages.
+# (GStreamer's libraries are under /lib here, which its default plugin path misses.)
+export GST_REGISTRY=/tmp/gst-registry.bin GST_PLUGIN_SYSTEM_PATH=/usr/lib/aarch64-linux-gnu/gstreamer-1.0
+if gst-launch-1.0 -q videotestsrc num-buffers=8 ! video/x-raw,format=I420,width=640,height=480,framerate=30/1 ! \
+	xmbencoder device=3 key-int-max=1 ! video/x-fwht ! filesink location=/tmp/g.fwht > /tmp/gst.log 2>&1; then
+	echo "arm64-media-domu: xmbencoder: $(wc -c < /tmp/g.fwht) bytes of FWHT"
+else
+	tail -n 20 /tmp/gst.log; echo "arm64-media-domu: the xmbencoder pipeline failed"; rc=1
+fi
 echo XMB-STREAM-BEGIN
 base64 /tmp/d1.fwht
 echo XMB-STREAM-END
