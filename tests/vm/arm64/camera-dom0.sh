@@ -66,7 +66,9 @@ after=${st:-}
 kill "$svc"; wait "$svc"; svc_rc=$?
 
 # The GStreamer elements, cross-built: a Dom0 pipeline (videotestsrc !
-# xmbcamerasink) serves the DomU's device 0, which captures 30 frames.
+# xmbcamerasink) serves the DomU's device 0, which captures 30 frames. That
+# DomU is made by xmb-domu, the x86 harness's DomU tool (bash, in this Dom0
+# too): a throw-away DomU holding just the program and its libraries.
 export GST_PLUGIN_PATH=/xmb/gst GST_REGISTRY=/tmp/gst-registry.bin
 t0=$(cut -d' ' -f1 /proc/uptime)
 gst-inspect-1.0 xmbcamerasink > /tmp/gst-inspect.log 2>&1 ||
@@ -76,8 +78,10 @@ XMB_LOG=info gst-launch-1.0 videotestsrc is-live=true ! \
 	video/x-raw,format=NV12,width=320,height=240,framerate=30/1 ! \
 	xmbcamerasink guest=domu > /tmp/gst-pipeline.log 2>&1 &
 gst=$!
-run_domu 300 xmb.phase=gst || exit 1
-gst_st=${st:-}
+xmb-domu run domu --timeout 300 -- /xmb/xmb-camera-guest --device 0 --format NV12 --size 320x240 \
+	--frames 30 --quiet > /tmp/gst-domu.log 2>&1
+gst_st=$?
+sed 's/^/xmb-domu: /' /tmp/gst-domu.log
 kill "$gst" 2>/dev/null; wait "$gst"
 echo "--- the Dom0 pipeline"
 grep -E "attached|streaming|closing|ERROR|WARN" /tmp/gst-pipeline.log | head -n 10

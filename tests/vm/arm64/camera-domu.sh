@@ -9,8 +9,6 @@ case $(cat /proc/cmdline) in
 	# and vivid's NV12M into this DomU's own pages (pinned in Dom0 as USERPTR).
 	xmb-camera-guest --device 1 --format YUYV --size 320x240 --quiet &
 	exec xmb-camera-guest --device 3 --format NV12 --size 640x360 --quiet ;;
-*xmb.phase=gst*) # device 0 is a Dom0 GStreamer pipeline now (videotestsrc ! xmbcamerasink)
-	exec xmb-camera-guest --device 0 --format NV12 --size 320x240 --frames 30 --quiet ;;
 *xmb.phase=after*)
 	# The same devices again, after a DomU died using them: they must serve.
 	rc=0
