@@ -46,7 +46,7 @@ class ScriptedEncoder final : public vcodec::Encoder
 {
 public:
 	ScriptedEncoder(const vcodec::EncodeParams &p, vcodec::EncoderSink sink, EncoderScript &script)
-		: sink_(std::move(sink)), script_(script)
+		: sink_(std::move(sink)), script_(script), importing_(p.importRawDmaBufs)
 	{
 		const uint32_t luma = p.width * p.height;
 		layout_.size = luma * 3 / 2;
@@ -75,6 +75,30 @@ public:
 		script_.live++;
 		frames_.push_back({ seq, forceKey, std::move(release) });
 		return {};
+	}
+	/* input-dmabuf (an Arm Dom0): the script decides whether the "driver" can read them. */
+	bool importsRawDmaBufs() const override { return importing_; }
+	Status encodeDmaBuf(unsigned, int fd, uint64_t seq, uint64_t, bool forceKey,
+			    std::function<void()> release) override
+	{
+		if (!importing_)
+			return Error{ -ENOTSUP, "not importing" };
+		if (!imported_ && (script_.in->u8() & 3) == 0) {
+			importing_ = false; /* refused: the frame is not taken, release not called */
+			return Error{ -ENOTSUP, "scripted refusal" };
+		}
+		FUZZ_CHECK(fd >= 0);
+		imported_ = true;
+		script_.live++;
+		frames_.push_back({ seq, forceKey, std::move(release) });
+		return {};
+	}
+	bool stopImportingRawDmaBufs() override
+	{
+		if (imported_)
+			return !importing_;
+		importing_ = false;
+		return true;
 	}
 	Status setBitrate(uint32_t) override { return {}; }
 	Status drain() override
@@ -145,6 +169,8 @@ private:
 	vcodec::RawLayout layout_;
 	std::deque<Frame> frames_;
 	bool draining_ = false;
+	bool importing_ = false;
+	bool imported_ = false;
 };
 
 void pump(service::EventLoop &loop, unsigned turns)
@@ -160,6 +186,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz::Input in(data, size);
 	setenv("XMB_LOG", "*:error", 0);
 	auto hv = xen::LoopbackXen::create();
+	/* One input in two: Dom0 as on Arm, where the guest's frames may reach the encoder as dma-bufs. */
+	const bool arm = in.u8() & 1;
+	hv->emulateGntdevDmabuf(arm);
+	hv->emulateDmabufExport(arm);
 	FUZZ_CHECK(hv->createDomain(kGuest, "g"));
 	auto dom0 = hv->open(0);
 	FUZZ_CHECK(dom0);
@@ -183,7 +213,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	service::EventLoop loop;
 	auto svc = std::make_unique<vcodec::CodecService>(**dom0, loop, std::vector{ vp8 }, factory);
-	FUZZ_CHECK(svc->start({ { guest } }));
+	vcodec::CodecServiceConfig cfg{ { guest } };
+	cfg.importGuestFrames = true;
+	FUZZ_CHECK(svc->start(cfg));
 	pump(loop, 2);
 
 	auto gp = hv->open(kGuest);
