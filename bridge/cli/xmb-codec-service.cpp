@@ -120,6 +120,17 @@ std::string reportJson(const vcodec::CodecService &svc)
 	return out + "\n]}\n";
 }
 
+/* An "auto|no" option: \a on is whether it is auto; false (said) for anything else. */
+bool autoOrNo(const char *option, const char *value, bool &on)
+{
+	if (std::strcmp(value, "auto") != 0 && std::strcmp(value, "no") != 0) {
+		std::fprintf(stderr, "xmb-codec-service: %s %s: use auto or no\n", option, value);
+		return false;
+	}
+	on = std::strcmp(value, "auto") == 0;
+	return true;
+}
+
 } /* namespace */
 
 int main(int argc, char **argv)
@@ -172,20 +183,12 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'B':
-			if (std::strcmp(optarg, "auto") != 0 && std::strcmp(optarg, "no") != 0) {
-				std::fprintf(stderr, "xmb-codec-service: --share-encoder-buffers %s: use auto or no\n",
-					     optarg);
+			if (!autoOrNo("--share-encoder-buffers", optarg, shareEncoderBuffers))
 				return 2;
-			}
-			shareEncoderBuffers = std::strcmp(optarg, "auto") == 0;
 			break;
 		case 'I':
-			if (std::strcmp(optarg, "auto") != 0 && std::strcmp(optarg, "no") != 0) {
-				std::fprintf(stderr, "xmb-codec-service: --import-guest-frames %s: use auto or no\n",
-					     optarg);
+			if (!autoOrNo("--import-guest-frames", optarg, importGuestFrames))
 				return 2;
-			}
-			importGuestFrames = std::strcmp(optarg, "auto") == 0;
 			break;
 		case 'v': setenv("XMB_LOG", "debug", 1); break;
 		case 'h': usage(stdout); return 0;

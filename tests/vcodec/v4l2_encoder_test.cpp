@@ -533,6 +533,17 @@ protected:
 		return r;
 	}
 
+	/* What the fake encoder appends for pattern frame \a n (320x240 NV12): " fnv=<FNV-1a>". */
+	static std::string patternChecksum(uint32_t n)
+	{
+		uint32_t h = 2166136261u;
+		for (uint8_t c : test_pattern::frame(V4L2_PIX_FMT_NV12, 320, 240, n))
+			h = (h ^ c) * 16777619u;
+		char want[32];
+		std::snprintf(want, sizeof(want), " fnv=%08x", h);
+		return want;
+	}
+
 	/* \a n frames encoded, the device reading each in place from the buffer the guest rendered. */
 	void expectReadInPlace(const Result<EncodeResult> &r, const std::string &stream, uint32_t n)
 	{
@@ -621,12 +632,7 @@ TEST_F(V4L2ServiceTest, BeAllocGuestRendersIntoTheEncodersOwnBuffersWhereDom0Gra
 	EXPECT_EQ(rep[0].stats.compressedBytesCopied, 0u);
 	EXPECT_EQ(rep[0].stats.bitstreams, 12u);
 	for (uint32_t n = 0; n < 12; n++) {
-		auto f = test_pattern::frame(V4L2_PIX_FMT_NV12, 320, 240, n);
-		uint32_t h = 2166136261u;
-		for (uint8_t c : f)
-			h = (h ^ c) * 16777619u;
-		char want[32];
-		std::snprintf(want, sizeof(want), " fnv=%08x", h);
+		const std::string want = patternChecksum(n);
 		EXPECT_NE(stream.find("seq=" + std::to_string(n) + " first="), std::string::npos) << stream;
 		EXPECT_NE(stream.find(want), std::string::npos) << "frame " << n << " is not what the guest rendered\n"
 								<< stream;
@@ -675,12 +681,7 @@ TEST_F(V4L2ServiceTest, GuestFramesReachTheDeviceAsDmaBufsOfTheGuestsPagesWhereD
 	EXPECT_LT(rep[0].stats.mappedPages, inputPages) << "the INPUT pages are mapped too";
 	EXPECT_GE(fake.ioctlCount(VIDIOC_PREPARE_BUF), 1u) << "the first one is handed over before it is queued";
 	for (uint32_t n = 0; n < 12; n++) {
-		auto f = test_pattern::frame(V4L2_PIX_FMT_NV12, 320, 240, n);
-		uint32_t h = 2166136261u;
-		for (uint8_t c : f)
-			h = (h ^ c) * 16777619u;
-		char want[32];
-		std::snprintf(want, sizeof(want), " fnv=%08x", h);
+		const std::string want = patternChecksum(n);
 		EXPECT_NE(stream.find(want), std::string::npos) << "frame " << n << " is not what the guest rendered";
 	}
 }
