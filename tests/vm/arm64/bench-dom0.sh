@@ -1,12 +1,13 @@
 #!/bin/sh
 # The camera benchmark on real Xen (arm64 Dom0 on the media kernel, PV DomU),
-# run by tests/vm/arm64-bench (not a test: it asserts nothing about speed).
+# run by hand with --media --domu-gst (not a test: it asserts nothing about speed).
 # Under TCG only ratios mean something, never absolute times.
 #
 # xmb-sgcap is the camera: its frames are written by a kernel worker (the
 # "engine"), so the service's own CPU is the bridge's cost alone, as with a
 # DMA camera. Per mode, one DomU captures 150 frames at 640x360 (device 0),
-# then at 1280x720 (device 1):
+# then at 1280x720 (device 1), then 150 at 640x360 through the guest-side
+# GStreamer element (device 2: xmbcamerasrc ! fakesink):
 #   zero: into the DomU's own pages, imported by the camera as dma-bufs;
 #   copy: copy = force, the service copies each frame from the camera's
 #         buffers into the DomU's pages.
@@ -35,10 +36,11 @@ for mode in zero copy; do
 		[ $mode = copy ] && echo "copy = force"
 		guest_device bench-360p 0 sgcap
 		guest_device bench-720p 1 sgcap
+		guest_device bench-gst 2 sgcap
 	} > /tmp/bench.conf
 	start_service /tmp/bench.conf > /dev/null || exit 1
 	start_domu xmb.phase=bench || exit 1
-	for dev in 0 1; do
+	for dev in 0 1 2; do
 		wait_log "vcamera/$dev: streaming" 120 0.1 # CPU from the stream's start
 		c0=$(cpu_ns "$svc")
 		sleep 3 # the latency as the service saw it, mid-stream (--status)
@@ -49,7 +51,7 @@ for mode in zero copy; do
 		frames=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\1/p')
 		copied=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\2/p')
 		lat=$(echo "${last:-}" | sed -n 's/.*latency-us p50 \([0-9]*\) p99 \([0-9]*\).*/\1\/\2/p')
-		size=$([ $dev = 0 ] && echo 640x360 || echo 1280x720)
+		size=$(case $dev in 0) echo 640x360 ;; 1) echo 1280x720 ;; *) echo "640x360 xmbcamerasrc" ;; esac)
 		[ "${frames:-0}" -gt 0 ] || { echo "arm64-bench: $mode $size: no frames"; tail -n 20 /tmp/service.log; exit 1; }
 		echo "status mid-stream: ${last:-none}"
 		row=$(printf '| %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
