@@ -47,7 +47,7 @@ for mode in zero copy; do
 		last=$(xmb-camera-service --status 2>&1 | grep "vcamera/$dev " || true)
 		wait_log "vcamera/$dev: closing" 120 0.1
 		c1=$(cpu_ns "$svc")
-		line=$(grep "vcamera/$dev: closing" /tmp/service.log | tail -n 1)
+		line=$(grep "vcamera/$dev: closing" /tmp/service.log | head -n 1) # the first session of the device
 		frames=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\1/p')
 		copied=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\2/p')
 		lat=$(echo "${last:-}" | sed -n 's/.*latency-us p50 \([0-9]*\) p99 \([0-9]*\).*/\1\/\2/p')

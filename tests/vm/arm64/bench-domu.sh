@@ -15,9 +15,12 @@ for dev in 0 1; do
 done
 export GST_REGISTRY=/tmp/gst-registry.bin GST_PLUGIN_SYSTEM_PATH=/usr/lib/aarch64-linux-gnu/gstreamer-1.0
 gst-launch-1.0 -q fakesrc num-buffers=1 ! fakesink > /dev/null 2>&1 # the registry, outside the timing
-out=$( { time -p gst-launch-1.0 -q xmbcamerasrc device=2 num-buffers=150 ! \
-	video/x-raw,format=YUY2,width=640,height=360 ! fakesink; } 2>&1 ) || { rc=1; echo "$out" | tail -n 5; }
-u=$(echo "$out" | sed -n 's/^user \(.*\)/\1/p')
-s=$(echo "$out" | sed -n 's/^sys \(.*\)/\1/p')
-echo "BENCH-DOMU 2 640x360-xmbcamerasrc user $u sys $s"
+# 150 frames, then 1 (the pipeline's start-up and teardown alone, to subtract).
+for n in 150 1; do
+	out=$( { time -p gst-launch-1.0 -q xmbcamerasrc device=2 num-buffers=$n ! \
+		video/x-raw,format=YUY2,width=640,height=360 ! fakesink; } 2>&1 ) || { rc=1; echo "$out" | tail -n 5; }
+	u=$(echo "$out" | sed -n 's/^user \(.*\)/\1/p')
+	s=$(echo "$out" | sed -n 's/^sys \(.*\)/\1/p')
+	echo "BENCH-DOMU 2 640x360-xmbcamerasrc-$n-frames user $u sys $s"
+done
 exit $rc
