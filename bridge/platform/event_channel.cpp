@@ -63,4 +63,13 @@ Result<EventPort> EventChannels::bindInterdomain(DomId remote, Port remotePort)
 	return wrap(backend_->bindInterdomain(remote, remotePort));
 }
 
+Result<std::optional<Port>> EventChannels::pending()
+{
+	Port port;
+	auto n = backend_->pendingBatch({ &port, 1 });
+	if (!n)
+		return n.error();
+	return *n ? std::optional<Port>(port) : std::nullopt;
+}
+
 } /* namespace xmb::xen */

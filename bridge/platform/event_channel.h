@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "bridge/platform/types.h"
 #include "protocol/result.h"
@@ -28,8 +29,15 @@ public:
 	virtual int unbind(Port local) = 0;
 	virtual int notify(Port local) = 0;
 	virtual int unmask(Port local) = 0;
-	/** Next port with an event, nullopt if none (non-blocking). */
-	virtual Result<std::optional<Port>> pending() = 0;
+	/**
+	 * Ports with an event, up to out.size() in one read (non-blocking): how
+	 * many were written, 0 if none.  One read, not a loop until EAGAIN:
+	 * the fd stays readable while more are queued, so a caller that
+	 * serves what it got and returns to its poll loses nothing and saves
+	 * the empty read (Linux's evtchn read returns every queued port that
+	 * fits).
+	 */
+	virtual Result<size_t> pendingBatch(std::span<Port> out) = 0;
 };
 
 class EventChannels;
@@ -70,7 +78,9 @@ public:
 	/** Bind to the port \a remotePort that \a remote allocated for us. */
 	Result<EventPort> bindInterdomain(DomId remote, Port remotePort);
 	/** Next port with an event (masked until unmask), or nullopt. */
-	Result<std::optional<Port>> pending() { return backend_->pending(); }
+	Result<std::optional<Port>> pending();
+	/** Ports with an event (each masked until unmask), up to out.size(): how many. */
+	Result<size_t> pendingBatch(std::span<Port> out) { return backend_->pendingBatch(out); }
 
 private:
 	Result<EventPort> wrap(Result<Port> port);

@@ -2,6 +2,7 @@
 #include "bridge/platform/guest_connection.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
@@ -250,18 +251,21 @@ void GuestConnection::release()
 
 Status GuestConnection::collect(bool &requestFired, bool &eventFired)
 {
-	for (;;) {
-		auto p = pf_.events->pending();
-		if (!p)
-			return err(p.error().code, "reading event channels: " + p.error().message);
-		if (!p->has_value())
-			break;
-		if (reqPort_ && **p == reqPort_.port())
+	/*
+	 * One read: this handle has two ports, and the fd stays readable if
+	 * more came since (the caller polls it again before it sleeps).
+	 */
+	std::array<xen::Port, 8> fired;
+	auto n = pf_.events->pendingBatch(fired);
+	if (!n)
+		return err(n.error().code, "reading event channels: " + n.error().message);
+	for (size_t i = 0; i < *n; i++) {
+		if (reqPort_ && fired[i] == reqPort_.port())
 			requestFired = true;
-		else if (evtPort_ && **p == evtPort_.port())
+		else if (evtPort_ && fired[i] == evtPort_.port())
 			eventFired = true;
 		else
-			XMB_LOG(logGuest, Debug, "%s: event on unknown port %u", what_.c_str(), **p);
+			XMB_LOG(logGuest, Debug, "%s: event on unknown port %u", what_.c_str(), fired[i]);
 	}
 	bool stateChanged = false;
 	while (auto w = pf_.store->readWatch())

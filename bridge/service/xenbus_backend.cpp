@@ -2,6 +2,7 @@
 #include "bridge/service/xenbus_backend.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 
 extern "C" {
@@ -355,22 +356,27 @@ void XenbusBackend::violation(const BackendSession *s, const std::string &why)
 	}
 }
 
-/* Drain the event-channel fd, then serve each port (late re-arm is the session's). */
+/*
+ * Serve the ports that fired: one read of up to kPortsPerWakeup (the fd is
+ * level-triggered, so more come on the next turn of the loop, after the
+ * other fds had theirs), no allocation, no empty read to end a drain.
+ */
 void XenbusBackend::onEventChannel()
 {
-	std::vector<xen::Port> fired;
-	while (true) {
-		auto p = dom0_.events->pending();
-		if (!p || !p->has_value())
-			break;
-		fired.push_back(**p);
+	constexpr size_t kPortsPerWakeup = 64;
+	std::array<xen::Port, kPortsPerWakeup> fired;
+	auto n = dom0_.events->pendingBatch(fired);
+	if (!n) {
+		if (eventReadLimit_.allow())
+			XMB_LOG(logXenbus, Warn, "%s", n.error().message.c_str());
+		return;
 	}
-	for (xen::Port port : fired) {
-		auto it = ports_.find(port);
+	for (size_t i = 0; i < *n; i++) {
+		auto it = ports_.find(fired[i]);
 		if (it == ports_.end())
 			continue; /* a port of a session already torn down */
 		BackendSession *s = it->second;
-		if (port == s->requestPort())
+		if (fired[i] == s->requestPort())
 			s->onRequestNotify();
 		else
 			s->onEventNotify();

@@ -136,6 +136,7 @@ private:
 	XenbusDriver &driver_;
 	std::vector<std::unique_ptr<XenbusDevice>> devices_;
 	std::map<xen::Port, BackendSession *> ports_;
+	RateLimit eventReadLimit_{ 1, 1 }; /**< an event-channel read error, logged once a second at most */
 	bool watching_ = false;
 	EventLoop::TimerId recheckTimer_ = 0; /* cancelled in stop(): it calls into us */
 };

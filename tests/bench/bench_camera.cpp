@@ -34,8 +34,13 @@
 #include <cstdio>
 #include <fstream>
 #include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
 #include <thread>
 #include <cmath>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "bridge/frontend/camera_frontend.h"
@@ -60,6 +65,9 @@ struct Row {
 	double guestCpuUsPerFrame;  /* the guests' threads (frontend library) */
 	double latP50Us, latP99Us;  /* frame complete in Dom0 -> in the guest's hands */
 	double bytesCopiedPerFrame;
+	double faultsPerFrame;      /* service thread: page faults (minor + major) */
+	double switchesPerFrame;    /* service thread: context switches (voluntary + involuntary) */
+	double floorWakeUs;         /* PacedFloor: one wake-up's CPU, measured alongside this row */
 };
 
 double threadCpuSeconds()
@@ -67,6 +75,18 @@ double threadCpuSeconds()
 	timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The calling thread's page faults (a copy path that faults per frame shows here) and context switches. */
+struct ThreadUsage {
+	uint64_t faults = 0, voluntary = 0, involuntary = 0;
+};
+
+ThreadUsage threadUsage()
+{
+	rusage ru{};
+	getrusage(RUSAGE_THREAD, &ru);
+	return { uint64_t(ru.ru_minflt) + uint64_t(ru.ru_majflt), uint64_t(ru.ru_nvcsw), uint64_t(ru.ru_nivcsw) };
 }
 
 uint64_t monotonicNs()
@@ -86,6 +106,29 @@ double percentile(std::vector<double> v, double p)
 }
 
 /*
+ * Two domains on Xen run on different vCPUs: a guest's thread never
+ * preempts Dom0's service thread.  On one Linux they would share CPUs, and
+ * the guest woken by a notify would preempt the service mid-turn (about a
+ * third of the frames measured unpinned).  So, when there are two CPUs or
+ * more, "Dom0" threads (the service, the floor's sleeping side) run on CPU 0
+ * and "guest" threads on the others.  --no-pin turns it off.
+ */
+bool gPin = true;
+
+enum class Side { Dom0, Guest };
+
+void pinTo(Side side, unsigned n = 0)
+{
+	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (!gPin || cpus < 2)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(side == Side::Dom0 ? 0 : 1 + int(n % unsigned(cpus - 1)), &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/*
  * The service on its own thread, dispatching as the daemon does (run(): it
  * sleeps until an fd or timer fires, so the bench adds no wake-ups of its
  * own), and the CPU it used between mark() calls.
@@ -96,6 +139,7 @@ public:
 	/* dispatch() until exit, as EventLoop::run() does, counting the wake-ups */
 	ServiceThread(service::EventLoop &loop)
 		: loop_(loop), thread_([this] {
+			  pinTo(Side::Dom0);
 			  while (!loop_.exiting()) {
 				  (void)loop_.dispatch(-1);
 				  wakeups_++;
@@ -109,14 +153,16 @@ public:
 		loop_.defer([this] { loop_.exit(); });
 		thread_.join();
 	}
-	/** Run \a fn on the service thread and wait; returns its CPU seconds then. */
-	double call(const std::function<void()> &fn)
+	/** Run \a fn on the service thread and wait; returns its CPU seconds then (and its page faults). */
+	double call(const std::function<void()> &fn, ThreadUsage *usage = nullptr)
 	{
 		std::atomic<bool> done{ false };
 		double cpu = 0;
 		loop_.defer([&] {
 			fn();
 			cpu = threadCpuSeconds();
+			if (usage)
+				*usage = threadUsage();
 			done = true;
 		});
 		while (!done)
@@ -128,6 +174,95 @@ private:
 	service::EventLoop &loop_;
 	std::atomic<uint64_t> wakeups_{ 0 };
 	std::thread thread_;
+};
+
+/*
+ * The floor of one wake-up, measured alongside a row, in the same seconds:
+ * a pair of domains on a loopback platform of their own, one pinging at the
+ * camera's rate, the other sleeping between pings as the service does, then
+ * taking the event, writing 32 bytes into a shared page and notifying back.
+ * The echoing thread's CPU per round is what one wake-up costs at the least
+ * under the machine's conditions of that moment (a shared 2-vCPU VM moves
+ * them 2-3x within a minute, so a floor measured earlier in the run is not
+ * the one a row lived through).
+ */
+class PacedFloor
+{
+public:
+	explicit PacedFloor(unsigned fps)
+	{
+		hv_ = xen::LoopbackXen::create();
+		(void)hv_->createDomain(1);
+		d0_ = std::move(hv_->open(0).value());
+		d1_ = std::move(hv_->open(1).value());
+		p0_ = d0_->events->allocUnbound(1).value();
+		p1_ = d1_->events->bindInterdomain(0, p0_.port()).value();
+		echo_ = std::thread([this] {
+			pinTo(Side::Dom0);
+			alignas(64) static uint8_t page[4096];
+			for (unsigned i = 0; waitFor(*d1_, p1_); i++) {
+				uint8_t ev[32] = { uint8_t(i) };
+				std::memcpy(page + (i % 128) * 32, ev, sizeof(ev));
+				std::atomic_thread_fence(std::memory_order_release);
+				(void)p1_.notify();
+				rounds_++;
+			}
+			cpu_ = threadCpuSeconds();
+		});
+		ping_ = std::thread([this, fps] {
+			pinTo(Side::Guest);
+			while (!stop_) {
+				std::this_thread::sleep_for(std::chrono::microseconds(1000000 / std::max(1u, fps)));
+				(void)p0_.notify();
+				(void)waitFor(*d0_, p0_);
+			}
+			done_ = true;
+			(void)p0_.notify(); /* the echo side's last wake-up: it sees done_ and stops */
+		});
+	}
+	/** Start counting (the echo thread's CPU and rounds from here). */
+	void mark() { markRequested_ = true; }
+	/** Stop; the echo thread's CPU per round since mark(), µs. */
+	double stopAndCpuPerWakeUs()
+	{
+		stop_ = true;
+		ping_.join();
+		echo_.join();
+		uint64_t n = rounds_ - markRounds_;
+		return n ? (cpu_ - markCpu_) * 1e6 / double(n) : 0;
+	}
+
+private:
+	/* Block until \a port fires (the echo side also takes a pending mark() here). */
+	bool waitFor(xen::Platform &p, const xen::EventPort &port)
+	{
+		for (;;) {
+			if (&p == d1_.get() && markRequested_.exchange(false)) {
+				markCpu_ = threadCpuSeconds();
+				markRounds_ = rounds_.load();
+			}
+			pollfd pfd{ p.events->fd(), POLLIN, 0 };
+			(void)::poll(&pfd, 1, 200);
+			auto got = p.events->pending();
+			if (got && *got && **got == port.port()) {
+				(void)port.unmask();
+				return !(&p == d1_.get() && done_);
+			}
+			if (&p == d1_.get() && done_)
+				return false;
+			if (&p == d0_.get() && stop_)
+				return true;
+		}
+	}
+
+	std::shared_ptr<xen::LoopbackXen> hv_;
+	std::unique_ptr<xen::Platform> d0_, d1_;
+	xen::EventPort p0_, p1_;
+	std::atomic<bool> stop_{ false }, done_{ false }, markRequested_{ false };
+	std::atomic<uint64_t> rounds_{ 0 };
+	uint64_t markRounds_ = 0;
+	double markCpu_ = 0, cpu_ = 0;
+	std::thread echo_, ping_;
 };
 
 /* oneCamera: all guests on one camera, be-alloc, device buffers granted; \a copy = not shared. */
@@ -181,6 +316,7 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 	std::vector<std::vector<double>> latency(guests);
 	for (unsigned i = 0; i < guests; i++) {
 		gt.emplace_back([&, i] {
+			pinTo(Side::Guest, i);
 			frontend::CameraFrontend fe(*gp[i]);
 			if (!fe.connect(0, 10s) || !fe.configSet(kNV12, w, h) || !fe.allocateBuffers(4) ||
 			    !fe.queueAll() || !fe.streamStart()) {
@@ -225,16 +361,23 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 	}
 	while (ready < guests)
 		std::this_thread::sleep_for(5ms);
+	std::optional<PacedFloor> floor;
+	if (!oneCamera)
+		floor.emplace(fps);
 	std::this_thread::sleep_for(300ms); /* warm up */
 
 	std::vector<service::DeviceReport> before, after;
-	double cpuStart = service->call([&] { before = svc.report(); });
+	ThreadUsage use0, use1;
+	double cpuStart = service->call([&] { before = svc.report(); }, &use0);
 	const uint64_t wake0 = service->wakeups();
+	if (floor)
+		floor->mark();
 	measuring = true;
 	std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-	double cpuEnd = service->call([&] { after = svc.report(); });
+	double cpuEnd = service->call([&] { after = svc.report(); }, &use1);
 	const uint64_t wakes = service->wakeups() - wake0;
 	measuring = false;
+	const double floorWake = floor ? floor->stopAndCpuPerWakeUs() : 0;
 	std::this_thread::sleep_for(300ms); /* each guest notices (a frame or its 200 ms timeout) */
 	guestsStop = true; /* guests stop and disconnect while the service still answers */
 	for (auto &t : gt)
@@ -254,11 +397,13 @@ Row runOne(bool copy, uint32_t w, uint32_t h, unsigned guests, double seconds, u
 		gcpu += guestCpu[i];
 		guestFrames += counted[i];
 	}
-	Row r{ copy, w, h, guests, frames, 0, 0, 0, percentile(lat, 50), percentile(lat, 99), 0 };
+	Row r{ copy, w, h, guests, frames, 0, 0, 0, percentile(lat, 50), percentile(lat, 99), 0, 0, 0, floorWake };
 	if (frames) {
 		r.cpuUsPerFrame = (cpuEnd - cpuStart) * 1e6 / frames;
 		r.wakeupsPerFrame = double(wakes) / frames;
 		r.bytesCopiedPerFrame = double(copied) / frames;
+		r.faultsPerFrame = double(use1.faults - use0.faults) / frames;
+		r.switchesPerFrame = double(use1.voluntary - use0.voluntary + use1.involuntary - use0.involuntary) / frames;
 	}
 	if (guestFrames)
 		r.guestCpuUsPerFrame = gcpu * 1e6 / guestFrames;
@@ -300,6 +445,10 @@ Bare measureBare(unsigned fps)
 	auto p1 = d1->events->bindInterdomain(0, p0.port()).value();
 
 	Bare b{};
+	/* This thread pings as the guest side does; its affinity is restored on return. */
+	cpu_set_t saved;
+	const bool restore = pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0;
+	pinTo(Side::Guest);
 	/*
 	 * One event through the platform, as a frame's FRAME_AVAIL goes: 32 bytes
 	 * written into the shared page, notify, and the peer's pending + unmask
@@ -339,6 +488,7 @@ Bare measureBare(unsigned fps)
 	}
 	constexpr int kRounds = 2000;
 	std::thread echo([&] {
+		pinTo(Side::Guest);
 		for (int i = 0; i < kRounds; i++) {
 			waitOne(*d1, p1);
 			(void)p1.notify();
@@ -358,6 +508,7 @@ Bare measureBare(unsigned fps)
 	constexpr int kPaced = 150;
 	double echoCpu = 0;
 	std::thread paced([&] {
+		pinTo(Side::Dom0);
 		const double e0 = threadCpuSeconds();
 		for (int i = 0; i < kPaced; i++) {
 			waitOne(*d1, p1);
@@ -382,14 +533,15 @@ Bare measureBare(unsigned fps)
 	b.pacedRttP99Us = percentile(pacedRtt, 99);
 	b.rttP50Us = percentile(rtt, 50);
 	b.rttP99Us = percentile(rtt, 99);
+	if (restore)
+		(void)pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 	return b;
 }
 
 /*
  * A plain memcpy of \a bytes from one buffer into four others in turn, all
- * faulted in: the floor of a copy with the working set the service has (one
- * camera buffer into the guest's four, round robin), so that neither side
- * is compared with a copy that stays in the CPU's cache.
+ * faulted in, back to back: the best case of a copy (the source stays in
+ * the CPU's cache, the CPU never idles between copies).
  */
 double memcpyUs(size_t bytes)
 {
@@ -402,6 +554,45 @@ double memcpyUs(size_t bytes)
 		std::memcpy(b.data(), a.data(), bytes);
 		t.push_back(double(monotonicNs() - t0) / 1e3);
 		a[i] = b[bytes - 1 - i]; /* keep the copies observable */
+	}
+	return percentile(t, 50);
+}
+
+/*
+ * The same bytes copied the way the service copies them: four shared-memory
+ * buffers (a camera's four) into four others (a guest's four granted
+ * buffers), in turn, one copy per frame period, all faulted in.  Between
+ * two copies the CPU sleeps and other work runs, so each copy starts cold:
+ * this is the memcpy the copy path is made of, with nothing of ours in it.
+ */
+double pacedMemcpyUs(size_t bytes, unsigned fps)
+{
+	struct Shm {
+		void *p = MAP_FAILED;
+		size_t n = 0;
+		~Shm() { if (p != MAP_FAILED) ::munmap(p, n); }
+	};
+	auto make = [&](Shm &m) {
+		UniqueFD fd(::memfd_create("bench-copy", MFD_CLOEXEC));
+		if (!fd || ::ftruncate(fd.get(), off_t(bytes)) < 0)
+			return false;
+		m.n = bytes;
+		m.p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+		if (m.p == MAP_FAILED)
+			return false;
+		std::memset(m.p, 1, bytes);
+		return true;
+	};
+	Shm src[4], dst[4];
+	for (int i = 0; i < 4; i++)
+		if (!make(src[i]) || !make(dst[i]))
+			return 0;
+	std::vector<double> t;
+	for (int i = 0; i < 24; i++) {
+		std::this_thread::sleep_for(std::chrono::microseconds(1000000 / std::max(1u, fps)));
+		uint64_t t0 = monotonicNs();
+		std::memcpy(dst[i % 4].p, src[i % 4].p, bytes);
+		t.push_back(double(monotonicNs() - t0) / 1e3);
 	}
 	return percentile(t, 50);
 }
@@ -519,15 +710,17 @@ int main(int argc, char **argv)
 				       { "one-camera", no_argument, nullptr, 'o' },
 				       { "guests", required_argument, nullptr, 'n' },
 				       { "modes", required_argument, nullptr, 'M' },
+				       { "no-pin", no_argument, nullptr, 'P' },
 				       {} };
 	int c;
-	while ((c = getopt_long(argc, argv, "s:f:m:g:on:M:", opts, nullptr)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:f:m:g:on:M:P", opts, nullptr)) != -1) {
 		switch (c) {
 		case 's': seconds = std::atof(optarg); break;
 		case 'f': fps = std::atoi(optarg); break;
 		case 'm': md = optarg; break;
 		case 'g': svg = optarg; break;
 		case 'o': oneCamera = true; break;
+		case 'P': gPin = false; break;
 		case 'M':
 			modes = optarg; /* zero, copy or both (default) */
 			if (modes != "zero" && modes != "copy" && modes != "both")
@@ -581,10 +774,12 @@ int main(int argc, char **argv)
 	Bare bare = measureBare(fps);
 	Idle idle = measureIdle(seconds);
 	std::vector<Row> rows;
-	std::map<uint32_t, double> memcpyAt;
+	std::map<uint32_t, double> memcpyAt, pacedMemcpyAt;
 	const std::pair<uint32_t, uint32_t> sizes[] = { { 640u, 360u }, { 1920u, 1080u }, { 3840u, 2160u } };
-	for (auto [w, h] : sizes)
+	for (auto [w, h] : sizes) {
 		memcpyAt[w] = memcpyUs(size_t(w) * h * 3 / 2);
+		pacedMemcpyAt[w] = pacedMemcpyUs(size_t(w) * h * 3 / 2, fps);
+	}
 	for (bool copy : { false, true })
 		for (auto [w, h] : sizes)
 			for (unsigned g : guestCounts) {
@@ -593,12 +788,16 @@ int main(int argc, char **argv)
 				rows.push_back(runOne(copy, w, h, g, seconds, fps));
 				const Row &r = rows.back();
 				std::fprintf(stderr, "%-9s %4ux%-4u %2u guests: %6lu frames %8.1f us/frame service "
-					     "(%.2f wake-ups), %6.1f guest, latency p50 %.0f p99 %.0f us, %10.0f B copied/frame\n",
+					     "(%.2f wake-ups, %.2f switches, %.2f faults), %6.1f guest, latency p50 %.0f p99 %.0f us, %10.0f B copied/frame\n",
 					     copy ? "copy" : "zero-copy", w, h, g, (unsigned long)r.frames,
-					     r.cpuUsPerFrame, r.wakeupsPerFrame, r.guestCpuUsPerFrame, r.latP50Us, r.latP99Us,
-					     r.bytesCopiedPerFrame);
+					     r.cpuUsPerFrame, r.wakeupsPerFrame, r.switchesPerFrame, r.faultsPerFrame, r.guestCpuUsPerFrame, r.latP50Us,
+					     r.latP99Us, r.bytesCopiedPerFrame);
 			}
 
+	/* The service's CPU per wake-up against the floor measured alongside that row. */
+	auto perWakeOverFloor = [](const Row &r) {
+		return r.floorWakeUs > 0 ? r.cpuUsPerFrame / std::max(r.wakeupsPerFrame, 1.0) / r.floorWakeUs : 0;
+	};
 	auto get = [&](bool copy, uint32_t w, unsigned g) -> const Row * {
 		for (const auto &r : rows)
 			if (r.copy == copy && r.w == w && r.guests == g)
@@ -614,20 +813,25 @@ int main(int argc, char **argv)
 		      "the sleeping peer, it is woken by the answer); paced at %u fps (the peer sleeps a frame period, "
 		      "wakes, takes the event, writes one and notifies back): %.2f µs CPU per wake-up, round trip p50 %.1f µs, "
 		      "p99 %.1f µs.\n"
-		      "Plain memcpy of one NV12 frame (one source into four faulted-in buffers in turn, median of 24): 360p %.0f µs, "
-		      "1080p %.0f µs, 4K %.0f µs.\n"
+		      "Plain memcpy of one NV12 frame (one source into four faulted-in buffers in turn, back to back, median of 24): "
+		      "360p %.0f µs, 1080p %.0f µs, 4K %.0f µs; the same bytes as the service copies them (four shared-memory "
+		      "buffers into four others in turn, one copy per frame period, median of 24): 360p %.0f µs, 1080p %.0f µs, "
+		      "4K %.0f µs.\n"
 		      "Idle (one guest connected, buffers queued, not streaming; %.0f s): service thread "
 		      "%.1f µs CPU per second, %.2f wake-ups per second.\n\n",
 		      bare.eventUs, bare.rttP50Us, bare.rttP99Us, bare.rttCpuUs, fps, bare.pacedWakeCpuUs, bare.pacedRttP50Us, bare.pacedRttP99Us, memcpyAt[640],
-		      memcpyAt[1920], memcpyAt[3840], seconds, idle.serviceCpuUsPerS, idle.serviceWakeupsPerS);
+		      memcpyAt[1920], memcpyAt[3840], pacedMemcpyAt[640], pacedMemcpyAt[1920], pacedMemcpyAt[3840], seconds, idle.serviceCpuUsPerS, idle.serviceWakeupsPerS);
 	out += line;
 	out += "| mode | size | guests | frames | service CPU µs/frame | service wake-ups/frame | guest CPU µs/frame "
-	       "| latency p50 µs | latency p99 µs | bytes copied/frame |\n|---|---|---|---|---|---|---|---|---|---|\n";
+	       "| latency p50 µs | latency p99 µs | bytes copied/frame | service page faults/frame "
+	       "| floor: one wake-up's CPU alongside, µs | service CPU per wake-up / floor |\n"
+	       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 	for (const auto &r : rows) {
-		std::snprintf(line, sizeof(line), "| %s | %ux%u | %u | %lu | %.1f | %.2f | %.1f | %.0f | %.0f | %.0f |\n",
+		std::snprintf(line, sizeof(line),
+			      "| %s | %ux%u | %u | %lu | %.1f | %.2f | %.1f | %.0f | %.0f | %.0f | %.2f | %.1f | %.2f |\n",
 			      r.copy ? "copy" : "zero-copy", r.w, r.h, r.guests, (unsigned long)r.frames,
 			      r.cpuUsPerFrame, r.wakeupsPerFrame, r.guestCpuUsPerFrame, r.latP50Us, r.latP99Us,
-			      r.bytesCopiedPerFrame);
+			      r.bytesCopiedPerFrame, r.faultsPerFrame, r.floorWakeUs, perWakeOverFloor(r));
 		out += line;
 	}
 	const Row *z4k = get(false, 3840, 1), *z360 = get(false, 640, 1), *c4k = get(true, 3840, 1);
@@ -638,16 +842,20 @@ int main(int argc, char **argv)
 			      "\nRatios (1 guest, same run): zero-copy 4K/360p per-frame service cost = %.2f; "
 			      "copy/zero-copy at 4K = %.1f; zero-copy service CPU per frame / one event through "
 			      "the platform = %.0f at 360p, %.0f at 4K; per wake-up (%.2f wake-ups per frame at 360p) / "
-			      "one paced wake-up's CPU = %.2f at 360p, %.2f at 4K; latency p99 / notification round trip p99 = "
-			      "%.1f at 360p, %.1f at 4K (paced: %.1f, %.1f); copy mode's extra CPU per 4K frame / plain memcpy = %.2f\n",
+			      "one paced wake-up's CPU = %.2f at 360p, %.2f at 4K (against the floor measured alongside each: "
+			      "%.2f, %.2f); latency p99 / notification round trip p99 = "
+			      "%.1f at 360p, %.1f at 4K (paced: %.1f, %.1f); copy mode's extra CPU per 4K frame / plain memcpy = %.2f back to back, %.2f paced "
+			      "as the service copies\n",
 			      z4k->cpuUsPerFrame / z360->cpuUsPerFrame, c4k->cpuUsPerFrame / z4k->cpuUsPerFrame,
 			      z360->cpuUsPerFrame / bare.eventUs, z4k->cpuUsPerFrame / bare.eventUs,
 			      z360->wakeupsPerFrame,
 			      z360->cpuUsPerFrame / std::max(z360->wakeupsPerFrame, 1.0) / bare.pacedWakeCpuUs,
 			      z4k->cpuUsPerFrame / std::max(z4k->wakeupsPerFrame, 1.0) / bare.pacedWakeCpuUs,
+			      perWakeOverFloor(*z360), perWakeOverFloor(*z4k),
 			      z360->latP99Us / bare.rttP99Us, z4k->latP99Us / bare.rttP99Us,
 			      z360->latP99Us / bare.pacedRttP99Us, z4k->latP99Us / bare.pacedRttP99Us,
-			      memcpyAt[3840] > 0 ? copyOver / memcpyAt[3840] : 0);
+			      memcpyAt[3840] > 0 ? copyOver / memcpyAt[3840] : 0,
+			      pacedMemcpyAt[3840] > 0 ? copyOver / pacedMemcpyAt[3840] : 0);
 		out += line;
 	}
 	std::fputs(out.c_str(), stdout);

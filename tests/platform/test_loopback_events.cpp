@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Loopback event channels: wake the peer's fd, mask until unmask, latch. */
 #include <cerrno>
+#include <vector>
 
 #include "loopback_fixture.h"
 
@@ -72,6 +73,40 @@ TEST_F(LoopbackEvents, UnmaskWithoutPendingDeliversNothing)
 	ASSERT_TRUE(dom0->events->pending());
 	ASSERT_TRUE(dom0Port.unmask());
 	EXPECT_FALSE(readable(dom0->events->fd()));
+}
+
+/*
+ * The service serves the ports of one wake-up from one read and goes back
+ * to epoll: ports that do not fit must keep the fd readable, none lost.
+ */
+TEST_F(LoopbackEvents, PendingBatchReturnsSeveralPortsAndLeavesTheRestReadable)
+{
+	std::vector<EventPort> dom0Ports, guestPorts;
+	for (int i = 0; i < 3; i++) {
+		auto g = guest->events->allocUnbound(0);
+		ASSERT_TRUE(g);
+		auto d = dom0->events->bindInterdomain(1, g->port());
+		ASSERT_TRUE(d);
+		guestPorts.push_back(std::move(*g));
+		dom0Ports.push_back(std::move(*d));
+	}
+	for (auto &g : guestPorts)
+		ASSERT_TRUE(g.notify());
+
+	Port got[2];
+	auto n = dom0->events->pendingBatch(got);
+	ASSERT_TRUE(n) << n.error().message;
+	ASSERT_EQ(*n, 2u) << "one read returns what fits";
+	EXPECT_EQ(got[0], dom0Ports[0].port());
+	EXPECT_EQ(got[1], dom0Ports[1].port());
+	ASSERT_TRUE(readable(dom0->events->fd())) << "the third is still queued";
+	n = dom0->events->pendingBatch(got);
+	ASSERT_TRUE(n);
+	ASSERT_EQ(*n, 1u);
+	EXPECT_EQ(got[0], dom0Ports[2].port());
+	n = dom0->events->pendingBatch(got);
+	ASSERT_TRUE(n);
+	EXPECT_EQ(*n, 0u) << "empty: 0, not an error";
 }
 
 TEST_F(LoopbackEvents, BindRequiresAPortOfferedToUs)

@@ -14,17 +14,33 @@ namespace xmb::xen::loopback {
 
 namespace {
 
+/*
+ * A wake-up decided under the hypervisor lock and written after it is
+ * dropped: the peer it wakes goes straight for that lock (unmask), and a
+ * write under it made every notify a futex hand-off - a cost of this
+ * emulation, not of Xen, whose notify never blocks on the woken domain.
+ */
+struct Wake {
+	std::shared_ptr<UniqueFD> fd;
+	uint32_t port = 0;
+
+	void write() const
+	{
+		/* The pipe holds 16k ports' worth; a full pipe means nobody reads: drop like a lost IRQ. */
+		if (fd)
+			(void)!::write(fd->get(), &port, sizeof(port));
+	}
+};
+
 /* Deliver an event on \a p (port \a port): mask and wake, or latch. */
-void deliver(PortState &p, Port port)
+Wake deliver(PortState &p, Port port)
 {
 	p.pending = true;
 	if (p.masked || !p.wakeFd)
-		return;
+		return {};
 	p.masked = true;
 	p.pending = false;
-	uint32_t v = port;
-	/* The pipe holds 16k ports' worth; a full pipe means nobody reads: drop like a lost IRQ. */
-	(void)!::write(p.wakeFd->get(), &v, sizeof(v));
+	return { p.wakeFd, port };
 }
 
 class LoopbackEvents final : public EventChannelBackend
@@ -107,41 +123,49 @@ public:
 
 	int notify(Port local) override
 	{
-		std::lock_guard<std::mutex> l(hv_->lock);
-		PortState *st = mine(local);
-		if (!st)
-			return -EINVAL;
-		if (st->kind != PortState::Kind::Interdomain)
-			return 0; /* peer gone: Xen drops the event silently */
-		Domain *peer = hv_->aliveDomain(st->remoteDom);
-		if (!peer)
-			return 0;
-		auto it = peer->ports.find(st->remotePort);
-		if (it != peer->ports.end())
-			deliver(it->second, st->remotePort);
+		Wake wake;
+		{
+			std::lock_guard<std::mutex> l(hv_->lock);
+			PortState *st = mine(local);
+			if (!st)
+				return -EINVAL;
+			if (st->kind != PortState::Kind::Interdomain)
+				return 0; /* peer gone: Xen drops the event silently */
+			Domain *peer = hv_->aliveDomain(st->remoteDom);
+			if (!peer)
+				return 0;
+			auto it = peer->ports.find(st->remotePort);
+			if (it != peer->ports.end())
+				wake = deliver(it->second, st->remotePort);
+		}
+		wake.write();
 		return 0;
 	}
 
 	int unmask(Port local) override
 	{
-		std::lock_guard<std::mutex> l(hv_->lock);
-		PortState *st = mine(local);
-		if (!st)
-			return -EINVAL;
-		st->masked = false;
-		if (st->pending)
-			deliver(*st, local);
+		Wake wake;
+		{
+			std::lock_guard<std::mutex> l(hv_->lock);
+			PortState *st = mine(local);
+			if (!st)
+				return -EINVAL;
+			st->masked = false;
+			if (st->pending)
+				wake = deliver(*st, local);
+		}
+		wake.write();
 		return 0;
 	}
 
-	Result<std::optional<Port>> pending() override
+	Result<size_t> pendingBatch(std::span<Port> out) override
 	{
-		uint32_t v;
-		ssize_t n = ::read(rd_.get(), &v, sizeof(v));
-		if (n == sizeof(v))
-			return std::optional<Port>(v);
+		/* Ports go in whole 4-byte writes (atomic in a pipe), so a read ends on a port. */
+		ssize_t n = ::read(rd_.get(), out.data(), out.size_bytes());
+		if (n >= 0 && n % sizeof(Port) == 0)
+			return size_t(n) / sizeof(Port);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return std::optional<Port>();
+			return size_t(0);
 		return Error{ n < 0 ? -errno : -EIO, "loopback event channel read" };
 	}
 
