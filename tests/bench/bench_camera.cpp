@@ -604,6 +604,9 @@ double pacedMemcpyUs(size_t bytes, unsigned fps)
 struct Idle {
 	double serviceCpuUsPerS;
 	double serviceWakeupsPerS;
+	/* The guest library blocked in waitFrame() meanwhile (no frame comes): its thread's CPU and wake-ups. */
+	double guestCpuUsPerS;
+	double guestWakeupsPerS;
 };
 
 Idle measureIdle(double seconds)
@@ -641,6 +644,22 @@ Idle measureIdle(double seconds)
 	if (!fe.connect(0, 10s) || !fe.configSet(kNV12, 640, 360) || !fe.allocateBuffers(4) || !fe.queueAll())
 		std::exit(1);
 	std::this_thread::sleep_for(300ms);
+	/* The guest: one waitFrame() longer than the window, on its own thread; nothing streams. */
+	std::atomic<bool> guestIn{ false };
+	double guestCpu = 0;
+	uint64_t guestSwitches = 0;
+	const double guestWindow = seconds + 0.5;
+	std::thread guest([&] {
+		ThreadUsage u0 = threadUsage();
+		double c0 = threadCpuSeconds();
+		guestIn = true;
+		(void)fe.waitFrame(std::chrono::milliseconds(int64_t(guestWindow * 1000)));
+		guestCpu = threadCpuSeconds() - c0;
+		ThreadUsage u1 = threadUsage();
+		guestSwitches = u1.voluntary - u0.voluntary + u1.involuntary - u0.involuntary;
+	});
+	while (!guestIn)
+		std::this_thread::sleep_for(1ms);
 	phase = 1;
 	loop.defer([] {});
 	while (phase != 2)
@@ -650,7 +669,9 @@ Idle measureIdle(double seconds)
 	stop = true;
 	loop.defer([] {});
 	service.join();
-	Idle r{ (cpu1 - cpu0) * 1e6 / seconds, double(n) / seconds };
+	guest.join();
+	Idle r{ (cpu1 - cpu0) * 1e6 / seconds, double(n) / seconds, guestCpu * 1e6 / guestWindow,
+		double(guestSwitches) / guestWindow };
 	fe.disconnect(200ms);
 	svc.stop();
 	return r;
@@ -804,7 +825,7 @@ int main(int argc, char **argv)
 				return &r;
 		return nullptr;
 	};
-	char line[1024];
+	char line[8192];
 	std::string out;
 	std::snprintf(line, sizeof(line),
 		      "Platform floor (same run, loopback event channels): one 32-byte event written, "
@@ -818,9 +839,11 @@ int main(int argc, char **argv)
 		      "buffers into four others in turn, one copy per frame period, median of 24): 360p %.0f µs, 1080p %.0f µs, "
 		      "4K %.0f µs.\n"
 		      "Idle (one guest connected, buffers queued, not streaming; %.0f s): service thread "
-		      "%.1f µs CPU per second, %.2f wake-ups per second.\n\n",
+		      "%.1f µs CPU per second, %.2f wake-ups per second; the guest library blocked in waitFrame() "
+		      "meanwhile: %.1f µs CPU per second, %.2f wake-ups per second.\n\n",
 		      bare.eventUs, bare.rttP50Us, bare.rttP99Us, bare.rttCpuUs, fps, bare.pacedWakeCpuUs, bare.pacedRttP50Us, bare.pacedRttP99Us, memcpyAt[640],
-		      memcpyAt[1920], memcpyAt[3840], pacedMemcpyAt[640], pacedMemcpyAt[1920], pacedMemcpyAt[3840], seconds, idle.serviceCpuUsPerS, idle.serviceWakeupsPerS);
+		      memcpyAt[1920], memcpyAt[3840], pacedMemcpyAt[640], pacedMemcpyAt[1920], pacedMemcpyAt[3840], seconds, idle.serviceCpuUsPerS, idle.serviceWakeupsPerS,
+		      idle.guestCpuUsPerS, idle.guestWakeupsPerS);
 	out += line;
 	out += "| mode | size | guests | frames | service CPU µs/frame | service wake-ups/frame | guest CPU µs/frame "
 	       "| latency p50 µs | latency p99 µs | bytes copied/frame | service page faults/frame "
