@@ -10,11 +10,16 @@
  * hands" (waitFrame returned it, BUF_DEQUEUE answered) as p50/p99, bytes
  * copied per frame; and the floor to compare with: one notify, one event
  * write + notify, a notification round trip between two domains, a plain
- * memcpy of each frame size, and the service's CPU and wake-ups per second
- * with a guest connected but not streaming.  Not a test: nothing here
- * asserts a speed.
+ * memcpy of each frame size (back to back, and as the service copies: four
+ * buffers into four, one per frame period), and the service's and the guest
+ * library's CPU and wake-ups per second with a guest connected but not
+ * streaming.  Each row also gets one wake-up's floor measured alongside it
+ * (PacedFloor), and Dom0 threads run on CPU 0, guests on the others, as
+ * domains on separate vCPUs would (--no-pin: not).  Not a test: nothing
+ * here asserts a speed.
  *
- *   bench_camera [--seconds S] [--fps N] [--guests 1,2,4,8,16] [--modes zero|copy|both] [--markdown FILE] [--svg FILE]
+ *   bench_camera [--seconds S] [--fps N] [--guests 1,2,4,8,16] [--modes zero|copy|both] [--no-pin]
+ *                [--markdown FILE] [--svg FILE]
  *   bench_camera --one-camera [--seconds S] [--fps N] [--markdown FILE]
  *
  * --one-camera: one camera, 1/2/4 be-alloc guests granted its own buffers
