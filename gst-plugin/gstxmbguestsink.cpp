@@ -217,7 +217,13 @@ static gboolean gst_xmb_guest_sink_start(GstBaseSink *sink)
 	st.conn->platform = std::move(*pf);
 	st.conn->fe = std::make_unique<vcodec::CodecFrontend>(*st.conn->platform);
 	st.conn->fe->setTimeout(vcodec::Millis(timeoutMs));
-	/* A flushing (or deactivated) pad ends any wait for Dom0, whoever is waiting. */
+	/*
+	 * unlock() ends the waits for Dom0 under way; a wait begun on a flushing
+	 * (or deactivated) pad ends at once.  Together they need no polling:
+	 * GstBaseSink flags the pad flushing, then calls unlock() and, as soon
+	 * as it holds the preroll lock a wait in set_caps let go of,
+	 * unlock_stop() - a wait begun after that sees the pad flushing.
+	 */
 	/* The pad is referenced: the connection may outlive the element (pool buffers). */
 	std::shared_ptr<GstPad> pad(GST_PAD(gst_object_ref(GST_BASE_SINK_PAD(sink))),
 				    [](GstPad *p) { gst_object_unref(p); });

@@ -73,22 +73,24 @@ Status GuestConnection::waitForDevice(const std::string &frontendPath, Clock::ti
 	 * nothing made in between is missed.
 	 */
 	const std::string token = "xmb-device-wait:" + frontendPath;
+	const uint64_t since = beginWait();
 	Status w = pf_.store->watch(frontendPath, token);
 	for (;;) {
 		auto notYet = [](int code) { return code == -ENOENT || code == -EACCES; };
 		if (last || !notYet(last.error().code))
 			break;
 		auto now = Clock::now();
-		if (now >= deadline || cancelled())
+		if (now >= deadline || cancelled(since))
 			break;
 		/*
 		 * With the watch: asleep until something below the path changes,
-		 * interrupt() or the deadline; a caller's cancel callback can only
-		 * be polled, so with one, once a second; without a watch (refused),
+		 * interrupt() or the deadline (a cancel callback is asked when the
+		 * wait begins and at each wake-up, never on a timer: whoever makes
+		 * it true also calls interrupt()); without a watch (refused),
 		 * re-check at a modest rate.
 		 */
 		auto left = std::chrono::ceil<Millis>(deadline - now).count();
-		int timeout = static_cast<int>(std::min<int64_t>(left, !w ? 50 : cancelCheck_ ? 1000 : INT32_MAX));
+		int timeout = static_cast<int>(std::min<int64_t>(left, !w ? 50 : INT32_MAX));
 		pollfd p[2] = { { pf_.store->fd(), POLLIN, 0 }, { wake_.get(), POLLIN, 0 } };
 		if (::poll(p, wake_ ? 2 : 1, timeout) < 0 && errno != EINTR)
 			break;
@@ -98,7 +100,7 @@ Status GuestConnection::waitForDevice(const std::string &frontendPath, Clock::ti
 	}
 	if (w)
 		(void)pf_.store->unwatch(frontendPath, token);
-	if (!last && cancelled())
+	if (!last && cancelled(since))
 		return err(-EINTR, what_ + ": interrupted while waiting for the device");
 	return last;
 }
@@ -288,6 +290,7 @@ void GuestConnection::rearm(bool requestFired, bool eventFired)
 Status GuestConnection::waitUntil(const std::function<Status()> &pump, const std::function<bool()> &done,
 				  Clock::time_point deadline, const std::string &what)
 {
+	const uint64_t since = beginWait();
 	for (;;) {
 		if (Status s = pump(); !s)
 			return err(s.error().code, what + ": " + s.error().message);
@@ -295,7 +298,7 @@ Status GuestConnection::waitUntil(const std::function<Status()> &pump, const std
 			return {};
 		if (broken_)
 			return err(broken_->code, what + ": " + broken_->message);
-		if (cancelled())
+		if (cancelled(since))
 			return err(-EINTR, what + ": interrupted");
 		auto now = Clock::now();
 		if (now >= deadline)
@@ -313,18 +316,36 @@ Status GuestConnection::waitUntil(const std::function<Status()> &pump, const std
 
 void GuestConnection::interrupt()
 {
+	std::lock_guard<std::mutex> l(interruptLock_);
+	interrupts_++;
 	interrupted_ = true;
+	clearPending_ = false;
 	uint64_t one = 1;
 	if (wake_)
 		(void)!::write(wake_.get(), &one, sizeof(one));
 }
 
+/*
+ * Deferred to the next wait's start: clearing now (and emptying the
+ * eventfd) could take the wake-up from under a wait that interrupt() was
+ * ending but that has not yet seen it - it would sleep on to its deadline.
+ */
 void GuestConnection::clearInterrupt()
 {
-	interrupted_ = false;
-	uint64_t n;
-	if (wake_)
-		(void)!::read(wake_.get(), &n, sizeof(n));
+	std::lock_guard<std::mutex> l(interruptLock_);
+	clearPending_ = true;
+}
+
+uint64_t GuestConnection::beginWait()
+{
+	std::lock_guard<std::mutex> l(interruptLock_);
+	if (std::exchange(clearPending_, false)) {
+		interrupted_ = false;
+		uint64_t n;
+		if (wake_)
+			(void)!::read(wake_.get(), &n, sizeof(n));
+	}
+	return interrupts_;
 }
 
 std::vector<int> GuestConnection::fds() const

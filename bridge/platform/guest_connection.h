@@ -22,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -100,9 +101,22 @@ public:
 	Status waitUntil(const std::function<Status()> &pump, const std::function<bool()> &done,
 			 Clock::time_point deadline, const std::string &what);
 
-	/** Wake a waitUntil() on another thread; it returns -EINTR until clearInterrupt(). */
+	/**
+	 * Wake a wait on another thread: the waits under way end with -EINTR,
+	 * and so does every wait begun before clearInterrupt().
+	 */
 	void interrupt();
+	/**
+	 * Later waits run normally again.  A wait that interrupt() woke still
+	 * ends, even if this comes before it saw the wake-up: GStreamer calls
+	 * unlock() then unlock_stop() as soon as it holds the preroll lock,
+	 * which a wait for Dom0 in set_caps has let go of.
+	 */
 	void clearInterrupt();
+	/**
+	 * Asked when a wait begins and whenever it wakes (never on a timer):
+	 * true ends it with -EINTR.  To end a wait under way, interrupt().
+	 */
 	void setCancelCheck(std::function<bool()> cancelled) { cancelCheck_ = std::move(cancelled); }
 
 	[[nodiscard]] const std::optional<Error> &broken() const { return broken_; }
@@ -122,7 +136,12 @@ private:
 	Status readBackendState();
 	Status collectStateOnly();
 	Status waitBackendState(int wanted, Clock::time_point deadline);
-	bool cancelled() const { return interrupted_ || (cancelCheck_ && cancelCheck_()); }
+	/** At the start of a wait: apply a pending clearInterrupt(); the interrupt count to compare with. */
+	uint64_t beginWait();
+	bool cancelled(uint64_t since) const
+	{
+		return interrupted_ || interrupts_ != since || (cancelCheck_ && cancelCheck_());
+	}
 	Status writeState(int state);
 
 	Platform &pf_;
@@ -135,7 +154,10 @@ private:
 	std::optional<Error> broken_;
 	GrantShare ringPage_, eventPage_;
 	EventPort reqPort_, evtPort_;
+	std::mutex interruptLock_; /* interrupt(), clearInterrupt() and beginWait() */
 	std::atomic<bool> interrupted_{ false };
+	std::atomic<uint64_t> interrupts_{ 0 };
+	bool clearPending_ = false;
 	std::function<bool()> cancelCheck_;
 	UniqueFD wake_; /* eventfd: interrupt() wakes a poll */
 };

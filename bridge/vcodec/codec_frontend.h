@@ -92,9 +92,10 @@ public:
 	void interrupt();
 	void clearInterrupt();
 	/**
-	 * Also give up waiting while \a cancelled() holds (checked at least once
-	 * a second; e.g. "the element's pad is flushing", which outlives the
-	 * unlock/unlock_stop pair a late caller could miss).
+	 * Also give up a wait when \a cancelled() holds: asked when a wait
+	 * begins and whenever it wakes, never on a timer (e.g. "the element's
+	 * pad is flushing", which outlives the unlock/unlock_stop pair a wait
+	 * begun late could miss; a wait under way is ended by interrupt()).
 	 */
 	void setCancelCheck(std::function<bool()> cancelled) { conn_.setCancelCheck(std::move(cancelled)); }
 

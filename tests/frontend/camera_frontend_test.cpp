@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* CameraFrontend against a hand-driven backend on the loopback hypervisor. */
 #include <set>
+#include <atomic>
 #include <thread>
 
 extern "C" {
@@ -136,6 +137,41 @@ TEST_F(FrontendTest, ConnectWithoutADeviceFailsAtTheDeadline)
 	ASSERT_FALSE(s);
 	EXPECT_EQ(s.error().code, -ENOENT) << s.error().message;
 	EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+}
+
+/*
+ * GstBaseSrc/GstBaseSink call unlock() then unlock_stop() as soon as they
+ * hold a lock the waiting thread let go of: the wait must still end, even
+ * though the interrupt was cleared before it saw the wake-up.
+ */
+TEST_F(FrontendTest, InterruptClearedBeforeTheWaiterWokeStillEndsTheWait)
+{
+	hv = xen::LoopbackXen::create();
+	ASSERT_TRUE(hv->createDomain(1, "guest"));
+	auto p1 = hv->open(1);
+	ASSERT_TRUE(p1);
+	guest = std::move(*p1);
+	fe = makeFrontend();
+	std::atomic<bool> waiting{ false };
+	Status s;
+	auto t0 = std::chrono::steady_clock::now();
+	std::thread waiter([&] {
+		waiting = true;
+		s = fe->connect(0, 10s); /* no device: it waits */
+	});
+	while (!waiting)
+		std::this_thread::sleep_for(1ms);
+	std::this_thread::sleep_for(200ms);
+	fe->interrupt();
+	fe->clearInterrupt();
+	waiter.join();
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s) << "the wait slept on to its deadline";
+	ASSERT_FALSE(s);
+	EXPECT_EQ(s.error().code, -EINTR) << s.error().message;
+	/* Cleared: the next wait runs (to its deadline here: still no device). */
+	Status again = fe->connect(0, 200ms);
+	ASSERT_FALSE(again);
+	EXPECT_EQ(again.error().code, -ENOENT) << again.error().message;
 }
 
 TEST_F(FrontendTest, ConnectTimesOutWithoutBackend)
