@@ -8,12 +8,18 @@
 # DMA camera. Per mode, one DomU captures 150 frames at 640x360 (device 0),
 # then at 1280x720 (device 1), then 150 at 640x360 through the guest-side
 # GStreamer element (device 2: xmbcamerasrc ! fakesink):
-#   zero: into the DomU's own pages, imported by the camera as dma-bufs;
-#   copy: copy = force, the service copies each frame from the camera's
-#         buffers into the DomU's pages.
+#   zero:   into the DomU's own pages, imported by the camera as dma-bufs;
+#   device: be-alloc, the camera's own buffers granted to the DomU (gntdev
+#           imp_to_refs): no import per frame, the design's main path;
+#   copy:   copy = force, the service copies each frame from the camera's
+#           buffers into the DomU's pages.
 # Before the first mode's camera phases, the platform's floor in the same run
 # (xmb-evtchn-bench: one notify, Dom0 <-> DomU round trips back to back and
 # paced at 30 fps, with Dom0's CPU per round).
+# Before the service starts, the camera's own cost per frame without the
+# bridge (xmb-capture-bench: the service's V4L2 source polling, dequeueing and
+# queueing xmb-sgcap's buffers, its own (mmap) and imported (dmabuf) ones):
+# what any capture program pays, so the bridge's part can be told apart.
 # Per phase: the service's CPU per frame (all its threads' schedstat run
 # time, sampled when the stream starts and when it closes), bytes copied,
 # Dom0's capture->event latency (the service's own stats), and the DomU's
@@ -33,13 +39,24 @@ cpu_ns() { # run time of every thread of process $1, ns
 	done
 	echo "$s"
 }
-for mode in zero copy; do
+camfloor=""
+for mem in mmap dmabuf; do
+	for size in 640x360 1280x720; do
+		# A failure is reported in its place, the camera phases still run.
+		out=$(xmb-capture-bench --device "$sg" --size $size --frames 150 --memory $mem 2>&1) ||
+			out="capture-bench: $mem $size failed: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+		camfloor="$camfloor$out
+"
+	done
+done
+for mode in zero device copy; do
+	be=$([ $mode = device ] && echo be-alloc)
 	{
 		printf '[camera sgcap]\nsource = v4l2:%s\nformats = YUYV\n' "$sg"
 		[ $mode = copy ] && echo "copy = force"
-		guest_device bench-360p 0 sgcap
-		guest_device bench-720p 1 sgcap
-		guest_device bench-gst 2 sgcap
+		guest_device bench-360p 0 sgcap "$be"
+		guest_device bench-720p 1 sgcap "$be"
+		guest_device bench-gst 2 sgcap "$be"
 	} > /tmp/bench.conf
 	start_service /tmp/bench.conf > /dev/null || exit 1
 	if [ $mode = zero ]; then
@@ -64,10 +81,16 @@ for mode in zero copy; do
 		copied=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\2/p')
 		lat=$(echo "${last:-}" | sed -n 's/.*latency-us p50 \([0-9]*\) p99 \([0-9]*\).*/\1\/\2/p')
 		size=$(case $dev in 0) echo 640x360 ;; 1) echo 1280x720 ;; *) echo "640x360 xmbcamerasrc" ;; esac)
+		# The tier the service chose (its log): the row must be the path it names.
+		tier=$(grep "vcamera/$dev: streaming" /tmp/service.log | head -n 1 | sed 's/.*streaming, //')
+		case "$mode:$tier" in
+		zero:"zero-copy (guest pages as dma-bufs"* | device:"device buffers granted (dma-buf)"* | copy:copy*) ;;
+		*) echo "arm64-bench: $mode $size was served as \"$tier\""; exit 1 ;;
+		esac
 		[ "${frames:-0}" -gt 0 ] || { echo "arm64-bench: $mode $size: no frames"; tail -n 20 /tmp/service.log; exit 1; }
 		echo "status mid-stream: ${last:-none}"
-		row=$(printf '| %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
-			"$((copied / frames))" "${lat:-?}")
+		row=$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
+			"$((copied / frames))" "${lat:-?}" "$tier")
 		rows="${rows:-}$row
 "
 	done
@@ -79,7 +102,8 @@ for mode in zero copy; do
 	sleep 1
 done
 echo "${floor:-evtchn-bench: not measured}"
-echo "| mode | size | frames | service CPU µs/frame | bytes copied/frame | Dom0 capture->event p50/p99 µs |"
-echo "|---|---|---|---|---|---|"
+printf '%s' "$camfloor"
+echo "| mode | size | frames | service CPU µs/frame | bytes copied/frame | Dom0 capture->event p50/p99 µs | the service's tier |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s' "$rows"
 echo "arm64-bench: done"
