@@ -3,8 +3,12 @@
 # the camera service serves a guest configured by name; the guest is started,
 # streams, and is destroyed mid-stream, XMB_XEN_DEATHS times (default 20),
 # each time with a new domid.  Each dead guest's pages must be unmapped within
-# 2 s of its death; the service's open fds and RSS are printed before and
-# after and the fds must not grow.
+# 5 s of its death: the service acts on XenStore's @releaseDomain watch at
+# once and has no timer to fall back on, so a missed watch or a release left
+# for some later event fails this; under TCG on a loaded 2-core machine the
+# watch, xenstored and this script's polling took up to 2.7 s (a cold CI
+# run, 2026-12-07, two kernels compiling beside it), 0.4-1.4 s on quiet ones.  The service's
+# open fds and RSS are printed before and after and the fds must not grow.
 set -euo pipefail
 XMB_FAIL_LOG_LINES=40
 . "$(dirname "$0")/lib.sh" endurance-xen "${1:?usage: endurance-xen.sh BUILD_DIR}"
@@ -52,7 +56,7 @@ for ((i = 0; i <= deaths; i++)); do
 	wait_log "dom$id is gone" 5 || fail "round $i: the service did not notice dom$id's death"
 	ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
 	if ((ms > worst)); then worst=$ms; fi
-	((ms <= 2000)) || fail "round $i: dom$id released after $ms ms (> 2 s)"
+	((ms <= 5000)) || fail "round $i: dom$id released after $ms ms (> 5 s)"
 done
 fds1=$(fds) rss1=$(rss)
 echo "endurance-xen: $deaths guests destroyed mid-stream: service fds $fds0 -> $fds1, RSS $rss0 -> $rss1 KiB, slowest release ${worst} ms"
