@@ -45,6 +45,13 @@ double processCpuUs()
 	       double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+long voluntarySwitches()
+{
+	rusage ru{};
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nvcsw;
+}
+
 int usage(const char *argv0)
 {
 	std::fprintf(stderr,
@@ -139,6 +146,7 @@ int main(int argc, char **argv)
 	unsigned got = 0, wakeups = 0;
 	int held = -1;
 	double cpu0 = 0;
+	long sleeps0 = 0;
 	while (got < frames) {
 		epoll_event out;
 		int n = epoll_wait(ep.get(), &out, 1, 5000);
@@ -159,18 +167,21 @@ int main(int argc, char **argv)
 			if (held >= 0 && (ret = src.queueBuffer(unsigned(held), caller[unsigned(held)])) < 0)
 				return fail("queue", ret);
 			held = int(frame.index);
-			if (++got == 1)
+			if (++got == 1) {
 				cpu0 = processCpuUs(); /* from the first frame on: start-up excluded */
+				sleeps0 = voluntarySwitches();
+			}
 		}
 		if (got < frames && ret != -EAGAIN)
 			return fail("dequeue", ret);
 	}
 	const double cpu = processCpuUs() - cpu0;
+	const long sleeps = voluntarySwitches() - sleeps0;
 	src.stop();
 	const unsigned measured = frames - 1;
 	std::printf("capture-bench: %s %s %ux%u %s: %u frames, %.0f us CPU/frame (process user+sys), "
-		    "%.2f wake-ups/frame\n",
+		    "%.2f wake-ups/frame, %.2f sleeps/frame\n",
 		    device.c_str(), format.c_str(), width, height, memoryName.c_str(), measured,
-		    cpu / measured, double(wakeups) / measured);
+		    cpu / measured, double(wakeups) / measured, double(sleeps) / measured);
 	return 0;
 }

@@ -39,6 +39,12 @@ cpu_ns() { # run time of every thread of process $1, ns
 	done
 	echo "$s"
 }
+ticks() { # user and system clock ticks of process $1 (all threads): "U S"
+	sed 's/.*) //' /proc/"$1"/stat | awk '{ print $12, $13 }'
+}
+switches() { # context switches of every thread of process $1 (voluntary: it slept)
+	sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' /proc/"$1"/task/*/status | awk '{ s += $1 } END { print s }'
+}
 camfloor=""
 for mem in mmap dmabuf; do
 	for size in 640x360 1280x720; do
@@ -59,6 +65,7 @@ for mode in zero device copy; do
 		guest_device bench-gst 2 sgcap "$be"
 	} > /tmp/bench.conf
 	start_service /tmp/bench.conf > /dev/null || exit 1
+	echo "service threads: $(ls /proc/"$svc"/task | wc -l)"
 	if [ $mode = zero ]; then
 		# The platform's own floor first, in this run: one notify, a round
 		# trip Dom0 <-> DomU back to back and paced at 30 fps (the DomU
@@ -71,11 +78,13 @@ for mode in zero device copy; do
 	fi
 	for dev in 0 1 2; do
 		wait_log "vcamera/$dev: streaming" 120 0.1 # CPU from the stream's start
-		c0=$(cpu_ns "$svc")
+		c0=$(cpu_ns "$svc") v0=$(switches "$svc") t0=$(ticks "$svc")
 		sleep 3 # the latency as the service saw it, mid-stream (--status)
 		last=$(xmb-camera-service --status 2>&1 | grep "vcamera/$dev " || true)
 		wait_log "vcamera/$dev: closing" 120 0.1
-		c1=$(cpu_ns "$svc")
+		c1=$(cpu_ns "$svc") v1=$(switches "$svc") t1=$(ticks "$svc")
+		# The user share of the service's CPU (the rest is the kernel's: ioctls, hypercalls).
+		user=$(echo "$t0 $t1" | awk '{ u = $3 - $1; k = $4 - $2; printf "%d%%", (u + k) ? 100 * u / (u + k) : 0 }')
 		line=$(grep "vcamera/$dev: closing" /tmp/service.log | head -n 1) # the first session of the device
 		frames=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\1/p')
 		copied=$(echo "$line" | sed -n 's/.*: \([0-9]*\) frames, \([0-9]*\) bytes copied.*/\2/p')
@@ -89,7 +98,8 @@ for mode in zero device copy; do
 		esac
 		[ "${frames:-0}" -gt 0 ] || { echo "arm64-bench: $mode $size: no frames"; tail -n 20 /tmp/service.log; exit 1; }
 		echo "status mid-stream: ${last:-none}"
-		row=$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
+		row=$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$mode" "$size" "$frames" "$(((c1 - c0) / 1000 / frames))" \
+			"$(awk -v v=$((v1 - v0)) -v f="$frames" 'BEGIN { printf "%.2f", v / f }')" "$user" \
 			"$((copied / frames))" "${lat:-?}" "$tier")
 		rows="${rows:-}$row
 "
@@ -103,7 +113,7 @@ for mode in zero device copy; do
 done
 echo "${floor:-evtchn-bench: not measured}"
 printf '%s' "$camfloor"
-echo "| mode | size | frames | service CPU µs/frame | bytes copied/frame | Dom0 capture->event p50/p99 µs | the service's tier |"
-echo "|---|---|---|---|---|---|---|"
+echo "| mode | size | frames | service CPU µs/frame | service sleeps/frame | of it user | bytes copied/frame | Dom0 capture->event p50/p99 µs | the service's tier |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s' "$rows"
 echo "arm64-bench: done"
