@@ -126,12 +126,7 @@ TEST_F(FrontendTest, ConnectWaitsForTheDeviceToBeCreated)
 
 TEST_F(FrontendTest, ConnectWithoutADeviceFailsAtTheDeadline)
 {
-	hv = xen::LoopbackXen::create();
-	ASSERT_TRUE(hv->createDomain(1, "guest"));
-	auto p1 = hv->open(1);
-	ASSERT_TRUE(p1);
-	guest = std::move(*p1);
-	fe = makeFrontend();
+	ASSERT_NO_FATAL_FAILURE(guestWithoutDevice());
 	auto t0 = std::chrono::steady_clock::now();
 	Status s = fe->connect(0, 200ms);
 	ASSERT_FALSE(s);
@@ -146,12 +141,7 @@ TEST_F(FrontendTest, ConnectWithoutADeviceFailsAtTheDeadline)
  */
 TEST_F(FrontendTest, InterruptClearedBeforeTheWaiterWokeStillEndsTheWait)
 {
-	hv = xen::LoopbackXen::create();
-	ASSERT_TRUE(hv->createDomain(1, "guest"));
-	auto p1 = hv->open(1);
-	ASSERT_TRUE(p1);
-	guest = std::move(*p1);
-	fe = makeFrontend();
+	ASSERT_NO_FATAL_FAILURE(guestWithoutDevice());
 	std::atomic<bool> waiting{ false };
 	Status s;
 	auto t0 = std::chrono::steady_clock::now();

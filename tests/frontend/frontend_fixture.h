@@ -28,6 +28,17 @@ protected:
 		backend->start();
 	}
 
+	/** Guest dom1 with a frontend and no device: nothing serves it (yet). */
+	void guestWithoutDevice()
+	{
+		hv = xen::LoopbackXen::create();
+		ASSERT_TRUE(hv->createDomain(1, "guest"));
+		auto p1 = hv->open(1);
+		ASSERT_TRUE(p1);
+		guest = std::move(*p1);
+		fe = makeFrontend();
+	}
+
 	void TearDown() override
 	{
 		fe.reset();
